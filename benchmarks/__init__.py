@@ -1,0 +1,1 @@
+"""Benchmarks: each prints figures and the ratios that matter, measured in the same run."""

@@ -1,0 +1,54 @@
+"""Trained LoRA adapters on disk: `RAGBOT_HOME/adapters/<name>/` in PEFT format plus `manifest.json`."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    name: str
+    path: Path
+    created_at: datetime
+    manifest: dict[str, Any]
+
+
+def valid_adapter_name(name: str) -> bool:
+    return bool(ADAPTER_NAME.match(name))
+
+
+def list_adapters(adapters_dir: Path) -> list[AdapterInfo]:
+    """Complete adapters (config + weights present), newest first."""
+    found = []
+    if not adapters_dir.is_dir():
+        return found
+    for path in adapters_dir.iterdir():
+        if not (path / "adapter_config.json").is_file() or not valid_adapter_name(path.name):
+            continue
+        manifest_path = path / "manifest.json"
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        created = manifest.get("created_at")
+        created_at = (
+            datetime.fromisoformat(created) if created
+            else datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        )
+        found.append(AdapterInfo(path.name, path, created_at, manifest))
+    return sorted(found, key=lambda a: a.created_at, reverse=True)
+
+
+def select_adapter(adapters_dir: Path, preferred: str | None) -> AdapterInfo | None:
+    """The configured adapter, else the newest; None when none exists. Unknown names raise KeyError."""
+    adapters = list_adapters(adapters_dir)
+    if preferred:
+        for adapter in adapters:
+            if adapter.name == preferred:
+                return adapter
+        raise KeyError(f"adapter '{preferred}' not found in {adapters_dir}")
+    return adapters[0] if adapters else None

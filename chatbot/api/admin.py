@@ -1,0 +1,82 @@
+"""Admin REST (credentials required): upload, list and delete documents. Feedback is open."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from pydantic import BaseModel
+
+from chatbot.services import Services
+from ingestion.errors import IngestError
+from ingestion.pipeline import FileFailure, IngestReport, bytes_item
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def safe_filename(name: str | None) -> str:
+    """The last path component with anything but letters, digits, '._ -' replaced; never empty or hidden."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    cleaned = _UNSAFE.sub("_", base).strip(" .")[:150]
+    return cleaned or "upload"
+
+
+class Feedback(BaseModel):
+    message_id: uuid.UUID
+    vote: Literal["up", "down", 1, -1]
+
+
+def ingest_uploads(services: Services, files: list[tuple[str | None, bytes]], collection: str) -> IngestReport:
+    """Uploads → one ingest report (sources are `upload:<safe name>`); nothing is written to disk."""
+    limit = services.settings.max_upload_bytes
+    items, failures = [], []
+    for raw_name, data in files:
+        name = safe_filename(raw_name)
+        try:
+            items.append(bytes_item(data, name, f"upload:{name}", limit))
+        except IngestError as exc:
+            failures.append(FileFailure(name, str(exc)))
+    report = services.ingestor.ingest_items(items, collection, total=len(items))
+    report.files_failed[:0] = failures
+    return report
+
+
+def router(services: Services, require_admin) -> APIRouter:
+    api = APIRouter(prefix="/api", tags=["admin"])
+    admin = [Depends(require_admin)]
+
+    @api.post("/documents", dependencies=admin)
+    async def upload(files: Annotated[list[UploadFile], File()],
+                     collection: Annotated[str | None, Form()] = None) -> dict[str, Any]:
+        limit = services.settings.max_upload_bytes
+        payloads = [(f.filename, await f.read(limit + 1)) for f in files]
+        name = (collection or services.settings.collection)[:100]
+        from starlette.concurrency import run_in_threadpool
+
+        report = await run_in_threadpool(ingest_uploads, services, payloads, name)
+        return report.to_json()
+
+    @api.get("/documents", dependencies=admin)
+    def list_documents(collection: str | None = None) -> list[dict[str, Any]]:
+        return [
+            {"id": d.id, "collection": d.collection, "source": d.source, "title": d.title, "chunks": d.chunks,
+             "sha256": d.sha256, "ingested_at": d.ingested_at.isoformat()}
+            for d in services.store.list_documents(collection)
+        ]
+
+    @api.delete("/documents/{document_id}", dependencies=admin)
+    def delete_document(document_id: int) -> dict[str, Any]:
+        if not services.store.delete_document(document_id):
+            raise HTTPException(404, f"no document with id {document_id}")
+        return {"deleted": document_id}
+
+    @api.post("/feedback")
+    def feedback(body: Feedback) -> dict[str, Any]:
+        vote = 1 if body.vote in ("up", 1) else -1
+        if not services.conversations.record_feedback(body.message_id, vote):
+            raise HTTPException(404, f"no message with id {body.message_id}")
+        return {"message_id": str(body.message_id), "vote": vote}
+
+    return api

@@ -1,0 +1,52 @@
+"""The one FastAPI app: health, OpenAI-compatible API, admin REST and (when asked) the Gradio UI."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from chatbot import db
+from chatbot.api import admin, openai_compat
+from chatbot.api.auth import AdminCredentials, admin_dependency
+from chatbot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(services: Services, credentials: AdminCredentials, *, with_ui: bool = True) -> FastAPI:
+    app = FastAPI(title="ragbot", version="0.1.0",
+                  description="Support answers from your documents, by a base or a fine-tuned generator.")
+    require_admin = admin_dependency(credentials)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> JSONResponse:
+        body: dict[str, Any] = {"status": "ok", "database": "ok", "generators": services.generators.names()}
+        try:
+            with services.pool.connection(timeout=5) as conn:
+                conn.execute("SELECT 1")
+        except Exception as exc:  # any failure to reach the database is a 503 with the reason
+            body.update(status="unavailable", database=f"unavailable: {exc}")
+            return JSONResponse(body, status_code=503)
+        return JSONResponse(body)
+
+    @app.exception_handler(db.DatabaseError)
+    async def database_down(_request: Request, exc: db.DatabaseError) -> JSONResponse:
+        return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"detail": problems, "error": {"message": "invalid request", "type": "invalid_request",
+                                                           "code": 422}}, status_code=422)
+
+    app.include_router(openai_compat.router(services))
+    app.include_router(admin.router(services, require_admin))
+    if with_ui:
+        from chatbot.ui import mount_ui
+
+        mount_ui(app, services, credentials)
+    return app

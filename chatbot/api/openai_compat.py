@@ -1,0 +1,152 @@
+"""OpenAI-compatible `/v1/models` and `/v1/chat/completions` (non-streaming and SSE).
+
+Extras beyond the OpenAI schema (clients ignore unknown fields): request `collection`, `conversation_id`,
+`use_retrieval`; response `sources` (the cited sources), `conversation_id`, `message_id`."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field, field_validator
+
+from chatbot.chain import ChainEvent
+from chatbot.chat_service import Stored
+from chatbot.db import DatabaseError
+from chatbot.gate import Busy
+from chatbot.generators import GeneratorUnavailable
+from chatbot.services import Services
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.get("text", "") for part in self.content if isinstance(part, dict))
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    stream: bool = False
+    collection: str | None = Field(default=None, min_length=1, max_length=100)
+    conversation_id: uuid.UUID | None = None
+    use_retrieval: bool = True
+    # Accepted for compatibility; decoding is greedy and bounded by the server's settings.
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+    @field_validator("messages")
+    @classmethod
+    def _ends_with_user(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if messages[-1].role != "user" or not messages[-1].text().strip():
+            raise ValueError("the last message must be a non-empty user message")
+        if len(messages[-1].text()) > 4000:
+            raise ValueError("the question is longer than 4000 characters")
+        return messages
+
+    def history(self) -> list[tuple[str, str]]:
+        """(user, assistant) pairs before the final question."""
+        turns, pending = [], None
+        for m in self.messages[:-1]:
+            if m.role == "user":
+                pending = m.text()
+            elif m.role == "assistant" and pending is not None:
+                turns.append((pending, m.text()))
+                pending = None
+        return turns
+
+
+def openai_error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status,
+                        headers=headers)
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def router(services: Services) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["openai"])
+
+    @api.get("/models")
+    def list_models() -> dict[str, Any]:
+        created = int(time.time())
+        return {"object": "list", "data": [
+            {"id": name, "object": "model", "created": created, "owned_by": "ragbot"}
+            for name in services.generators.names()
+        ]}
+
+    @api.post("/chat/completions", response_model=None)
+    def chat_completions(request: ChatRequest) -> JSONResponse | StreamingResponse:
+        question = request.messages[-1].text()
+        history = request.history() if len(request.messages) > 1 else None
+        events = services.chat.stream(question, generator=request.model, conversation_id=request.conversation_id,
+                                      collection=request.collection, use_retrieval=request.use_retrieval,
+                                      history=history)
+        try:
+            first = next(events)  # admission, generator and database errors surface here, before any byte
+        except Busy as exc:
+            return openai_error(503, str(exc), "server_busy", {"Retry-After": "5"})
+        except GeneratorUnavailable as exc:
+            return openai_error(404, str(exc), "model_not_found")
+        except DatabaseError as exc:
+            return openai_error(503, f"database unavailable: {exc}", "database_unavailable")
+        if request.stream:
+            return StreamingResponse(sse(first, events, request.model), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return JSONResponse(complete(first, events, request.model))
+
+    return api
+
+
+def complete(first: ChainEvent | Stored, events: Iterator[ChainEvent | Stored], model: str) -> dict[str, Any]:
+    answer, stored = None, None
+    for event in itertools.chain([first], events):
+        if isinstance(event, Stored):
+            stored = event
+        elif event.kind == "done":
+            answer = event.answer
+    assert answer is not None and stored is not None
+    return {
+        "id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "sources": answer.sources_json(), "not_covered": answer.not_covered,
+        "conversation_id": str(stored.conversation_id), "message_id": str(stored.message_id),
+    }
+
+
+def sse(first: ChainEvent | Stored, events: Iterator[ChainEvent | Stored], model: str) -> Iterator[str]:
+    """`chat.completion.chunk` events; the final chunk carries `sources`, `conversation_id`, `message_id`."""
+    cid, created = completion_id(), int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(body)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    answer = None
+    try:
+        for event in itertools.chain([first], events):
+            if isinstance(event, Stored):
+                yield chunk({}, "stop", sources=answer.sources_json() if answer else [],
+                            not_covered=bool(answer and answer.not_covered),
+                            conversation_id=str(event.conversation_id), message_id=str(event.message_id))
+            elif event.kind == "token":
+                yield chunk({"content": event.text})
+            elif event.kind == "done":
+                answer = event.answer
+    except Exception as exc:  # mid-stream failures become a visible error event, not a cut connection
+        yield f"data: {json.dumps({'error': {'message': str(exc), 'type': type(exc).__name__}})}\n\n"
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,154 @@
+"""The answer chain: condense → retrieve → fit into the context window → prompt → stream → cite."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.documents import Document
+from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableLambda
+
+from chatbot.generators import Generators
+from chatbot.prompts import NOT_COVERED, cited_numbers, plain_messages, rag_messages
+from chatbot.settings import Settings
+
+Turn = tuple[str, str]  # (user question, assistant answer)
+PROMPT_MARGIN_TOKENS = 16
+
+
+@dataclass
+class Answer:
+    text: str
+    generator: str
+    question: str
+    search_query: str
+    retrieved: list[Document] = field(default_factory=list)
+    sources: list[tuple[int, Document]] = field(default_factory=list)  # (citation number, document), cited
+    not_covered: bool = False
+    seconds: float = 0.0
+    first_token_seconds: float | None = None
+
+    def sources_json(self) -> list[dict[str, Any]]:
+        return [source_json(n, d) for n, d in self.sources]
+
+
+def source_json(n: int, doc: Document) -> dict[str, Any]:
+    m = doc.metadata
+    return {"n": n, "source": m.get("source"), "title": m.get("title"), "page": m.get("page"),
+            "heading": m.get("heading"), "chunk_id": m.get("chunk_id"), "score": m.get("score"),
+            "snippet": doc.page_content[:400]}
+
+
+@dataclass(frozen=True)
+class ChainEvent:
+    kind: Literal["sources", "token", "done"]
+    text: str = ""
+    documents: list[Document] = field(default_factory=list)
+    answer: Answer | None = None
+
+
+def condense_question(question: str, history: Sequence[Turn]) -> str:
+    """The retrieval query for a follow-up: the previous question gives the context the new one omits.
+    Deterministic and model-free (a 135M generator rewrites questions worse than this)."""
+    if not history:
+        return question
+    return f"{history[-1][0].strip()} {question.strip()}"
+
+
+def fit_documents(documents: Sequence[Document], budget: int, count_tokens: Callable[[str], int]) -> list[Document]:
+    """Keep documents in rank order while their text fits the token budget (never a partial chunk)."""
+    kept, used = [], 0
+    for doc in documents:
+        cost = count_tokens(doc.page_content) + 12  # the "[n] title (where)" header
+        if used + cost > budget:
+            break
+        kept.append(doc)
+        used += cost
+    return kept
+
+
+def as_pairs(documents: Sequence[Document]) -> list[tuple[str, dict[str, Any]]]:
+    return [(d.page_content, d.metadata) for d in documents]
+
+
+class RagChain:
+    """Answers questions from the store with a chosen generator, streaming."""
+
+    def __init__(self, settings: Settings, generators: Generators,
+                 retriever_for: Callable[[str], BaseRetriever]) -> None:
+        self.settings = settings
+        self.generators = generators
+        self.retriever_for = retriever_for
+
+    def retrieve(self, query: str, collection: str) -> list[Document]:
+        return self.retriever_for(collection).invoke(query)
+
+    def covered(self, documents: Sequence[Document]) -> bool:
+        """At least one retrieved chunk is similar enough to the question."""
+        return any(d.metadata.get("similarity", 0.0) >= self.settings.relevance_threshold for d in documents)
+
+    def build_messages(self, question: str,
+                       documents: Sequence[Document]) -> tuple[list[dict[str, str]], list[Document]]:
+        """The prompt with as many ranked documents as fit, and those documents (numbered from 1)."""
+        budget = (self.generators.context_window() - self.settings.max_new_tokens - PROMPT_MARGIN_TOKENS
+                  - self.generators.count_tokens("".join(m["content"] for m in rag_messages(question, []))))
+        fitted = fit_documents(documents, budget, self.generators.count_tokens)
+        return rag_messages(question, as_pairs(fitted)), fitted
+
+    def stream(self, question: str, *, generator: str = "base", history: Sequence[Turn] = (),
+               collection: str | None = None, use_retrieval: bool = True) -> Iterator[ChainEvent]:
+        """Events: `sources` (retrieved, numbered as in the prompt), then `token`s, then `done`."""
+        started = time.perf_counter()
+        collection = collection or self.settings.collection
+        model = self.generators.chat_model(generator)  # fails fast on an unavailable generator
+        search_query = condense_question(question, history)
+        answer = Answer("", generator, question, search_query)
+        if use_retrieval:
+            retrieved = self.retrieve(search_query, collection)
+            answer.retrieved = retrieved
+            if not self.covered(retrieved):
+                answer.text, answer.not_covered = NOT_COVERED, True
+                answer.seconds = time.perf_counter() - started
+                yield ChainEvent("sources", documents=[])
+                yield ChainEvent("token", text=NOT_COVERED)
+                yield ChainEvent("done", answer=answer)
+                return
+            messages, answer.retrieved = self.build_messages(question, retrieved)
+        else:
+            messages = plain_messages(question)
+        yield ChainEvent("sources", documents=answer.retrieved)
+        pieces: list[str] = []
+        for chunk in model.stream([to_message(m) for m in messages]):
+            piece = chunk.content if isinstance(chunk.content, str) else ""
+            if not piece:
+                continue
+            if answer.first_token_seconds is None:
+                answer.first_token_seconds = time.perf_counter() - started
+            pieces.append(piece)
+            yield ChainEvent("token", text=piece)
+        answer.text = "".join(pieces).strip()
+        answer.sources = [(n, answer.retrieved[n - 1]) for n in cited_numbers(answer.text)
+                          if 1 <= n <= len(answer.retrieved)]
+        answer.seconds = time.perf_counter() - started
+        yield ChainEvent("done", answer=answer)
+
+    def invoke(self, question: str, **kwargs: Any) -> Answer:
+        for event in self.stream(question, **kwargs):
+            if event.kind == "done" and event.answer is not None:
+                return event.answer
+        raise RuntimeError("the chain ended without an answer")
+
+    def as_runnable(self) -> RunnableLambda:
+        """The chain as an LCEL runnable: {"question", "generator"?, "history"?, "collection"?} → Answer."""
+        return RunnableLambda(lambda inputs: self.invoke(**inputs), name="ragbot_chain")
+
+
+def to_message(message: dict[str, str]) -> BaseMessage:
+    from langchain_core.messages import AIMessage, SystemMessage
+
+    cls = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}[message["role"]]
+    return cls(content=message["content"])

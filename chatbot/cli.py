@@ -1,0 +1,333 @@
+"""The `ragbot` command line: database, models, ingestion, benchmarks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chatbot import db
+from chatbot.settings import Settings, get_settings
+
+app = typer.Typer(help="ragbot: a support chatbot fed and taught by your own documents.", no_args_is_help=True)
+db_app = typer.Typer(help="The embedded PostgreSQL + pgvector server.", no_args_is_help=True)
+models_app = typer.Typer(help="The bundled models.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: figures and ratios measured in one run.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
+app.add_typer(bench_app, name="bench")
+
+err = Console(stderr=True)
+
+CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: settings).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+@app.callback()
+def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:
+        err.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _services():
+    from chatbot.services import Services
+
+    return Services(_settings())
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+# --- database ------------------------------------------------------------------------------------
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start (or reattach to) the embedded database and apply migrations."""
+    settings = _settings()
+    if settings.database_url:
+        raise _fail("DATABASE_URL is set: ragbot uses that server, not the embedded one")
+    services = _services()
+    try:
+        services.pool  # noqa: B018 — starts the server and migrates
+    except db.DatabaseError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    typer.echo(f"running: {services.url}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded database (data is kept)."""
+    typer.echo("stopped" if db.stop_embedded(_settings()) else "not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say which database is used and whether it is up; exit 1 when down."""
+    settings = _settings()
+    if settings.database_url:
+        try:
+            db.connect(settings.database_url, vector=False).close()
+        except db.DatabaseError as exc:
+            raise _fail(str(exc)) from exc
+        typer.echo("external (DATABASE_URL): reachable")
+        return
+    if not db.embedded_running(settings):
+        typer.echo(f"embedded: stopped ({settings.pgdata})")
+        raise typer.Exit(1)
+    typer.echo(f"embedded: running ({settings.pgdata})")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the connection URL (starts the embedded server if needed)."""
+    try:
+        typer.echo(db.database_url(_settings()))
+    except db.DatabaseError as exc:
+        raise _fail(str(exc)) from exc
+
+
+# --- models --------------------------------------------------------------------------------------
+
+
+@models_app.command("prepare")
+def models_prepare() -> None:
+    """Convert the bundled generator to safetensors once and check the embedder loads."""
+    from chatbot.embeddings import SentenceTransformerEmbeddings
+    from chatbot.models import ModelError, base_model_location, embedder_location
+
+    settings = _settings()
+    try:
+        base = base_model_location(settings)
+        embedder = SentenceTransformerEmbeddings.from_settings(settings)
+    except ModelError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"generator: {base}")
+    typer.echo(f"embedder:  {embedder_location(settings)} ({embedder.dimension}-d, {embedder.max_tokens} tokens)")
+
+
+# --- documents -----------------------------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
+    collection: CollectionOpt = None,
+    prune: Annotated[bool, typer.Option(help="Remove documents whose files left these folders.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest documents: unchanged files are skipped, changed ones replaced, bad ones reported."""
+    services = _services()
+    try:
+        report = services.ingestor.ingest_paths(paths, collection or services.settings.collection, prune=prune)
+    except db.DatabaseError as exc:
+        if as_json:
+            typer.echo(json.dumps({"error": str(exc)}))
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_json()))
+    else:
+        for failure in report.files_failed:
+            err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.error}")
+        typer.echo(
+            f"{report.files_ok} files ok, {len(report.files_failed)} failed; documents "
+            f"+{report.documents_added} ~{report.documents_updated} ={report.documents_unchanged}"
+            f" -{report.documents_pruned}; chunks +{report.chunks_added} -{report.chunks_removed};"
+            f" {report.seconds:.1f} s"
+        )
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def delete(
+    source: Annotated[Path | None, typer.Option(help="Delete the document ingested from this file.")] = None,
+    collection: Annotated[str | None, typer.Option(help="With --source: its collection; alone: delete it.")] = None,
+) -> None:
+    """Delete one document (--source PATH) or a whole collection (--collection NAME)."""
+    from ingestion.pipeline import source_for_path
+
+    if source is None and collection is None:
+        raise _fail("give --source PATH or --collection NAME")
+    services = _services()
+    try:
+        if source is not None:
+            name = collection or services.settings.collection
+            removed = services.store.delete_source(name, source_for_path(source))
+            typer.echo(f"deleted {removed} document(s) from '{name}'")
+        else:
+            removed = services.store.delete_collection(collection)
+            typer.echo(f"deleted collection '{collection}' ({removed} documents)")
+    finally:
+        services.close()
+
+
+@app.command("documents")
+def documents(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
+    """List stored documents with their chunk counts."""
+    services = _services()
+    try:
+        docs = services.store.list_documents(collection)
+    finally:
+        services.close()
+    if as_json:
+        typer.echo(json.dumps([
+            {"id": d.id, "collection": d.collection, "source": d.source, "title": d.title, "chunks": d.chunks,
+             "ingested_at": d.ingested_at.isoformat()} for d in docs
+        ]))
+        return
+    table = Table("id", "collection", "title", "chunks", "source")
+    for d in docs:
+        table.add_row(str(d.id), d.collection, d.title, str(d.chunks), d.source)
+    Console().print(table)
+
+
+# --- benchmarks ----------------------------------------------------------------------------------
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    data: Annotated[Path, typer.Option(help="A BEIR folder with corpus.jsonl.")],
+    limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest throughput vs raw SentenceTransformer.encode on the same chunks, in one run."""
+    from benchmarks.ingest import run_ingest_benchmark
+
+    services = _services()
+    try:
+        result = run_ingest_benchmark(services, data, limit=limit)
+    finally:
+        services.close()
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>24}: {value}")
+
+
+# --- answering -----------------------------------------------------------------------------------
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    generator: Annotated[str, typer.Option(help="base, finetuned or finetuned:<adapter>.")] = "base",
+    collection: CollectionOpt = None,
+    no_retrieval: Annotated[bool, typer.Option("--no-retrieval", help="Answer without the documents.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer from the documents with numbered citations, streaming to the terminal."""
+    from chatbot.generators import GeneratorUnavailable
+
+    services = _services()
+    answer = None
+    try:
+        for event in services.chain.stream(question, generator=generator, collection=collection,
+                                           use_retrieval=not no_retrieval):
+            if event.kind == "token" and not as_json:
+                typer.echo(event.text, nl=False)
+            elif event.kind == "done":
+                answer = event.answer
+    except (GeneratorUnavailable, db.DatabaseError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    assert answer is not None
+    if as_json:
+        typer.echo(json.dumps({"answer": answer.text, "generator": answer.generator,
+                               "sources": answer.sources_json(), "not_covered": answer.not_covered,
+                               "seconds": round(answer.seconds, 3)}))
+        return
+    typer.echo()
+    for n, doc in answer.sources:
+        where = f", page {doc.metadata['page']}" if doc.metadata.get("page") else ""
+        err.print(f"[dim][{n}] {doc.metadata.get('title')}{where} — {doc.metadata.get('source')}[/dim]")
+
+
+eval_app = typer.Typer(help="Evaluations on real data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    beir: Annotated[Path, typer.Option(help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.")],
+    mode: Annotated[str, typer.Option(help="hybrid, vector or fts.")] = "hybrid",
+    k: Annotated[int, typer.Option(help="Documents per query.")] = 10,
+    report: Annotated[Path | None, typer.Option(help="Write a Markdown report with the misses.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest a BEIR corpus (reused when unchanged), run its queries, score with ranx."""
+    from chatbot.retrieval_eval import evaluate_retrieval, misses_report
+
+    if mode not in ("hybrid", "vector", "fts"):
+        raise _fail(f"unknown mode '{mode}' (hybrid, vector or fts)")
+    services = _services()
+    try:
+        evaluation = evaluate_retrieval(services, beir, mode, k)  # type: ignore[arg-type]
+    except (FileNotFoundError, ValueError, db.DatabaseError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    if report:
+        report.write_text(misses_report(evaluation, k), encoding="utf-8")
+    scores = evaluation["scores"]
+    if as_json:
+        typer.echo(json.dumps(scores))
+    else:
+        for key, value in scores.items():
+            typer.echo(f"{key:>10}: {value}")
+
+
+# --- serving -------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="API only, no Gradio UI.")] = False,
+) -> None:
+    """Serve the API and the UI on one port (admin password printed once if none is configured)."""
+    import uvicorn
+
+    from chatbot.api.app import create_app
+    from chatbot.api.auth import AdminCredentials
+
+    services = _services()
+    try:
+        services.pool  # noqa: B018 — start and migrate the database before accepting requests
+    except db.DatabaseError as exc:
+        raise _fail(str(exc)) from exc
+    credentials = AdminCredentials.from_settings(services.settings)
+    if credentials.generated:
+        err.print(f"[bold]admin login[/bold]: user '{credentials.user}', password '{credentials.password}'"
+                  " (generated for this run; set RAGBOT_ADMIN_PASSWORD to choose one)", highlight=False)
+    application = create_app(services, credentials, with_ui=not no_ui)
+    err.print(f"ragbot on http://{host}:{port}/  (admin: /admin, API: /v1, docs: /docs)", highlight=False)
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    finally:
+        services.close()

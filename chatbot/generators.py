@@ -1,0 +1,127 @@
+"""Generators behind one interface, each a LangChain chat model: `base`, `finetuned[:name]`, or a server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict
+
+from chatbot.adapters import list_adapters, select_adapter
+from chatbot.local_model import LocalModel
+from chatbot.models import base_model_location
+from chatbot.prompts import to_chat_dict
+from chatbot.settings import Settings
+
+BASE = "base"
+FINETUNED = "finetuned"
+
+
+class GeneratorUnavailable(RuntimeError):
+    """A generator that cannot answer here; the message says how to fix it."""
+
+
+class LocalChatModel(BaseChatModel):
+    """A `LocalModel` as a LangChain chat model; `adapter=None` answers with the bare base."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    local: LocalModel
+    adapter: str | None = None
+    max_new_tokens: int | None = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "ragbot-local"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        text = "".join(chunk.message.content for chunk in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        chat = [to_chat_dict(m) for m in messages]
+        for piece in self.local.stream(chat, adapter=self.adapter, max_new_tokens=self.max_new_tokens):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+
+
+class Generators:
+    """Resolves generator names to chat models; the local base model is loaded once, on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._local: LocalModel | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.settings.openai_base_url)
+
+    def local(self) -> LocalModel:
+        with self._lock:
+            if self._local is None:
+                self._local = LocalModel(base_model_location(self.settings), self.settings)
+            return self._local
+
+    def names(self) -> list[str]:
+        """`base`, `finetuned` and `finetuned:<adapter>` for each adapter on disk."""
+        adapters = [] if self.remote else [f"{FINETUNED}:{a.name}" for a in list_adapters(self.settings.adapters_dir)]
+        return [BASE, FINETUNED, *adapters]
+
+    def chat_model(self, name: str) -> BaseChatModel:
+        if self.remote:
+            return self._remote_model(name)
+        if name == BASE:
+            return LocalChatModel(local=self.local())
+        if name == FINETUNED or name.startswith(f"{FINETUNED}:"):
+            wanted = name.partition(":")[2] or self.settings.adapter
+            try:
+                adapter = select_adapter(self.settings.adapters_dir, wanted)
+            except KeyError as exc:
+                raise GeneratorUnavailable(str(exc.args[0])) from exc
+            if adapter is None:
+                raise GeneratorUnavailable(
+                    "no fine-tuned adapter exists yet: train one with "
+                    "`ragbot train --qa examples/qa.jsonl` (or pick `base`)"
+                )
+            local = self.local()
+            local.load_adapter(adapter.name, adapter.path)
+            return LocalChatModel(local=local, adapter=adapter.name)
+        raise GeneratorUnavailable(f"unknown generator '{name}' (choose from: {', '.join(self.names())})")
+
+    def _remote_model(self, name: str) -> BaseChatModel:
+        from langchain_openai import ChatOpenAI
+
+        s = self.settings
+        if name == BASE:
+            model = s.openai_model_base
+        elif name == FINETUNED:
+            model = s.openai_model_finetuned
+        elif name.startswith(f"{FINETUNED}:"):
+            model = name.partition(":")[2]
+        else:
+            raise GeneratorUnavailable(f"unknown generator '{name}'")
+        if not model:
+            raise GeneratorUnavailable(
+                f"no server model is configured for '{name}': set RAGBOT_OPENAI_MODEL_{name.upper()}"
+            )
+        return ChatOpenAI(base_url=s.openai_base_url, api_key=s.openai_api_key, model=model,
+                          temperature=0, max_tokens=s.max_new_tokens, streaming=True, timeout=120)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens as the generator counts them (a 4-characters-per-token estimate for a remote server)."""
+        if self.remote:
+            return len(text) // 4 + 1
+        return self.local().count_tokens(text)
+
+    def context_window(self) -> int:
+        return self.settings.context_window if self.remote else self.local().context_window

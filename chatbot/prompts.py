@@ -1,0 +1,72 @@
+"""The one prompt template: used by the chain at answer time and by `training/` to build examples."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.prompts import ChatPromptTemplate
+
+SYSTEM_RAG = (
+    "You are a support assistant. Answer the question using only the numbered sources below. "
+    "Cite each fact with its source number in square brackets, like [1]. "
+    "If the sources do not contain the answer, say that the documents do not cover it."
+)
+SYSTEM_PLAIN = "You are a support assistant. Answer the customer's question briefly and accurately."
+
+RAG_PROMPT = ChatPromptTemplate.from_messages(
+    [("system", SYSTEM_RAG), ("human", "Sources:\n\n{sources}\n\nQuestion: {question}")]
+)
+PLAIN_PROMPT = ChatPromptTemplate.from_messages([("system", SYSTEM_PLAIN), ("human", "{question}")])
+
+NOT_COVERED = (
+    "I could not find this in the documents I have, so I can't answer it reliably. "
+    "Try rephrasing, or ask about a topic the documentation covers."
+)
+
+_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+def source_header(n: int, metadata: dict[str, Any]) -> str:
+    """`[n] Title (page 3)` or `[n] Title (Section > Sub)`."""
+    where = f"page {metadata['page']}" if metadata.get("page") else metadata.get("heading") or ""
+    title = metadata.get("title") or metadata.get("source") or "untitled"
+    return f"[{n}] {title}" + (f" ({where})" if where else "")
+
+
+def format_sources(sources: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """Numbered source blocks from (text, metadata) pairs, numbered from 1 in the given order."""
+    return "\n\n".join(f"{source_header(n, meta)}\n{text.strip()}" for n, (text, meta) in enumerate(sources, 1))
+
+
+def rag_messages(question: str, sources: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, str]]:
+    """The chat messages (role/content dicts) for a question with numbered sources."""
+    prompt = RAG_PROMPT.format_messages(sources=format_sources(sources), question=question.strip())
+    return [to_chat_dict(m) for m in prompt]
+
+
+def plain_messages(question: str) -> list[dict[str, str]]:
+    return [to_chat_dict(m) for m in PLAIN_PROMPT.format_messages(question=question.strip())]
+
+
+def to_chat_dict(message: Any) -> dict[str, str]:
+    role = {"human": "user", "ai": "assistant"}.get(message.type, message.type)
+    return {"role": role, "content": str(message.content)}
+
+
+def cited_numbers(answer: str) -> list[int]:
+    """Every [n] / [n, m] citation in order of first appearance (duplicates removed)."""
+    seen: list[int] = []
+    for group in _CITATION.findall(answer):
+        for part in group.split(","):
+            number = int(part)
+            if number not in seen:
+                seen.append(number)
+    return seen
+
+
+def citations_valid(answer: str, n_sources: int) -> bool:
+    """True when every cited number names a source that exists (an answer with no citation is not valid)."""
+    numbers = cited_numbers(answer)
+    return bool(numbers) and all(1 <= n <= n_sources for n in numbers)

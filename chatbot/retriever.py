@@ -1,0 +1,127 @@
+"""Hybrid retrieval over our own schema: HNSW vector search ⊕ Postgres full-text search, fused."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+from pydantic import ConfigDict
+
+from chatbot.embeddings import SentenceTransformerEmbeddings
+
+Mode = Literal["hybrid", "vector", "fts"]
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+
+_SELECT = (
+    "SELECT k.id, k.document_id, k.text, k.metadata, d.source, d.title, c.name,"
+    " 1 - (k.embedding <=> %(q)s) AS similarity"
+    " FROM chunks k JOIN documents d ON d.id = k.document_id JOIN collections c ON c.id = d.collection_id"
+    " WHERE c.name = %(collection)s AND (%(filter)s::jsonb IS NULL OR (d.metadata || k.metadata) @> %(filter)s)"
+)
+VECTOR_SQL = _SELECT + " ORDER BY k.embedding <=> %(q)s LIMIT %(limit)s"
+FTS_SQL = (
+    _SELECT + " AND k.tsv @@ websearch_to_tsquery('english', %(text)s)"
+    " ORDER BY ts_rank_cd(k.tsv, websearch_to_tsquery('english', %(text)s), 32) DESC, k.id LIMIT %(limit)s"
+)
+
+
+def any_word_query(question: str) -> str:
+    """A websearch query matching any of the question's words ("a or b or c"): a question's words are
+    alternatives, not all required. Operators in the input are neutralised (only words survive)."""
+    return " or ".join(_WORD.findall(question.lower())[:64])
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    document_id: int
+    text: str
+    metadata: dict[str, Any]
+    source: str
+    title: str
+    collection: str
+    similarity: float
+
+
+def reciprocal_rank_fusion(rankings: list[list[int]], weights: list[float], k: int) -> dict[int, float]:
+    """Weighted RRF: Σ w / (k + rank) over the rankings each id appears in (ranks from 1)."""
+    scores: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return scores
+
+
+class PgRetriever(BaseRetriever):
+    """Top-k chunks as LangChain `Document`s with chunk id, document id, source, title, page/heading, score."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    pool: ConnectionPool
+    embedder: SentenceTransformerEmbeddings
+    collection: str = "default"
+    mode: Mode = "hybrid"
+    k: int = 5
+    fetch_k: int = 40
+    ef_search: int = 100
+    rrf_k: int = 60
+    vector_weight: float = 1.0
+    fts_weight: float = 0.3
+    metadata_filter: dict[str, Any] | None = None
+    reranker: Any = None  # a sentence-transformers CrossEncoder, when configured
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [self._to_document(hit, score) for hit, score in self.search(query)]
+
+    def search(self, query: str) -> list[tuple[Hit, float]]:
+        """Ranked (hit, score) pairs; the score is the fused (or reranked, or single-mode) score."""
+        vector = self.embedder.encode([query])[0]
+        fetch = max(self.fetch_k, self.k)
+        params = {"q": vector, "collection": self.collection, "limit": fetch, "text": any_word_query(query),
+                  "filter": Jsonb(self.metadata_filter) if self.metadata_filter else None}
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, fetch)),))
+            conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            vector_hits = [Hit(*row) for row in conn.execute(VECTOR_SQL, params)] if self.mode != "fts" else []
+            fts_hits = (
+                [Hit(*row) for row in conn.execute(FTS_SQL, params)]
+                if self.mode != "vector" and params["text"] else []
+            )
+        by_id = {h.chunk_id: h for h in (*vector_hits, *fts_hits)}
+        if self.mode == "vector":
+            ranked = [(h, h.similarity) for h in vector_hits]
+        elif self.mode == "fts":
+            ranked = [(h, 1.0 / (self.rrf_k + rank)) for rank, h in enumerate(fts_hits, start=1)]
+        else:
+            fused = reciprocal_rank_fusion(
+                [[h.chunk_id for h in vector_hits], [h.chunk_id for h in fts_hits]],
+                [self.vector_weight, self.fts_weight],
+                self.rrf_k,
+            )
+            ranked = [(by_id[i], s) for i, s in sorted(fused.items(), key=lambda kv: kv[1], reverse=True)]
+        if self.reranker is not None and ranked:
+            candidates = [h for h, _ in ranked]
+            scores = self.reranker.predict([(query, h.text) for h in candidates])
+            ranked = sorted(zip(candidates, map(float, scores), strict=True), key=lambda p: p[1], reverse=True)
+        return ranked[: self.k]
+
+    @staticmethod
+    def _to_document(hit: Hit, score: float) -> Document:
+        metadata = {
+            "chunk_id": hit.chunk_id,
+            "document_id": hit.document_id,
+            "source": hit.source,
+            "title": hit.title,
+            "collection": hit.collection,
+            "page": hit.metadata.get("page"),
+            "heading": hit.metadata.get("heading"),
+            "score": round(float(score), 6),
+            "similarity": round(float(hit.similarity), 6),
+        }
+        return Document(page_content=hit.text, metadata=metadata, id=str(hit.chunk_id))

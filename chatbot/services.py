@@ -1,0 +1,112 @@
+"""The product's services, built once from settings and shared by the CLI, the API and the UI."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+from ingestion.chunking import Chunker
+from psycopg_pool import ConnectionPool
+
+from chatbot import db
+from chatbot.chain import RagChain
+from chatbot.chat_service import ChatService
+from chatbot.conversations import ConversationStore
+from chatbot.embeddings import SentenceTransformerEmbeddings
+from chatbot.gate import GenerationGate
+from chatbot.generators import Generators
+from chatbot.retriever import Mode, PgRetriever
+from chatbot.settings import Settings
+from chatbot.store import Store
+from ingestion.pipeline import Ingestor
+
+log = logging.getLogger(__name__)
+
+
+class Services:
+    """Lazily built components; nothing loads until first used."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def url(self) -> str:
+        return db.database_url(self.settings)
+
+    @cached_property
+    def embedder(self) -> SentenceTransformerEmbeddings:
+        return SentenceTransformerEmbeddings.from_settings(self.settings)
+
+    @cached_property
+    def pool(self) -> ConnectionPool:
+        """The pool, after the schema is migrated (the embedder is loaded only if migrations are pending)."""
+        if db.pending_migrations(self.url):
+            applied = db.apply_migrations(self.url, self.embedder.dimension)
+            log.info("applied migrations: %s", ", ".join(applied) or "none")
+        return db.create_pool(self.url)
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.pool)
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        return Chunker(
+            self.embedder.tokenizer,
+            chunk_size=self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap,
+            max_tokens=self.embedder.max_tokens,
+        )
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        self.check_embedding_dimension()
+        return Ingestor(self.store, self.embedder, self.chunker, self.settings.max_upload_bytes)
+
+    @cached_property
+    def reranker(self):
+        """A cross-encoder when `RAGBOT_RERANKER` is set (none is bundled)."""
+        if not self.settings.reranker:
+            return None
+        from sentence_transformers import CrossEncoder
+
+        return CrossEncoder(self.settings.reranker, device="cpu", local_files_only=True)
+
+    def retriever(self, collection: str | None = None, mode: Mode | None = None, k: int | None = None,
+                  metadata_filter: dict | None = None) -> PgRetriever:
+        s = self.settings
+        return PgRetriever(
+            pool=self.pool, embedder=self.embedder, collection=collection or s.collection,
+            mode=mode or s.retrieval_mode, k=k or s.top_k, ef_search=s.ef_search,
+            metadata_filter=metadata_filter, reranker=self.reranker,
+        )
+
+    @cached_property
+    def generators(self) -> Generators:
+        return Generators(self.settings)
+
+    @cached_property
+    def chain(self) -> RagChain:
+        return RagChain(self.settings, self.generators, lambda collection: self.retriever(collection))
+
+    @cached_property
+    def conversations(self) -> ConversationStore:
+        return ConversationStore(self.pool)
+
+    @cached_property
+    def chat(self) -> ChatService:
+        return ChatService(self.chain, self.conversations, GenerationGate(self.settings.max_queue))
+
+    def check_embedding_dimension(self) -> None:
+        """Refuse to mix embedders: the stored vectors must match the configured embedder."""
+        with self.pool.connection() as conn:
+            stored = db.embedding_dimension(conn)
+        if stored is not None and stored != self.embedder.dimension:
+            raise db.DatabaseError(
+                f"the database stores {stored}-d embeddings but the embedder makes "
+                f"{self.embedder.dimension}-d ones; use the same embedder or a fresh database"
+            )
+
+    def close(self) -> None:
+        if "pool" in self.__dict__:
+            self.pool.close()

@@ -1,0 +1,105 @@
+"""One settings model for the whole product, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED = "bundled"
+
+# Offline by default: nothing may reach a model hub or phone home at run time.
+for _key, _value in (
+    ("HF_HUB_OFFLINE", "1"),
+    ("TRANSFORMERS_OFFLINE", "1"),
+    ("HF_HUB_DISABLE_TELEMETRY", "1"),
+    ("GRADIO_ANALYTICS_ENABLED", "False"),
+    ("TOKENIZERS_PARALLELISM", "false"),
+):
+    os.environ.setdefault(_key, _value)
+
+
+class Settings(BaseSettings):
+    """Configuration; every field maps to `RAGBOT_<NAME>` (and `DATABASE_URL`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAGBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "RAGBOT_DATABASE_URL", "database_url"),
+        description="Postgres with pgvector; unset → an embedded server under RAGBOT_HOME/pgdata.",
+    )
+    home: Path = Field(default=Path(".ragbot"), description="pgdata, converted models, adapters.")
+
+    embedder: str = Field(default=BUNDLED, description="'bundled' (all-MiniLM-L6-v2), a HF id or a path.")
+    base_model: str = Field(default=BUNDLED, description="'bundled' (SmolLM2-135M-Instruct), a HF id or path.")
+    adapter: str | None = Field(default=None, description="Adapter for the fine-tuned generator; newest if unset.")
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    torch_threads: int = Field(default=0, ge=0, description="0 → torch's default.")
+    max_new_tokens: int = Field(default=160, ge=1, le=4096)
+    context_window: int = Field(default=2048, ge=256, description="Tokens the generator may see.")
+
+    openai_base_url: str | None = Field(default=None, description="An OpenAI-compatible server (vLLM…).")
+    openai_api_key: SecretStr = SecretStr("EMPTY")
+    openai_model_base: str | None = Field(default=None, description="Server model name for 'base'.")
+    openai_model_finetuned: str | None = Field(default=None, description="Server model name for 'finetuned'.")
+
+    collection: str = Field(default="default", min_length=1, max_length=100)
+    chunk_size: int = Field(default=200, ge=16, description="Chunk length in embedder tokens.")
+    chunk_overlap: int = Field(default=30, ge=0)
+    embed_batch_size: int = Field(default=32, ge=1)
+    max_upload_mb: float = Field(default=50.0, gt=0)
+
+    retrieval_mode: Literal["hybrid", "vector", "fts"] = "hybrid"
+    top_k: int = Field(default=5, ge=1, le=100)
+    ef_search: int = Field(default=100, ge=1, le=1000)
+    relevance_threshold: float = Field(default=0.3, ge=-1.0, le=1.0)
+    reranker: str | None = Field(default=None, description="Cross-encoder id or path; off when unset.")
+
+    max_queue: int = Field(default=8, ge=1, description="Answers running or waiting; past it → 503 busy.")
+
+    admin_user: str = "admin"
+    admin_password: SecretStr | None = None
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own `Settings`)."""
+    return Settings()

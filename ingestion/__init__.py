@@ -1,0 +1,1 @@
+"""Ingestion: load files of several formats, split them into chunks, and store them with their embeddings."""

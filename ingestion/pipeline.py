@@ -1,0 +1,224 @@
+"""The ingest job: files → loaded documents → chunks → embeddings → one transaction per document."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from chatbot.embeddings import SentenceTransformerEmbeddings
+from chatbot.store import NewChunk, Store
+from ingestion.chunking import Chunk, Chunker
+from ingestion.errors import IngestError
+from ingestion.loaders import SUPPORTED_EXTENSIONS, LoadedDocument, load_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One thing to ingest: its unique source key, a content hash, and how to load it."""
+
+    source: str
+    content_hash: str
+    load: Callable[[], LoadedDocument]
+    label: str  # what error messages name (a path or an upload's file name)
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    path: str
+    error: str
+
+
+@dataclass
+class IngestReport:
+    files_ok: int = 0
+    files_failed: list[FileFailure] = field(default_factory=list)
+    documents_added: int = 0
+    documents_updated: int = 0
+    documents_unchanged: int = 0
+    documents_pruned: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+    @property
+    def exit_code(self) -> int:
+        """0 all went in; 2 some failed and the rest went in; 1 nothing could be done."""
+        if not self.files_failed:
+            return 0
+        return 2 if self.files_ok else 1
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def source_for_path(path: Path) -> str:
+    """A file's source key: its absolute POSIX path."""
+    return path.resolve().as_posix()
+
+
+def file_item(path: Path, max_bytes: int) -> SourceItem:
+    """Read a file once (size checked before reading) into a `SourceItem`; raises IngestError."""
+    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
+        raise IngestError(f"unsupported file type '{path.suffix or path.name}' (supported: {supported})")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise IngestError(f"file is {size / 1048576:.1f} MB, over the {max_bytes / 1048576:.1f} MB limit")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"cannot read file: {exc.strerror or exc}") from exc
+    return SourceItem(source_for_path(path), sha256_hex(data), lambda: load_bytes(data, path.name), str(path))
+
+
+def bytes_item(data: bytes, filename: str, source: str, max_bytes: int) -> SourceItem:
+    """An upload as a `SourceItem`; raises IngestError when over the size limit."""
+    if len(data) > max_bytes:
+        raise IngestError(f"file is {len(data) / 1048576:.1f} MB, over the {max_bytes / 1048576:.1f} MB limit")
+    return SourceItem(source, sha256_hex(data), lambda: load_bytes(data, filename), filename)
+
+
+def expand_paths(paths: Iterable[Path]) -> list[Path]:
+    """Files named, plus every file under folders named (recursive, hidden entries skipped), sorted."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                p for p in sorted(path.rglob("*"))
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        else:
+            files.append(path)
+    return files
+
+
+@dataclass
+class _Pending:
+    item: SourceItem
+    document: LoadedDocument
+    chunks: list[Chunk]
+
+
+class Ingestor:
+    """Runs ingests against one store with one embedder and chunker."""
+
+    def __init__(self, store: Store, embedder: SentenceTransformerEmbeddings, chunker: Chunker,
+                 max_bytes: int, batch_chunks: int = 64) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+        self.max_bytes = max_bytes
+        self.batch_chunks = batch_chunks
+
+    def ingest_paths(self, paths: list[Path], collection: str, *, prune: bool = False) -> IngestReport:
+        """Ingest files and folders; with `prune`, drop stored documents whose files left those folders."""
+        started = time.perf_counter()
+        report = IngestReport()
+        missing = [p for p in paths if not p.exists()]
+        report.files_failed.extend(FileFailure(str(p), "no such file or folder") for p in missing)
+        files = expand_paths(p for p in paths if p.exists())
+        self._run(self._file_items(files, report), len(files), collection, report)
+        if prune:
+            report.documents_pruned = self.prune(paths, collection)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def ingest_items(self, items: Iterable[SourceItem], collection: str, total: int | None = None) -> IngestReport:
+        """Ingest prepared items (uploads, BEIR corpora)."""
+        started = time.perf_counter()
+        report = IngestReport()
+        self._run(iter(items), total, collection, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def prune(self, folders: list[Path], collection: str) -> int:
+        """Delete documents stored from under `folders` whose files no longer exist."""
+        roots = [source_for_path(f).rstrip("/") + "/" for f in folders if f.is_dir()]
+        gone = [
+            source for source in self.store.document_hashes(collection)
+            if any(source.startswith(root) for root in roots) and not Path(source).exists()
+        ]
+        return sum(self.store.delete_source(collection, source) for source in gone)
+
+    def _file_items(self, files: list[Path], report: IngestReport) -> Iterator[SourceItem]:
+        for path in files:
+            try:
+                yield file_item(path, self.max_bytes)
+            except IngestError as exc:
+                report.files_failed.append(FileFailure(str(path), str(exc)))
+
+    def _run(self, items: Iterator[SourceItem], total: int | None, collection: str, report: IngestReport) -> None:
+        known = self.store.document_hashes(collection)
+        pending: list[_Pending] = []
+        with tqdm(total=total, unit="file", desc="ingest", disable=None, leave=False) as bar:
+            for item in items:
+                bar.update(1)
+                if known.get(item.source) == item.content_hash:
+                    report.documents_unchanged += 1
+                    report.files_ok += 1
+                    continue
+                prepared = self._prepare(item, report)
+                if prepared is None:
+                    continue
+                pending.append(prepared)
+                if sum(len(p.chunks) for p in pending) >= self.batch_chunks:
+                    self._flush(pending, collection, known, report)
+            self._flush(pending, collection, known, report)
+
+    def _prepare(self, item: SourceItem, report: IngestReport) -> _Pending | None:
+        try:
+            document = item.load()
+            chunks = self.chunker.split(document)
+            if not chunks:
+                raise IngestError("no text could be extracted")
+        except IngestError as exc:
+            report.files_failed.append(FileFailure(item.label, str(exc)))
+            return None
+        except Exception as exc:  # a loader bug must cost one file, not the batch
+            log.exception("unexpected error while loading %s", item.label)
+            report.files_failed.append(FileFailure(item.label, f"could not be read ({type(exc).__name__}: {exc})"))
+            return None
+        return _Pending(item, document, chunks)
+
+    def _flush(self, pending: list[_Pending], collection: str, known: dict[str, str],
+               report: IngestReport) -> None:
+        """Embed every pending chunk in one call, then write each document in its own transaction."""
+        if not pending:
+            return
+        vectors = self.embedder.encode([c.text for p in pending for c in p.chunks])
+        offset = 0
+        for p in pending:
+            chunk_vectors = vectors[offset: offset + len(p.chunks)]
+            offset += len(p.chunks)
+            result = self.store.write_document(
+                collection,
+                p.item.source,
+                p.item.content_hash,
+                p.document.title,
+                p.document.metadata,
+                [NewChunk(c.text, c.token_count, v, c.metadata) for c, v in zip(p.chunks, chunk_vectors, strict=True)],
+            )
+            known[p.item.source] = p.item.content_hash
+            report.files_ok += 1
+            report.chunks_added += result.chunks_added
+            report.chunks_removed += result.chunks_removed
+            if result.created:
+                report.documents_added += 1
+            else:
+                report.documents_updated += 1
+        pending.clear()

@@ -1,0 +1,62 @@
+"""Shared fixtures: real embedded Postgres + bundled models for integration tests, a private RAGBOT_HOME."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+EXAMPLE_DOCS = EXAMPLES / "docs"
+SHARED_MODELS = REPO / ".ragbot" / "models"
+
+
+@pytest.fixture(scope="session")
+def ragbot_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private RAGBOT_HOME whose models/ points at the repo's prepared models (converted once)."""
+    from chatbot.models import base_model_location
+    from chatbot.settings import Settings
+
+    base_model_location(Settings(home=REPO / ".ragbot"))  # converts the bundled GGUF on first use
+    home = tmp_path_factory.mktemp("home")
+    (home / "models").symlink_to(SHARED_MODELS, target_is_directory=True)
+    return home
+
+
+@pytest.fixture(scope="session")
+def settings(ragbot_home: Path):
+    """Integration settings: the embedded database under the private home, short answers."""
+    from chatbot.settings import Settings
+
+    return Settings(home=ragbot_home, max_new_tokens=48, _env_file=None)
+
+
+@pytest.fixture(scope="session")
+def services(settings) -> Iterator:
+    from chatbot import db
+    from chatbot.services import Services
+
+    services = Services(settings)
+    yield services
+    services.close()
+    db.stop_embedded(settings)
+
+
+@pytest.fixture(scope="session")
+def examples_ingested(services):
+    """`examples/docs` ingested once into the `examples` collection."""
+    report = services.ingestor.ingest_paths([EXAMPLE_DOCS], "examples")
+    assert not report.files_failed, report.files_failed
+    return report
+
+
+@pytest.fixture
+def collection(request: pytest.FixtureRequest) -> str:
+    """A collection name unique to the test."""
+    return "t-" + request.node.name.replace("[", "-").replace("]", "")[:80]

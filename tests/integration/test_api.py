@@ -1,0 +1,149 @@
+"""The API over HTTP with the official `openai` client, the admin REST, and the `openai` generator backend."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from tests.conftest import EXAMPLE_DOCS
+
+pytestmark = pytest.mark.integration
+
+ADMIN = ("admin", "s3cret-test-password")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def base_url(services, settings, examples_ingested) -> Iterator[str]:
+    import uvicorn
+
+    from chatbot.api.app import create_app
+    from chatbot.api.auth import AdminCredentials
+
+    app = create_app(services, AdminCredentials(*ADMIN, generated=False), with_ui=False)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def client(base_url: str) -> OpenAI:
+    return OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0)
+
+
+def test_healthz_and_models(base_url):
+    health = httpx.get(f"{base_url}/healthz").json()
+    assert health["status"] == "ok" and health["database"] == "ok"
+    ids = [m.id for m in client(base_url).models.list()]
+    assert ids[:2] == ["base", "finetuned"]
+
+
+def test_chat_completion_non_streaming_has_answer_and_sources(base_url):
+    reply = client(base_url).chat.completions.create(
+        model="base", messages=[{"role": "user", "content": "What does a blinking amber light on the hub mean?"}],
+        extra_body={"collection": "examples"})
+    assert reply.choices[0].message.content.strip()
+    extra = reply.model_extra
+    assert extra["message_id"] and extra["conversation_id"]
+    assert isinstance(extra["sources"], list)
+
+
+def test_chat_completion_streaming(base_url):
+    stream = client(base_url).chat.completions.create(
+        model="base", stream=True, extra_body={"collection": "examples"},
+        messages=[{"role": "user", "content": "How do I factory reset the hub?"}])
+    pieces, final = [], None
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        if chunk.choices and chunk.choices[0].finish_reason == "stop":
+            final = chunk
+    assert len(pieces) > 1 and "".join(pieces).strip()
+    assert final is not None and final.model_extra["message_id"]
+
+
+def test_unknown_model_is_404_and_bad_request_is_422(base_url):
+    response = httpx.post(f"{base_url}/v1/chat/completions",
+                          json={"model": "nope", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 404 and "unknown generator" in response.json()["error"]["message"]
+    response = httpx.post(f"{base_url}/v1/chat/completions", json={"model": "base", "messages": []})
+    assert response.status_code == 422
+
+
+def test_finetuned_without_adapter_says_how_to_train(base_url, settings):
+    from chatbot.adapters import list_adapters
+
+    if list_adapters(settings.adapters_dir):
+        pytest.fail("this test expects a fresh RAGBOT_HOME without adapters")
+    response = httpx.post(f"{base_url}/v1/chat/completions",
+                          json={"model": "finetuned", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 404 and "ragbot train" in response.json()["error"]["message"]
+
+
+def test_feedback_is_stored(base_url, services):
+    reply = httpx.post(f"{base_url}/v1/chat/completions", timeout=120, json={
+        "model": "base", "collection": "examples",
+        "messages": [{"role": "user", "content": "Which port does the local API use?"}]}).json()
+    ok = httpx.post(f"{base_url}/api/feedback", json={"message_id": reply["message_id"], "vote": "up"})
+    assert ok.status_code == 200
+    import uuid
+
+    assert services.conversations.message(uuid.UUID(reply["message_id"]))["vote"] == 1
+    missing = httpx.post(f"{base_url}/api/feedback", json={"message_id": str(uuid.uuid4()), "vote": "down"})
+    assert missing.status_code == 404
+
+
+def test_admin_endpoints_need_credentials(base_url, collection):
+    assert httpx.get(f"{base_url}/api/documents").status_code == 401
+    assert httpx.get(f"{base_url}/api/documents", auth=("admin", "wrong")).status_code == 401
+    assert httpx.get(f"{base_url}/api/documents", auth=ADMIN).status_code == 200
+    good = next(EXAMPLE_DOCS.glob("*.md"))
+    files = [("files", (good.name, good.read_bytes(), "text/markdown")),
+             ("files", ("../../etc/evil.pdf", io.BytesIO(b"%PDF-1.4 broken").read(), "application/pdf")),
+             ("files", ("notes.exe", b"MZ", "application/octet-stream"))]
+    assert httpx.post(f"{base_url}/api/documents", files=files, data={"collection": collection}).status_code == 401
+    response = httpx.post(f"{base_url}/api/documents", files=files, data={"collection": collection}, auth=ADMIN,
+                          timeout=120)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["files_ok"] == 1 and report["documents_added"] == 1
+    failed = {f["path"]: f["error"] for f in report["files_failed"]}
+    assert set(failed) == {".._.._etc_evil.pdf", "notes.exe"} or set(failed) == {"evil.pdf", "notes.exe"}
+    listed = httpx.get(f"{base_url}/api/documents", params={"collection": collection}, auth=ADMIN).json()
+    assert [d["source"] for d in listed] == [f"upload:{good.name}"]
+    assert httpx.delete(f"{base_url}/api/documents/{listed[0]['id']}").status_code == 401
+    assert httpx.delete(f"{base_url}/api/documents/{listed[0]['id']}", auth=ADMIN).status_code == 200
+    assert httpx.delete(f"{base_url}/api/documents/{listed[0]['id']}", auth=ADMIN).status_code == 404
+
+
+def test_openai_generator_backend_against_a_second_ragbot(base_url, settings, examples_ingested):
+    """A ragbot whose generator is another ragbot's OpenAI-compatible API."""
+    from chatbot.services import Services
+
+    remote = Services(settings.model_copy(update={"openai_base_url": f"{base_url}/v1",
+                                                   "openai_model_base": "base"}))
+    try:
+        answer = remote.chain.invoke("How do I factory reset the hub?", generator="base", collection="examples")
+    finally:
+        remote.close()
+    assert answer.text.strip() and not answer.not_covered
+    assert answer.retrieved
