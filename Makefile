@@ -22,7 +22,7 @@ models: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint models
+test: install lint models e2e-deps
 	$(BIN)/python -m pytest
 
 demo: models
@@ -33,3 +33,11 @@ demo: models
 
 clean:
 	rm -rf $(VENV) .ragbot .pytest_cache .ruff_cache
+
+# Browser tests drive Debian's chromium through the playwright package from requirements.txt
+# (never `playwright install`: no browser download).
+.PHONY: e2e-deps
+e2e-deps: install
+	command -v chromium >/dev/null || ($(if $(filter 0,$(shell id -u)),,sudo )apt-get update && \
+		$(if $(filter 0,$(shell id -u)),,sudo )apt-get install -y chromium)
+	$(BIN)/python -c "import playwright.sync_api"

@@ -331,3 +331,37 @@ def serve(
         uvicorn.run(application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     finally:
         services.close()
+
+
+@bench_app.command("retrieve")
+def bench_retrieve(
+    chunks: Annotated[int, typer.Option(help="Size of the synthetic collection.")] = 100_000,
+    real: Annotated[str | None, typer.Option(help="Also measure this ingested collection.")] = "python-faq",
+    as_json: JsonOpt = False,
+) -> None:
+    """p50/p95 of the retriever and of its SQL alone, and HNSW recall@10 vs exact search."""
+    from benchmarks.retrieve import run_retrieve_benchmark
+
+    services = _services()
+    try:
+        result = run_retrieve_benchmark(services, chunks, real)
+    finally:
+        services.close()
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("generate")
+def bench_generate(
+    collection: CollectionOpt = None,
+    new_tokens: Annotated[int, typer.Option(help="Tokens generated per run.")] = 48,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tokens/s and time to first token: chain streaming path vs raw generate; RSS base vs base+adapter."""
+    from benchmarks.generate import run_generate_benchmark
+
+    services = _services()
+    try:
+        result = run_generate_benchmark(services, collection or services.settings.collection, new_tokens)
+    finally:
+        services.close()
+    typer.echo(json.dumps(result, indent=None if as_json else 2))

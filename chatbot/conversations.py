@@ -92,7 +92,8 @@ class ConversationStore:
                 " JOIN messages ma ON ma.id = v.message_a JOIN messages mb ON mb.id = v.message_b").fetchall()
         tally: dict[tuple[str, str], list[int]] = {}
         for gen_a, gen_b, winner in rows:
-            for me, other, won, lost in ((gen_a, gen_b, "a", "b"), (gen_b, gen_a, "b", "a")):
+            sides = [(gen_a, gen_b, "a", "b")] + ([(gen_b, gen_a, "b", "a")] if gen_a != gen_b else [])
+            for me, other, won, lost in sides:
                 counts = tally.setdefault((me, other), [0, 0, 0])
                 counts[0 if winner == won else 1 if winner == lost else 2] += 1
         return [WinRate(g, o, *c) for (g, o), c in sorted(tally.items())]

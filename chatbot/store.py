@@ -90,10 +90,10 @@ class Store:
             removed = conn.execute("DELETE FROM chunks WHERE document_id = %s", (document_id,)).rowcount
             with conn.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO chunks (document_id, ordinal, text, token_count, embedding, metadata)"
-                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    "INSERT INTO chunks (document_id, collection_id, ordinal, text, token_count, embedding, metadata)"
+                    " SELECT %s, collection_id, %s, %s, %s, %s, %s FROM documents WHERE id = %s",
                     [
-                        (document_id, ordinal, c.text, c.token_count, c.embedding, Jsonb(c.metadata))
+                        (document_id, ordinal, c.text, c.token_count, c.embedding, Jsonb(c.metadata), document_id)
                         for ordinal, c in enumerate(chunks)
                     ],
                 )

@@ -22,6 +22,8 @@ CREATE TABLE documents (
 CREATE TABLE chunks (
     id           bigserial PRIMARY KEY,
     document_id  bigint NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    -- Denormalised from documents so that a collection-filtered top-k stays a plain HNSW index scan.
+    collection_id bigint NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
     ordinal      integer NOT NULL CHECK (ordinal >= 0),
     text         text NOT NULL,
     token_count  integer NOT NULL CHECK (token_count > 0),
@@ -37,3 +39,4 @@ CREATE TABLE chunks (
 CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops);
 CREATE INDEX chunks_tsv_gin ON chunks USING gin (tsv);
 CREATE INDEX documents_collection ON documents (collection_id);
+CREATE INDEX chunks_collection ON chunks (collection_id);

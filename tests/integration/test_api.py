@@ -89,14 +89,22 @@ def test_unknown_model_is_404_and_bad_request_is_422(base_url):
     assert response.status_code == 422
 
 
-def test_finetuned_without_adapter_says_how_to_train(base_url, settings):
-    from chatbot.adapters import list_adapters
-
-    if list_adapters(settings.adapters_dir):
-        pytest.fail("this test expects a fresh RAGBOT_HOME without adapters")
+def test_unknown_adapter_is_404_and_stores_nothing(base_url, services):
+    with services.pool.connection() as conn:
+        before = conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
     response = httpx.post(f"{base_url}/v1/chat/completions",
-                          json={"model": "finetuned", "messages": [{"role": "user", "content": "hi"}]})
-    assert response.status_code == 404 and "ragbot train" in response.json()["error"]["message"]
+                          json={"model": "finetuned:no-such-adapter", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 404 and "no-such-adapter" in response.json()["error"]["message"]
+    with services.pool.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM conversations").fetchone()[0] == before
+
+
+def test_finetuned_without_any_adapter_says_how_to_train(settings, tmp_path):
+    from chatbot.generators import Generators, GeneratorUnavailable
+
+    empty = settings.model_copy(update={"home": tmp_path})
+    with pytest.raises(GeneratorUnavailable, match="ragbot train"):
+        Generators(empty).chat_model("finetuned")
 
 
 def test_feedback_is_stored(base_url, services):

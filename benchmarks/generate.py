@@ -1,0 +1,103 @@
+"""Generation through the chain's streaming path vs raw `model.generate` on the same prompt, and the memory
+cost of serving base + adapter from one loaded model."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+from langchain_core.documents import Document
+
+from chatbot.chain import to_message
+from chatbot.generators import LocalChatModel
+from chatbot.services import Services
+
+QUESTION = "How do I factory reset the hub, and what happens to my data?"
+FILLER = ("The hub keeps its settings in encrypted flash storage. A reset returns every option to its factory "
+          "value, removes paired devices and clears automations, but the cloud backup remains available. ")
+
+
+def context_documents(services: Services, collection: str, k: int = 5) -> list[Document]:
+    """The top-k chunks for the question, or k synthetic ~150-token chunks when the collection is empty."""
+    documents = services.retriever(collection, k=k).invoke(QUESTION)
+    if len(documents) >= k:
+        return documents[:k]
+    return [Document(page_content=FILLER * 4, metadata={"title": f"Manual part {i}", "similarity": 1.0})
+            for i in range(1, k + 1)]
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 1048576
+
+
+def _untrained_adapter(local: Any, folder: Path) -> Path:
+    """A freshly initialised LoRA adapter (r=16, all linear layers) for measuring memory when none is trained."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
+    from transformers import AutoModelForCausalLM
+
+    scratch = AutoModelForCausalLM.from_pretrained(local.location, dtype=torch.float32, local_files_only=True)
+    get_peft_model(scratch, config).save_pretrained(folder)
+    del scratch
+    return folder
+
+
+def run_generate_benchmark(services: Services, collection: str, new_tokens: int = 48,
+                           repeats: int = 3) -> dict[str, Any]:
+    local = services.generators.local()
+    documents = context_documents(services, collection)
+    messages, fitted = services.chain.build_messages(QUESTION, documents)
+    inputs = local.chat_inputs(messages)
+    prompt_tokens = int(inputs["input_ids"].shape[1])
+    model = LocalChatModel(local=local, max_new_tokens=new_tokens)
+
+    raw_rates, raw_ttft, chain_rates, chain_ttft = [], [], [], []
+    list(local.stream(messages, max_new_tokens=2))  # warm-up (lazy init, allocator)
+    for _ in range(repeats):
+        with torch.inference_mode():
+            started = time.perf_counter()
+            local.model.generate(**inputs, max_new_tokens=1, do_sample=False)
+            raw_ttft.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            out = local.model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                       do_sample=False)
+            raw_rates.append((out.shape[1] - prompt_tokens) / (time.perf_counter() - started))
+        started = time.perf_counter()
+        first, pieces = None, []
+        for chunk in model.stream([to_message(m) for m in messages]):
+            if first is None:
+                first = time.perf_counter() - started
+            pieces.append(chunk.content)
+        elapsed = time.perf_counter() - started
+        chain_ttft.append(first or elapsed)
+        chain_rates.append(local.count_tokens("".join(pieces)) / elapsed)
+
+    base_rss = rss_mb()
+    adapters = [a for a in services.generators.names() if a.startswith("finetuned:")]
+    with tempfile.TemporaryDirectory() as tmp:
+        if adapters:
+            services.generators.chat_model(adapters[0])
+            adapter_name = adapters[0]
+        else:
+            local.load_adapter("bench-untrained", _untrained_adapter(local, Path(tmp) / "adapter"))
+            adapter_name = "bench-untrained (fresh LoRA r=16, all linear)"
+        list(local.stream(messages, adapter=next(iter(local.adapters)), max_new_tokens=8))
+        list(local.stream(messages, adapter=None, max_new_tokens=8))
+        both_rss = rss_mb()
+
+    median = statistics.median
+    return {
+        "model": local.location, "dtype": services.settings.dtype, "threads": torch.get_num_threads(),
+        "context_chunks": len(fitted), "prompt_tokens": prompt_tokens, "new_tokens": new_tokens,
+        "raw_tokens_per_s": round(median(raw_rates), 2), "chain_tokens_per_s": round(median(chain_rates), 2),
+        "ratio": round(median(chain_rates) / median(raw_rates), 3),
+        "raw_first_token_s": round(median(raw_ttft), 3), "chain_first_token_s": round(median(chain_ttft), 3),
+        "rss_base_mb": round(base_rss), "rss_base_plus_adapter_mb": round(both_rss), "adapter": adapter_name,
+        "rss_ratio": round(both_rss / base_rss, 3),
+    }

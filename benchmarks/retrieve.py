@@ -1,0 +1,99 @@
+"""Retriever latency (query embedding + SQL) and HNSW recall against exact search, at two scales."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from psycopg.types.json import Jsonb
+
+from benchmarks.stats import summary_ms
+from chatbot.retriever import VECTOR_SQL
+from chatbot.services import Services
+
+SYNTHETIC = "bench-synthetic"
+QUESTIONS = [
+    "How do I reset the device to factory settings?", "What does a blinking amber light mean?",
+    "How long is the warranty?", "Which port does the local API listen on?", "How do I cancel my subscription?",
+    "Why does my hub keep going offline?", "Can I export my data?", "How do I update the firmware?",
+    "What payment methods are accepted?", "How do I add a second user to my account?",
+    "Is my data encrypted at rest?", "What is the maximum number of connected devices?",
+]
+
+
+def _collection_size(services: Services, collection: str) -> int:
+    with services.pool.connection() as conn:
+        return conn.execute(
+            "SELECT count(k.id) FROM chunks k JOIN documents d ON d.id = k.document_id"
+            " JOIN collections c ON c.id = d.collection_id WHERE c.name = %s", (collection,)).fetchone()[0]
+
+
+def ensure_synthetic(services: Services, chunks: int, seed: int = 7) -> int:
+    """A collection of `chunks` synthetic chunks: clustered unit vectors (real embeddings cluster by topic)
+    and word-salad text from a fixed vocabulary. Reused when already at that size."""
+    if _collection_size(services, SYNTHETIC) == chunks:
+        return chunks
+    services.store.delete_collection(SYNTHETIC)
+    rng = np.random.default_rng(seed)
+    dim = services.embedder.dimension
+    centers = rng.normal(size=(max(chunks // 200, 8), dim)).astype(np.float32)
+    vocabulary = [f"term{i}" for i in range(5000)] + [w.lower() for q in QUESTIONS for w in q.split()]
+    per_document = 50
+    with services.pool.connection() as conn, conn.transaction():
+        conn.execute("INSERT INTO collections (name) VALUES (%s) ON CONFLICT DO NOTHING", (SYNTHETIC,))
+        for start in range(0, chunks, per_document):
+            count = min(per_document, chunks - start)
+            document_id, collection_id = conn.execute(
+                "INSERT INTO documents (collection_id, source, sha256, title) SELECT id, %s, %s, %s"
+                " FROM collections WHERE name = %s RETURNING id, collection_id",
+                (f"synthetic-{start}", "0" * 64, f"Synthetic {start}", SYNTHETIC)).fetchone()
+            vectors = centers[rng.integers(len(centers), size=count)] + 0.6 * rng.normal(size=(count, dim))
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            with conn.cursor().copy(
+                "COPY chunks (document_id, collection_id, ordinal, text, token_count, embedding, metadata)"
+                " FROM STDIN"
+            ) as copy:
+                for i in range(count):
+                    text = " ".join(rng.choice(vocabulary, size=40))
+                    copy.write_row((document_id, collection_id, i, text, 40, vectors[i].astype(np.float32), Jsonb({})))
+    return chunks
+
+
+def measure(services: Services, collection: str, repeats: int = 3) -> dict[str, Any]:
+    """Latency of the full retriever and of the vector SQL alone, plus recall@10 of HNSW vs exact."""
+    retriever = services.retriever(collection, k=10)
+    retriever.search(QUESTIONS[0])  # warm the connection and caches
+    full, sql_only, recalls = [], [], []
+    vectors = services.embedder.encode(QUESTIONS)
+    with services.pool.connection() as conn:
+        for _ in range(repeats):
+            for question, vector in zip(QUESTIONS, vectors, strict=True):
+                started = time.perf_counter()
+                retriever.search(question)
+                full.append(time.perf_counter() - started)
+                params = {"q": vector, "collection": collection, "limit": 10, "filter": None}
+                with conn.transaction():
+                    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(services.settings.ef_search),))
+                    conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+                    started = time.perf_counter()
+                    approx = [r[0] for r in conn.execute(VECTOR_SQL, params)]
+                    sql_only.append(time.perf_counter() - started)
+                with conn.transaction():
+                    conn.execute("SET LOCAL enable_indexscan = off")
+                    exact = [r[0] for r in conn.execute(VECTOR_SQL, params)]
+                recalls.append(len(set(approx) & set(exact)) / max(len(exact), 1))
+    return {"collection": collection, "chunks": _collection_size(services, collection),
+            "retriever": summary_ms(full), "vector_sql": summary_ms(sql_only),
+            "hnsw_recall@10": round(float(np.mean(recalls)), 4)}
+
+
+def run_retrieve_benchmark(services: Services, chunks: int, real_collection: str | None) -> dict[str, Any]:
+    results: dict[str, Any] = {"mode": services.settings.retrieval_mode}
+    if real_collection and _collection_size(services, real_collection):
+        results["real"] = measure(services, real_collection)
+    started = time.perf_counter()
+    ensure_synthetic(services, chunks)
+    results["synthetic_build_seconds"] = round(time.perf_counter() - started, 1)
+    results["synthetic"] = measure(services, SYNTHETIC)
+    return results

@@ -1,0 +1,63 @@
+"""The Gradio UI: an open chat/compare app at `/` and a login-protected admin app at `/admin`.
+
+Both are mounted on the product's FastAPI app; the admin app goes first (the other order gives 404)."""
+
+from __future__ import annotations
+
+import gradio as gr
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+
+from chatbot.api.auth import AdminCredentials
+from chatbot.services import Services
+from chatbot.ui.admin_app import build_admin_app
+from chatbot.ui.chat_tab import build_chat_tab
+from chatbot.ui.compare_tab import build_compare_tab
+
+GENERATION_CONCURRENCY = 4  # generation events running at once (the gate bounds what waits beyond that)
+ADMIN_PATH = "/admin"
+
+# System fonts only: nothing is fetched from a font CDN.
+THEME = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+CSS = """
+.rb-sources { display: flex; flex-direction: column; gap: 8px; }
+.rb-sources-heading { font-weight: 600; color: var(--body-text-color-subdued); }
+.rb-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px;
+             background: var(--background-fill-secondary); }
+.rb-source-head { margin-bottom: 4px; }
+.rb-n { font-family: var(--font-mono); color: var(--color-accent); font-weight: 600; }
+.rb-where { color: var(--body-text-color-subdued); }
+.rb-snippet { font-size: 0.92em; white-space: pre-wrap; }
+.rb-meta { font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 4px; word-break: break-all; }
+"""
+
+
+def build_public_app(services: Services) -> gr.Blocks:
+    with gr.Blocks(title="ragbot", analytics_enabled=False) as demo:
+        gr.Markdown("# ragbot\nAnswers from your documents, with numbered sources. "
+                    f"[Admin]({ADMIN_PATH.lstrip('/')}/)", elem_id="title")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat-tab"):
+                build_chat_tab(demo, services, GENERATION_CONCURRENCY)
+            with gr.Tab("Compare", id="compare-tab"):
+                build_compare_tab(demo, services, GENERATION_CONCURRENCY)
+    return demo
+
+
+def mount_ui(app: FastAPI, services: Services, credentials: AdminCredentials) -> None:
+    """Mount the admin app at /admin (login required), then the public app at /."""
+    common = {"theme": THEME, "css": CSS, "ssr_mode": False, "run_history": False, "footer_links": ["api"],
+              "pwa": False, "mcp_server": False}
+
+    @app.get(ADMIN_PATH, include_in_schema=False)
+    def admin_slash(request: Request) -> RedirectResponse:
+        """`/admin` → `/admin/` (otherwise the public app at / would answer it)."""
+        return RedirectResponse(request.url.replace(path=request.url.path + "/"))
+
+    admin = build_admin_app(services).queue(default_concurrency_limit=2)
+    gr.mount_gradio_app(app, admin, path=ADMIN_PATH, auth=(credentials.user, credentials.password),
+                        auth_message="ragbot admin: sign in with the admin credentials.",
+                        max_file_size=services.settings.max_upload_bytes, **common)
+    public = build_public_app(services).queue(default_concurrency_limit=GENERATION_CONCURRENCY)
+    gr.mount_gradio_app(app, public, path="/", **common)

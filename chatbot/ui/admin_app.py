@@ -1,0 +1,90 @@
+"""The admin Blocks (mounted at /admin behind a login): upload, documents, delete, collection stats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from chatbot.api.admin import ingest_uploads
+from chatbot.db import DatabaseError
+from chatbot.services import Services
+from chatbot.ui.formatting import (
+    DOCUMENT_HEADERS,
+    FAILURE_HEADERS,
+    STATS_HEADERS,
+    document_rows,
+    failure_rows,
+    report_summary,
+    stats_rows,
+)
+
+
+def build_admin_app(services: Services) -> gr.Blocks:
+    settings = services.settings
+    with gr.Blocks(title="ragbot admin", analytics_enabled=False, delete_cache=(3600, 3600)) as admin:
+        gr.Markdown("# ragbot admin\nUpload and manage the documents answers are drawn from. "
+                    "[← Back to the chat](../)", elem_id="admin-title")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                gr.Markdown("### Upload documents")
+                files = gr.File(label="Files (PDF, HTML, Markdown, text, Word)", file_count="multiple",
+                                type="filepath", elem_id="admin-files")
+                with gr.Row():
+                    collection = gr.Textbox(settings.collection, label="Collection", max_lines=1, scale=3,
+                                            elem_id="admin-collection")
+                    ingest = gr.Button("Ingest", variant="primary", scale=1, elem_id="admin-ingest")
+                summary = gr.Markdown("", elem_id="admin-report")
+                failures = gr.Dataframe(headers=FAILURE_HEADERS, value=[], interactive=False, visible=False,
+                                        label="Failed files", elem_id="admin-failures", wrap=True,
+                                        column_widths=["30%", "70%"])
+            with gr.Column(scale=2):
+                gr.Markdown("### Collections")
+                stats = gr.Dataframe(headers=STATS_HEADERS, value=[], interactive=False, elem_id="admin-stats")
+                refresh = gr.Button("Refresh", size="sm", elem_id="admin-refresh")
+        gr.Markdown("### Documents\nSelect a row to fill in its id, then delete it.")
+        documents = gr.Dataframe(headers=DOCUMENT_HEADERS, value=[], interactive=False, wrap=True,
+                                 max_height=420, elem_id="admin-documents",
+                                 column_widths=["60px", "110px", "28%", "80px", "42%", "150px"])
+        with gr.Row():
+            document_id = gr.Number(None, label="Document id", precision=0, scale=1, elem_id="admin-doc-id")
+            delete = gr.Button("Delete document", variant="stop", scale=1, elem_id="admin-delete")
+            deleted = gr.Markdown("", elem_id="admin-delete-result")
+        with gr.Accordion("Fine-tuning (coming later)", open=False, elem_id="admin-finetuning"):
+            gr.Markdown("Training an adapter and choosing the active one will be managed here. For now use "
+                        "`ragbot train` from the command line; available generators: "
+                        + ", ".join(f"`{n}`" for n in services.generators.names()) + ".")
+
+        def listing() -> tuple:
+            return document_rows(services.store.list_documents()), stats_rows(services.store.collection_stats())
+
+        def upload(paths: list[str] | None, name: str) -> tuple:
+            if not paths:
+                return "Choose one or more files first.", gr.update(visible=False), gr.update(), *listing()
+            payloads = [(Path(p).name, Path(p).read_bytes()) for p in paths]
+            try:
+                report = ingest_uploads(services, payloads, (name or settings.collection).strip()[:100])
+            except DatabaseError as exc:
+                return f"The database is unavailable: {exc}", gr.update(visible=False), gr.update(), *listing()
+            rows = failure_rows(report)
+            return report_summary(report), gr.update(value=rows, visible=bool(rows)), None, *listing()
+
+        def remove(value: float | None) -> tuple:
+            if value is None or value < 1:
+                return "Enter a document id.", *listing()
+            doc = int(value)
+            note = f"Deleted document {doc}." if services.store.delete_document(doc) else f"No document {doc}."
+            return note, *listing()
+
+        def pick(event: gr.SelectData) -> float | None:
+            row = event.row_value or []
+            return row[0] if row else None
+
+        hidden = {"api_visibility": "private"}  # UI-only: not advertised on the login page or to API clients
+        ingest.click(upload, [files, collection], [summary, failures, files, documents, stats], concurrency_limit=1,
+                     concurrency_id="ingest", **hidden)
+        delete.click(remove, document_id, [deleted, documents, stats], **hidden)
+        documents.select(pick, None, document_id, show_progress="hidden", **hidden)
+        refresh.click(listing, None, [documents, stats], **hidden)
+        admin.load(listing, None, [documents, stats], **hidden)
+    return admin

@@ -1,0 +1,87 @@
+"""One answer as a sequence of UI-neutral snapshots, with every expected failure turned into a message.
+
+Both tabs stream through `answer_snapshots`: it calls `services.chat.stream` and only reshapes events."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+
+from chatbot.chain import Answer, ChainEvent
+from chatbot.chat_service import Stored
+from chatbot.db import DatabaseError
+from chatbot.gate import Busy
+from chatbot.generators import GeneratorUnavailable
+from chatbot.services import Services
+from chatbot.ui.formatting import Numbered, answer_sources, numbered_retrieved
+
+log = logging.getLogger(__name__)
+
+BUSY_MESSAGE = ("The assistant is busy answering other questions right now. "
+                "Please retry in a few seconds.")
+DATABASE_MESSAGE = "⚠️ The document database is unavailable right now ({detail}). Please retry shortly."
+FAILED_MESSAGE = "⚠️ Something went wrong while answering ({detail}). Please retry."
+
+
+@dataclass
+class Snapshot:
+    """The answer so far: text, the sources to show, and (once stored) where it was saved."""
+
+    text: str = ""
+    sources: Numbered = field(default_factory=list)
+    sources_heading: str = ""
+    answer: Answer | None = None
+    stored: Stored | None = None
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.stored is not None or self.error is not None
+
+
+def as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def answer_snapshots(services: Services, question: str, *, generator: str, collection: str | None,
+                     conversation_id: str | uuid.UUID | None = None) -> Iterator[Snapshot]:
+    """Yields a snapshot after every event; the last one has `stored` or `error` set."""
+    snap = Snapshot()
+    try:
+        with closing(services.chat.stream(question, generator=generator, conversation_id=as_uuid(conversation_id),
+                                          collection=collection or None)) as events:
+            for event in events:
+                if isinstance(event, Stored):
+                    snap.stored = event
+                else:
+                    _apply(snap, event)
+                yield snap
+    except GeneratorUnavailable as exc:
+        snap.error = f"⚠️ {exc}"
+    except Busy:
+        snap.error = BUSY_MESSAGE
+    except DatabaseError as exc:
+        snap.error = DATABASE_MESSAGE.format(detail=exc)
+    except Exception as exc:  # the page must survive anything a request can hit; the log keeps the trace
+        log.exception("answering failed")
+        snap.error = FAILED_MESSAGE.format(detail=type(exc).__name__)
+    if snap.error is not None:
+        snap.text = f"{snap.text}\n\n{snap.error}".strip() if snap.text else snap.error
+        yield snap
+
+
+def _apply(snap: Snapshot, event: ChainEvent) -> None:
+    if event.kind == "sources":
+        snap.sources = numbered_retrieved(event.documents)
+        snap.sources_heading = "Retrieved sources" if event.documents else ""
+    elif event.kind == "token":
+        snap.text += event.text
+    elif event.kind == "done" and event.answer is not None:
+        snap.answer = event.answer
+        snap.text = event.answer.text
+        snap.sources, snap.sources_heading = answer_sources(event.answer)

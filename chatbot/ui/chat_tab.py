@@ -1,0 +1,95 @@
+"""The Chat tab: mode switch, streamed answers, a sources panel, thumbs per answer, multi-turn history.
+
+History lives in Postgres; the page keeps only the conversation id and which chat row is which message."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from chatbot.generators import BASE
+from chatbot.services import Services
+from chatbot.ui.answering import answer_snapshots
+from chatbot.ui.formatting import notice_html, sources_html, timing
+
+SOURCES_PLACEHOLDER = "Sources appear here with each answer."
+GENERATION = "generation"  # one concurrency group for every event that runs a generator
+
+
+def generator_choices(services: Services) -> list[str]:
+    return services.generators.names()
+
+
+def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) -> None:
+    """Components and events of the Chat tab (call inside a `gr.Tab` of `demo`)."""
+    messages = gr.State([])  # [{"role", "content"}] as shown in the chatbot
+    conversation = gr.State("")  # the conversation id, '' before the first answer
+    message_ids = gr.State({})  # chat row index (str) → stored message id
+
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            mode = gr.Radio(generator_choices(services), value=BASE, label="Generator",
+                            info="base: the bundled model · finetuned: the model with your trained adapter",
+                            elem_id="chat-mode")
+            chatbot = gr.Chatbot(label="Conversation", height=460, elem_id="chat",
+                                 placeholder="Ask a question about your documents.",
+                                 feedback_options=("Like", "Dislike"), buttons=["copy"])
+            with gr.Row():
+                question = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5, lines=1,
+                                      max_lines=6, elem_id="chat-question", submit_btn=False)
+                send = gr.Button("Send", variant="primary", scale=1, min_width=90, elem_id="chat-send")
+            with gr.Row():
+                status = gr.Markdown("", elem_id="chat-status")
+                new_chat = gr.Button("New conversation", size="sm", scale=0, min_width=160, elem_id="chat-new")
+        with gr.Column(scale=2):
+            collection = gr.Textbox(services.settings.collection, label="Collection", max_lines=1,
+                                    elem_id="chat-collection")
+            sources = gr.HTML(notice_html(SOURCES_PLACEHOLDER), label="Sources", elem_id="chat-sources")
+
+    def respond(text: str, shown: list[dict[str, Any]], generator: str, conversation_id: str, collection_name: str,
+                ids: dict[str, str]) -> Iterator[tuple]:
+        text = (text or "").strip()
+        if not text:
+            yield shown, shown, gr.update(), gr.update(), conversation_id, ids, "Type a question first."
+            return
+        shown = [*shown, {"role": "user", "content": text}, {"role": "assistant", "content": "…"}]
+        row = len(shown) - 1
+        yield shown, shown, "", notice_html("Searching the documents…"), conversation_id, ids, ""
+        for snap in answer_snapshots(services, text, generator=generator, collection=collection_name,
+                                     conversation_id=conversation_id):
+            shown[row] = {"role": "assistant", "content": snap.text or "…"}
+            panel = sources_html(snap.sources, snap.sources_heading) if snap.sources_heading else gr.update()
+            note = ""
+            if snap.stored is not None:
+                conversation_id = str(snap.stored.conversation_id)
+                ids = {**ids, str(row): str(snap.stored.message_id)}
+                note = timing(snap.answer) if snap.answer else ""
+            elif snap.error is not None:
+                panel = notice_html("No answer, so no sources.")
+            yield shown, shown, "", panel, conversation_id, ids, note
+
+    def rate(ids: dict[str, str], like: gr.LikeData) -> str:
+        index = like.index if isinstance(like.index, int) else like.index[0]
+        message_id = ids.get(str(index))
+        if message_id is None or like.liked not in (True, False):
+            return "Only stored answers can be rated."
+        vote = 1 if like.liked is True else -1
+        if not services.conversations.record_feedback(uuid.UUID(message_id), vote):
+            return "That answer is no longer stored."
+        return f"Thanks — your thumbs {'up' if vote > 0 else 'down'} was saved."
+
+    def reset() -> tuple:
+        return [], [], "", {}, notice_html(SOURCES_PLACEHOLDER), "New conversation started."
+
+    inputs = [question, messages, mode, conversation, collection, message_ids]
+    outputs = [chatbot, messages, question, sources, conversation, message_ids, status]
+    gr.on([send.click, question.submit], respond, inputs, outputs, concurrency_limit=concurrency_limit,
+          concurrency_id=GENERATION, show_progress="hidden")
+    chatbot.like(rate, message_ids, status, show_progress="hidden")
+    new_chat.click(reset, None, [chatbot, messages, conversation, message_ids, sources, status], queue=False)
+    chatbot.clear(reset, None, [chatbot, messages, conversation, message_ids, sources, status], queue=False)
+    demo.load(lambda: gr.update(choices=generator_choices(services)), None, mode, show_progress="hidden",
+              queue=False)

@@ -1,0 +1,144 @@
+"""Pure formatting for the UI: sources → escaped HTML, win rates, documents and reports → table rows.
+
+Document text, titles and file names are untrusted: everything interpolated into HTML goes through
+`html.escape`. No Gradio import here, so this module is testable on its own."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.documents import Document
+
+from chatbot.chain import Answer
+from chatbot.conversations import WinRate
+from chatbot.store import DocumentInfo
+from ingestion.pipeline import IngestReport
+
+SNIPPET_CHARS = 320
+_SPACES = re.compile(r"\s+")
+
+Numbered = list[tuple[int, Document]]
+
+WIN_RATE_HEADERS = ["generator", "opponent", "wins", "losses", "ties", "votes", "win rate"]
+DOCUMENT_HEADERS = ["id", "collection", "title", "chunks", "source", "ingested"]
+STATS_HEADERS = ["collection", "documents", "chunks", "tokens"]
+FAILURE_HEADERS = ["file", "error"]
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """Whitespace collapsed, cut at a word boundary near `limit` (not escaped)."""
+    flat = _SPACES.sub(" ", text).strip()
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
+def location(metadata: dict[str, Any]) -> str:
+    """'page 3', the section heading, or ''."""
+    if metadata.get("page"):
+        return f"page {metadata['page']}"
+    return str(metadata.get("heading") or "")
+
+
+def numbered_retrieved(documents: Sequence[Document]) -> Numbered:
+    """Retrieved documents numbered from 1, as the prompt numbers them."""
+    return list(enumerate(documents, 1))
+
+
+def answer_sources(answer: Answer) -> tuple[Numbered, str]:
+    """What the sources panel shows once an answer is done, and a heading saying what it is."""
+    if answer.not_covered:
+        return [], "No document matched the question closely enough, so none was used."
+    if answer.sources:
+        return list(answer.sources), "Cited sources"
+    if answer.retrieved:
+        return numbered_retrieved(answer.retrieved), "The answer cited no source; these were retrieved"
+    return [], "No sources were used."
+
+
+def source_name(source: str) -> str:
+    """A file's name without the server's folders ('upload:x.pdf' → 'x.pdf')."""
+    return re.split(r"[\\/:]", source)[-1] if source else ""
+
+
+def _score(metadata: dict[str, Any]) -> str:
+    parts = []
+    if isinstance(metadata.get("score"), int | float):
+        parts.append(f"score {metadata['score']:.4f}")
+    if isinstance(metadata.get("similarity"), int | float):
+        parts.append(f"similarity {metadata['similarity']:.2f}")
+    return " · ".join(parts)
+
+
+def source_card(n: int, doc: Document) -> str:
+    m = doc.metadata
+    title = html.escape(str(m.get("title") or m.get("source") or "untitled"))
+    where = location(m)
+    where_html = f' <span class="rb-where">— {html.escape(where)}</span>' if where else ""
+    score = _score(m)
+    source = html.escape(source_name(str(m.get("source") or "")))
+    meta = " · ".join(p for p in (html.escape(score), source) if p)
+    return (
+        f'<div class="rb-source" data-n="{n}">'
+        f'<div class="rb-source-head"><span class="rb-n">[{n}]</span> <b>{title}</b>{where_html}</div>'
+        f'<div class="rb-snippet">{html.escape(snippet(doc.page_content))}</div>'
+        f'<div class="rb-meta">{meta}</div></div>'
+    )
+
+
+def sources_html(numbered: Sequence[tuple[int, Document]], heading: str = "") -> str:
+    """A panel of numbered source cards; `heading` is plain text (escaped here)."""
+    head = f'<div class="rb-sources-heading">{html.escape(heading)}</div>' if heading else ""
+    if not numbered:
+        return f'<div class="rb-sources">{head}</div>'
+    cards = "".join(source_card(n, d) for n, d in numbered)
+    return f'<div class="rb-sources">{head}{cards}</div>'
+
+
+def notice_html(text: str) -> str:
+    return f'<div class="rb-sources"><div class="rb-sources-heading">{html.escape(text)}</div></div>'
+
+
+def timing(answer: Answer) -> str:
+    first = f", first token after {answer.first_token_seconds:.1f} s" if answer.first_token_seconds else ""
+    return f"Answered by **{answer.generator}** in {answer.seconds:.1f} s{first}."
+
+
+def win_rate_rows(rates: Sequence[WinRate]) -> list[list[Any]]:
+    return [[r.generator, r.opponent, r.wins, r.losses, r.ties, r.votes, f"{r.win_rate:.0%}"] for r in rates]
+
+
+def win_rate_points(rates: Sequence[WinRate]) -> list[dict[str, Any]]:
+    """One bar per (generator, opponent) direction: the generator's win rate against that opponent."""
+    return [{"matchup": f"{r.generator} vs {r.opponent}", "generator": r.generator,
+             "win rate": round(r.win_rate, 4), "votes": r.votes} for r in rates]
+
+
+def document_rows(documents: Sequence[DocumentInfo]) -> list[list[Any]]:
+    return [[d.id, d.collection, d.title, d.chunks, d.source, d.ingested_at.strftime("%Y-%m-%d %H:%M")]
+            for d in documents]
+
+
+def stats_rows(stats: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    return [[s["collection"], s["documents"], s["chunks"], s["tokens"]] for s in stats]
+
+
+def report_summary(report: IngestReport) -> str:
+    """Markdown with numbers only (file names go in the failures table, never into Markdown)."""
+    failed = len(report.files_failed)
+    lines = [
+        f"**{report.files_ok} file{'s' if report.files_ok != 1 else ''} ok**, "
+        f"**{failed} failed** ({report.seconds:.1f} s).",
+        f"Documents: {report.documents_added} added, {report.documents_updated} updated, "
+        f"{report.documents_unchanged} unchanged. Chunks: {report.chunks_added} added, "
+        f"{report.chunks_removed} removed.",
+    ]
+    return "\n\n".join(lines)
+
+
+def failure_rows(report: IngestReport) -> list[list[str]]:
+    return [[f.path, f.error] for f in report.files_failed]
