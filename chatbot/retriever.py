@@ -40,11 +40,19 @@ FTS_SQL = _OUTER.format(
     order="h.rank DESC, h.id")
 
 
-def words_query(question: str) -> str:
-    """The question's words for `websearch_to_tsquery` (all required; stop words are dropped by Postgres).
-    Operators in the input (quotes, `-`, `or`) are neutralised: only words survive, `or` among them is dropped.
-    Measured on python-faq: all-words matching fuses better with the vector ranking than any-word matching."""
-    return " ".join(w for w in _WORD.findall(question.lower())[:64] if w != "or")
+def question_words(question: str) -> list[str]:
+    """The question's words; operators (quotes, `-`, `or`) are neutralised: only words survive."""
+    return [w for w in _WORD.findall(question.lower())[:64] if w != "or"]
+
+
+def all_words_query(question: str) -> str:
+    """For `websearch_to_tsquery`: every word required (Postgres drops the stop words)."""
+    return " ".join(question_words(question))
+
+
+def any_word_query(question: str) -> str:
+    """For `websearch_to_tsquery`: any word matches."""
+    return " or ".join(question_words(question))
 
 
 @dataclass(frozen=True)
@@ -93,16 +101,13 @@ class PgRetriever(BaseRetriever):
         """Ranked (hit, score) pairs; the score is the fused (or reranked, or single-mode) score."""
         vector = self.embedder.encode([query])[0]
         fetch = max(self.fetch_k, self.k)
-        params = {"q": vector, "collection": self.collection, "limit": fetch, "text": words_query(query),
+        params = {"q": vector, "collection": self.collection, "limit": fetch, "text": all_words_query(query),
                   "filter": Jsonb(self.metadata_filter) if self.metadata_filter else None}
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, fetch)),))
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
             vector_hits = [Hit(*row) for row in conn.execute(VECTOR_SQL, params)] if self.mode != "fts" else []
-            fts_hits = (
-                [Hit(*row) for row in conn.execute(FTS_SQL, params)]
-                if self.mode != "vector" and params["text"] else []
-            )
+            fts_hits = self._full_text(conn, params, query) if self.mode != "vector" and params["text"] else []
         by_id = {h.chunk_id: h for h in (*vector_hits, *fts_hits)}
         if self.mode == "vector":
             ranked = [(h, h.similarity) for h in vector_hits]
@@ -120,6 +125,15 @@ class PgRetriever(BaseRetriever):
             scores = self.reranker.predict([(query, h.text) for h in candidates])
             ranked = sorted(zip(candidates, map(float, scores), strict=True), key=lambda p: p[1], reverse=True)
         return ranked[: self.k]
+
+    @staticmethod
+    def _full_text(conn: Any, params: dict[str, Any], query: str) -> list[Hit]:
+        """Chunks holding all the question's words (precise: measured best for fusion on python-faq); when no
+        chunk holds them all, chunks holding any of them (so full text alone always finds something)."""
+        hits = [Hit(*row) for row in conn.execute(FTS_SQL, params)]
+        if not hits:
+            hits = [Hit(*row) for row in conn.execute(FTS_SQL, {**params, "text": any_word_query(query)})]
+        return hits
 
     @staticmethod
     def _to_document(hit: Hit, score: float) -> Document:

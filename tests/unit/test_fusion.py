@@ -1,4 +1,4 @@
-from chatbot.retriever import reciprocal_rank_fusion, words_query
+from chatbot.retriever import all_words_query, any_word_query, reciprocal_rank_fusion
 
 
 def test_rrf_rewards_agreement_and_respects_weights():
@@ -13,8 +13,9 @@ def test_rrf_empty_rankings():
     assert reciprocal_rank_fusion([[], []], [1.0, 1.0], k=60) == {}
 
 
-def test_words_query_keeps_words_and_drops_operators():
-    assert words_query("How do I reset the hub?") == "how do i reset the hub"
-    assert words_query("'; DROP TABLE chunks; --") == "drop table chunks"
-    assert words_query("\"quoted\" -minus OR this") == "quoted minus this"
-    assert words_query("???") == ""
+def test_full_text_queries_keep_words_and_drop_operators():
+    assert all_words_query("How do I reset the hub?") == "how do i reset the hub"
+    assert any_word_query("How do I reset the hub?") == "how or do or i or reset or the or hub"
+    assert all_words_query("'; DROP TABLE chunks; --") == "drop table chunks"
+    assert all_words_query("\"quoted\" -minus OR this") == "quoted minus this"
+    assert all_words_query("???") == any_word_query("???") == ""

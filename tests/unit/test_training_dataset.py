@@ -1,0 +1,138 @@
+"""The RAFT example builder's pure part: oracle rate, distinct distractors, the exact prompt, QA files."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from langchain_core.documents import Document
+
+from chatbot.prompts import rag_messages
+from training.dataset import (
+    DatasetError,
+    assemble_example,
+    distinct_distractors,
+    examples_sha256,
+    load_qa,
+    rng_for,
+)
+from training.train import TrainConfig, TrainingError, to_prompt_completion, validation_split
+
+
+def chunk(chunk_id: int, text: str | None = None, **meta) -> Document:
+    return Document(page_content=text or f"chunk {chunk_id} text",
+                    metadata={"chunk_id": chunk_id, "title": f"Doc {chunk_id}", "source": f"/d/{chunk_id}.md", **meta})
+
+
+ORACLE = chunk(1, "The warranty lasts 24 months.", page=2)
+CANDIDATES = [chunk(1, "The warranty lasts 24 months.", page=2), chunk(2), chunk(3), chunk(2), chunk(4),
+              chunk(5), chunk(6)]
+
+
+def test_oracle_kept_at_the_configured_rate_over_200_draws():
+    present = 0
+    for draw in range(200):
+        example = assemble_example("How long is the warranty?", "24 months.", ORACLE, CANDIDATES, k=5, p=0.8,
+                                   rng=rng_for(7, f"q{draw}", "How long is the warranty?"))
+        present += example.oracle_number is not None
+    assert 0.7 <= present / 200 <= 0.9
+
+
+@pytest.mark.parametrize("p, expected", [(1.0, 200), (0.0, 0)])
+def test_oracle_rate_extremes(p, expected):
+    present = sum(
+        assemble_example("q", "a", ORACLE, CANDIDATES, k=3, p=p, rng=random.Random(i)).oracle_number is not None
+        for i in range(200)
+    )
+    assert present == expected
+
+
+def test_distractors_are_distinct_exclude_the_oracle_and_fill_k():
+    for seed in range(50):
+        example = assemble_example("q", "a", ORACLE, CANDIDATES, k=5, p=0.8, rng=random.Random(seed))
+        ids = example.chunk_ids
+        assert len(ids) == 5 and len(set(ids)) == 5
+        if example.oracle_number is None:
+            assert 1 not in ids
+        else:
+            assert ids[example.oracle_number - 1] == 1 and ids.count(1) == 1
+
+
+def test_same_text_under_another_id_is_not_a_second_distractor():
+    twins = [chunk(10, "same words"), chunk(11, "same words"), chunk(12)]
+    assert [d.metadata["chunk_id"] for d in distinct_distractors(twins, None)] == [10, 12]
+
+
+def test_prompt_is_exactly_rag_messages_and_target_cites_the_oracle():
+    example = assemble_example("  How long is the warranty? ", "It lasts 24 months.", ORACLE, CANDIDATES, k=4,
+                               p=1.0, rng=random.Random(3))
+    by_id = {d.metadata["chunk_id"]: d for d in CANDIDATES}
+    shown = [by_id[i] for i in example.chunk_ids]
+    assert example.messages[:2] == rag_messages("  How long is the warranty? ",
+                                                [(d.page_content, d.metadata) for d in shown])
+    assert example.messages[2] == {"role": "assistant", "content": f"It lasts 24 months. [{example.oracle_number}]"}
+    assert f"[{example.oracle_number}] Doc 1 (page 2)\nThe warranty lasts 24 months." in example.messages[1]["content"]
+    assert example.row() == {"messages": example.messages}
+
+
+def test_without_the_oracle_the_target_is_the_bare_answer():
+    example = assemble_example("q", "It lasts 24 months.", ORACLE, CANDIDATES, k=4, p=0.0, rng=random.Random(1))
+    assert example.oracle_number is None and example.messages[2]["content"] == "It lasts 24 months."
+    no_oracle = assemble_example("q", "x", None, CANDIDATES, k=4, p=1.0, rng=random.Random(1))
+    assert no_oracle.oracle_number is None and len(no_oracle.chunk_ids) == 4
+
+
+def test_deterministic_for_a_seed_and_varies_with_it():
+    def build(seed: int):
+        return [assemble_example("q", "a", ORACLE, CANDIDATES, k=5, p=0.8, rng=rng_for(seed, f"id{i}", "q"))
+                for i in range(20)]
+
+    assert examples_sha256(build(0)) == examples_sha256(build(0))
+    assert examples_sha256(build(0)) != examples_sha256(build(1))
+
+
+def test_prompt_completion_split_keeps_the_answer_as_the_only_completion():
+    example = assemble_example("q", "a", ORACLE, CANDIDATES, k=2, p=1.0, rng=random.Random(0))
+    row = to_prompt_completion(example)
+    assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+    assert row["completion"] == [example.messages[2]]
+
+
+def test_load_qa_filters_split_and_reads_source_or_corpus_id(tmp_path):
+    path = tmp_path / "qa.jsonl"
+    rows = [{"question": "Q1", "answer": "A1", "split": "train", "source": "a.pdf"},
+            {"_id": "q2", "question": "Q2", "answer": "A2", "split": "test", "corpus_id": "faq:x"},
+            {"question": "Q3", "answer": "A3"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    train = load_qa(path, "train")
+    assert [p.question for p in train] == ["Q1", "Q3"] and train[0].document_key == "a.pdf"
+    test = load_qa(path, "test")
+    assert test[0].id == "q2" and test[0].document_key == "faq:x"
+    with pytest.raises(DatasetError, match="no QA pairs in split 'dev'"):
+        load_qa(path, "dev")
+
+
+def test_load_qa_reports_the_bad_line(tmp_path):
+    path = tmp_path / "qa.jsonl"
+    path.write_text('{"question": "Q", "answer": "A"}\n{"question": "Q2"}\n')
+    with pytest.raises(DatasetError, match=r"qa.jsonl:2: .*'answer'"):
+        load_qa(path)
+
+
+def test_validation_slice_is_a_tenth_at_least_one_and_disjoint():
+    from training.dataset import QAPair
+
+    pairs = [QAPair(f"q{i}", "a") for i in range(117)]
+    train, val = validation_split(pairs, 0.1, seed=0)
+    assert len(val) == 12 and len(train) == 105 and not {p.question for p in train} & {p.question for p in val}
+    assert len(validation_split(pairs[:3], 0.1, 0)[1]) == 1
+    assert validation_split(pairs[:1], 0.1, 0) == (pairs[:1], [])
+    assert validation_split(pairs, 0.1, 0) == (train, val)
+
+
+def test_config_rejects_bad_names_and_quantizations():
+    with pytest.raises(TrainingError, match="invalid adapter name"):
+        TrainConfig(qa="x", name="../evil")
+    with pytest.raises(TrainingError, match="unknown quantization"):
+        TrainConfig(qa="x", quant="fp8")  # type: ignore[arg-type]

@@ -1,0 +1,79 @@
+"""Answer scoring: token F1, ROUGE-L, citations, groundedness, win rate, summaries, chart and report."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.evaluate import (
+    Record,
+    groundedness,
+    markdown_report,
+    normalize_answer,
+    plot_summary,
+    rouge_l,
+    score_answer,
+    strip_citations,
+    summarize,
+    token_f1,
+    win_rate,
+)
+
+
+def test_squad_normalisation_and_citations_removed():
+    assert normalize_answer("The Warranty, lasts  24 months!") == "warranty lasts 24 months"
+    assert strip_citations("Yes [1]. Also [2, 3].").split() == ["Yes", ".", "Also", "."]
+
+
+def test_token_f1():
+    assert token_f1("24 months [1]", "The warranty lasts 24 months.") == pytest.approx(2 * 1 * 0.5 / 1.5)
+    assert token_f1("nothing shared", "24 months") == 0.0
+    assert token_f1("", "") == 1.0 and token_f1("", "x") == 0.0
+
+
+def test_rouge_l_ignores_citations_and_stems():
+    assert rouge_l("The warranty lasts 24 months [2].", "The warranty lasts 24 months.") == pytest.approx(1.0)
+    assert 0 < rouge_l("warranties last", "the warranty lasts two years") < 1
+
+
+def test_groundedness_is_the_share_of_answer_tokens_in_the_context():
+    assert groundedness("24 months [1]", ["The warranty is 24 months long."]) == 1.0
+    assert groundedness("24 weeks", ["The warranty is 24 months long."]) == 0.5
+    assert groundedness("anything", []) is None
+
+
+def test_score_answer_checks_citations_against_the_prompt_sources():
+    assert score_answer("24 months [2]", "24 months", ["a", "b"]).citation_valid
+    assert not score_answer("24 months [3]", "24 months", ["a", "b"]).citation_valid
+    assert not score_answer("24 months", "24 months", ["a", "b"]).citation_valid
+
+
+def test_win_rate_counts_ties_half():
+    rate, counts = win_rate([0.5, 0.2, 0.3, 0.9], [0.4, 0.2, 0.6, 0.1])
+    assert counts == {"wins": 2, "ties": 1, "losses": 1} and rate == pytest.approx(2.5 / 4)
+    with pytest.raises(ValueError):
+        win_rate([1.0], [])
+
+
+def record(condition: str, text: str, gold: str = "24 months", seconds: float = 2.0) -> Record:
+    return Record("q1", "How long?", gold, condition, text, 2, False, seconds, 0.5,
+                  score_answer(text, gold, ["The warranty is 24 months.", "Other."]))
+
+
+def result_for(base: Record, tuned: Record) -> dict:
+    rate, counts = win_rate([tuned.scores.rougeL], [base.scores.rougeL])
+    return {"n": 1, "base": summarize([base]), "finetuned": summarize([tuned]), "finetuned_win_rate": rate,
+            "comparison": {**counts, "f1_ratio": 2.0}, "split": "test", "collection": "c",
+            "generators": {"base": "base", "finetuned": "finetuned:x"}}
+
+
+def test_summary_chart_and_report(tmp_path):
+    base, tuned = record("base", "It is long."), record("finetuned", "24 months [1]")
+    summary = summarize([base, tuned])
+    assert set(summary) == {"f1", "rougeL", "citation_valid", "grounded", "seconds_per_answer"}
+    assert summary["citation_valid"] == 0.5 and summary["seconds_per_answer"] == 2.0
+    result = result_for(base, tuned)
+    png = plot_summary(result, tmp_path / "chart.png", tmp_path / "mpl")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = markdown_report(result, {"base": [base], "finetuned": [tuned]})
+    assert "## 1. How long?" in text and "> 24 months [1]" in text and "> It is long." in text
+    assert "fine-tuned wins" in text
