@@ -31,6 +31,7 @@ class Answer:
     not_covered: bool = False
     seconds: float = 0.0
     first_token_seconds: float | None = None
+    retrieval_seconds: float | None = None
 
     def sources_json(self) -> list[dict[str, Any]]:
         return [source_json(n, d) for n, d in self.sources]
@@ -110,6 +111,7 @@ class RagChain:
         if use_retrieval:
             retrieved = self.retrieve(search_query, collection)
             answer.retrieved = retrieved
+            answer.retrieval_seconds = time.perf_counter() - started
             if not self.covered(retrieved):
                 answer.text, answer.not_covered = NOT_COVERED, True
                 answer.seconds = time.perf_counter() - started

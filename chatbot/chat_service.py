@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from chatbot.chain import ChainEvent, RagChain
 from chatbot.conversations import ConversationStore
 from chatbot.gate import GenerationGate
+from chatbot.metrics import record_answer, record_feedback
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,21 @@ class ChatService:
                 yield event
                 if event.kind == "done" and event.answer is not None:
                     message_id = self.conversations.add_message(conversation_id, event.answer, collection)
+                    record_answer(event.answer, self._token_count(event.answer.text))
                     yield Stored(conversation_id, message_id)
         finally:
             self.gate.release()
+
+    def _token_count(self, text: str) -> int:
+        try:
+            return self.chain.generators.count_tokens(text)
+        except Exception:  # a metric must never fail an answer (e.g. a remote generator's tokenizer)
+            return len(text.split())
+
+    def feedback(self, message_id: uuid.UUID, vote: int) -> bool:
+        """Store a thumbs vote and count it; False when the message does not exist."""
+        message = self.conversations.message(message_id)
+        if message is None or not self.conversations.record_feedback(message_id, vote):
+            return False
+        record_feedback(message["generator"], vote)
+        return True

@@ -75,7 +75,7 @@ def router(services: Services, require_admin) -> APIRouter:
     @api.post("/feedback")
     def feedback(body: Feedback) -> dict[str, Any]:
         vote = 1 if body.vote in ("up", 1) else -1
-        if not services.conversations.record_feedback(body.message_id, vote):
+        if not services.chat.feedback(body.message_id, vote):
             raise HTTPException(404, f"no message with id {body.message_id}")
         return {"message_id": str(body.message_id), "vote": vote}
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from chatbot import db
 from chatbot.api import admin, openai_compat
 from chatbot.api.auth import AdminCredentials, admin_dependency
+from chatbot.metrics import metrics_response, track_requests
 from chatbot.services import Services
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,11 @@ def create_app(services: Services, credentials: AdminCredentials, *, with_ui: bo
         return JSONResponse({"detail": problems, "error": {"message": "invalid request", "type": "invalid_request",
                                                            "code": 422}}, status_code=422)
 
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def metrics() -> Response:
+        return metrics_response()
+
+    app.middleware("http")(track_requests)
     app.include_router(openai_compat.router(services))
     app.include_router(admin.router(services, require_admin))
     if with_ui:

@@ -77,7 +77,7 @@ def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) 
         if message_id is None or like.liked not in (True, False):
             return "Only stored answers can be rated."
         vote = 1 if like.liked is True else -1
-        if not services.conversations.record_feedback(uuid.UUID(message_id), vote):
+        if not services.chat.feedback(uuid.UUID(message_id), vote):
             return "That answer is no longer stored."
         return f"Thanks — your thumbs {'up' if vote > 0 else 'down'} was saved."
 

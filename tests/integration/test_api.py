@@ -155,3 +155,36 @@ def test_openai_generator_backend_against_a_second_ragbot(base_url, settings, ex
         remote.close()
     assert answer.text.strip() and not answer.not_covered
     assert answer.retrieved
+
+
+def test_metrics_move_after_a_chat(base_url):
+    def scrape() -> dict[str, float]:
+        values = {}
+        for line in httpx.get(f"{base_url}/metrics").text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return values
+
+    before = scrape()
+    started = time.perf_counter()
+    scrape()
+    assert time.perf_counter() - started < 0.5
+    reply = httpx.post(f"{base_url}/v1/chat/completions", timeout=120, json={
+        "model": "base", "collection": "examples",
+        "messages": [{"role": "user", "content": "How do I factory reset the hub?"}]}).json()
+    httpx.post(f"{base_url}/api/feedback", json={"message_id": reply["message_id"], "vote": "down"})
+    httpx.post(f"{base_url}/v1/chat/completions", json={"model": "base", "collection": "examples", "messages": [
+        {"role": "user", "content": "Who won the 1966 football world cup final?"}]}, timeout=120)
+    after = scrape()
+
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    assert delta('ragbot_answers_total{generator="base"}') == 2
+    assert delta("ragbot_not_covered_total") == 1
+    assert delta('ragbot_feedback_votes_total{generator="base",vote="down"}') == 1
+    assert delta('ragbot_time_to_first_token_seconds_count{generator="base"}') == 1
+    assert delta('ragbot_generated_tokens_total{generator="base"}') > 0
+    assert delta('ragbot_http_requests_total{method="POST",route="/v1/chat/completions",status="200"}') == 2
+    assert delta("ragbot_retrieval_duration_seconds_count") == 2
