@@ -28,8 +28,7 @@ test: install lint models e2e-deps
 demo: models
 	$(BIN)/ragbot db start
 	$(BIN)/ragbot ingest examples/docs --collection default
-	@echo
-	@echo "Ready. Ask:  $(BIN)/ragbot ask \"How do I reset the hub?\""
+	$(BIN)/ragbot serve --host 127.0.0.1 --port 7860
 
 clean:
 	rm -rf $(VENV) .ragbot .pytest_cache .ruff_cache

@@ -365,3 +365,30 @@ def bench_generate(
     finally:
         services.close()
     typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+feedback_app = typer.Typer(help="User votes.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[Path, typer.Option(help="JSONL file to write (question, answer, source, conversation_id).")],
+    since: Annotated[str | None, typer.Option(help="Only votes from this date (ISO, e.g. 2026-11-01).")] = None,
+    min_votes: Annotated[int, typer.Option(help="Minimum positive votes per pair.")] = 1,
+) -> None:
+    """Turn thumbs-up answers and blind-vote winners into training pairs for `ragbot train`."""
+    from datetime import datetime
+
+    from chatbot.feedback_export import export_feedback
+
+    try:
+        since_date = datetime.fromisoformat(since) if since else None
+    except ValueError as exc:
+        raise _fail(f"--since: not an ISO date: {since}") from exc
+    services = _services()
+    try:
+        count = export_feedback(services.pool, out, since_date, min_votes)
+    finally:
+        services.close()
+    typer.echo(f"wrote {count} pairs to {out}")

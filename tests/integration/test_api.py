@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
 import threading
 import time
@@ -188,3 +189,26 @@ def test_metrics_move_after_a_chat(base_url):
     assert delta('ragbot_generated_tokens_total{generator="base"}') > 0
     assert delta('ragbot_http_requests_total{method="POST",route="/v1/chat/completions",status="200"}') == 2
     assert delta("ragbot_retrieval_duration_seconds_count") == 2
+
+
+def test_votes_export_as_training_pairs(base_url, services, tmp_path):
+    from chatbot.feedback_export import export_feedback
+
+    def ask(question: str) -> dict:
+        return httpx.post(f"{base_url}/v1/chat/completions", timeout=120, json={
+            "model": "base", "collection": "examples", "messages": [{"role": "user", "content": question}]}).json()
+
+    liked, disliked = ask("How do I cancel my subscription?"), ask("Where is the reset button on the hub?")
+    httpx.post(f"{base_url}/api/feedback", json={"message_id": liked["message_id"], "vote": "up"})
+    httpx.post(f"{base_url}/api/feedback", json={"message_id": disliked["message_id"], "vote": "down"})
+    import uuid
+
+    services.conversations.record_ab_vote(uuid.UUID(disliked["message_id"]), uuid.UUID(liked["message_id"]), "b")
+    out = tmp_path / "feedback.jsonl"
+    assert export_feedback(services.pool, out) >= 1
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    mine = [r for r in rows if r["conversation_id"] == liked["conversation_id"]]
+    assert len(mine) == 1 and mine[0]["votes"] == 2  # one thumbs up + one blind win, de-duplicated
+    assert mine[0]["question"] == "How do I cancel my subscription?" and mine[0]["split"] == "train"
+    assert not any(r["conversation_id"] == disliked["conversation_id"] for r in rows)
+    assert export_feedback(services.pool, out, min_votes=2) == sum(1 for r in rows if r["votes"] >= 2)
