@@ -29,15 +29,27 @@ def _collection_size(services: Services, collection: str) -> int:
             " JOIN collections c ON c.id = d.collection_id WHERE c.name = %s", (collection,)).fetchone()[0]
 
 
-def ensure_synthetic(services: Services, chunks: int, seed: int = 7) -> int:
-    """A collection of `chunks` synthetic chunks: clustered unit vectors (real embeddings cluster by topic)
-    and word-salad text from a fixed vocabulary. Reused when already at that size."""
+def _seed_vectors(services: Services, real_collection: str | None, rng: np.random.Generator) -> np.ndarray:
+    """Real embeddings to perturb (they have the structure HNSW meets in practice), else random centers."""
+    if real_collection:
+        with services.pool.connection() as conn:
+            rows = conn.execute("SELECT k.embedding FROM chunks k JOIN collections c ON c.id = k.collection_id"
+                                " WHERE c.name = %s", (real_collection,)).fetchall()
+        if rows:
+            return np.stack([np.asarray(r[0], dtype=np.float32) for r in rows])
+    return rng.normal(size=(512, services.embedder.dimension)).astype(np.float32)
+
+
+def ensure_synthetic(services: Services, chunks: int, real_collection: str | None = None, seed: int = 7) -> int:
+    """A collection of `chunks` synthetic chunks: perturbed copies of a real collection's embeddings (or of
+    random centers) and word-salad text from a fixed vocabulary. Reused when already at that size."""
     if _collection_size(services, SYNTHETIC) == chunks:
         return chunks
     services.store.delete_collection(SYNTHETIC)
     rng = np.random.default_rng(seed)
     dim = services.embedder.dimension
-    centers = rng.normal(size=(max(chunks // 200, 8), dim)).astype(np.float32)
+    centers = _seed_vectors(services, real_collection, rng)
+    noise = 0.45 / np.sqrt(dim)  # a copy keeps ~0.9 cosine similarity to its seed
     vocabulary = [f"term{i}" for i in range(5000)] + [w.lower() for q in QUESTIONS for w in q.split()]
     per_document = 50
     with services.pool.connection() as conn, conn.transaction():
@@ -48,7 +60,7 @@ def ensure_synthetic(services: Services, chunks: int, seed: int = 7) -> int:
                 "INSERT INTO documents (collection_id, source, sha256, title) SELECT id, %s, %s, %s"
                 " FROM collections WHERE name = %s RETURNING id, collection_id",
                 (f"synthetic-{start}", "0" * 64, f"Synthetic {start}", SYNTHETIC)).fetchone()
-            vectors = centers[rng.integers(len(centers), size=count)] + 0.6 * rng.normal(size=(count, dim))
+            vectors = centers[rng.integers(len(centers), size=count)] + noise * rng.normal(size=(count, dim))
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             with conn.cursor().copy(
                 "COPY chunks (document_id, collection_id, ordinal, text, token_count, embedding, metadata)"
@@ -93,7 +105,7 @@ def run_retrieve_benchmark(services: Services, chunks: int, real_collection: str
     if real_collection and _collection_size(services, real_collection):
         results["real"] = measure(services, real_collection)
     started = time.perf_counter()
-    ensure_synthetic(services, chunks)
+    ensure_synthetic(services, chunks, real_collection)
     results["synthetic_build_seconds"] = round(time.perf_counter() - started, 1)
     results["synthetic"] = measure(services, SYNTHETIC)
     return results
