@@ -36,6 +36,8 @@ def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # bitsandbytes warns at import that an optional CPU kernel package is absent; it is not needed here.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 
 def _settings() -> Settings:
@@ -106,6 +108,35 @@ def db_url() -> None:
         typer.echo(db.database_url(_settings()))
     except db.DatabaseError as exc:
         raise _fail(str(exc)) from exc
+
+
+@db_app.command("backup")
+def db_backup(file: Annotated[Path, typer.Argument(help="Backup file to write (pg_dump custom format).")]) -> None:
+    """Back up the whole database (documents, chunks, conversations, votes) to FILE."""
+    from chatbot.backup import BackupError, backup
+
+    try:
+        result = backup(_settings(), file)
+    except (BackupError, db.DatabaseError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"backed up to {result.path} ({result.bytes / 1048576:.1f} MB)")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `ragbot db backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Replace the database's contents with FILE's, in one transaction (stop `ragbot serve` first)."""
+    from chatbot.backup import BackupError, restore
+
+    if not yes:
+        typer.confirm(f"Replace the database's contents with {file}?", abort=True)
+    try:
+        restore(_settings(), file)
+    except (BackupError, db.DatabaseError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"restored from {file}")
 
 
 # --- models --------------------------------------------------------------------------------------
@@ -270,6 +301,13 @@ def ask(
 eval_app = typer.Typer(help="Evaluations on real data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
+# Fine-tuning lives in training/; its commands join this CLI (heavy imports stay inside the commands).
+from training import cli as training_cli  # noqa: E402
+
+app.command("train")(training_cli.train)
+app.add_typer(training_cli.adapters_app, name="adapters")
+eval_app.command("answers")(training_cli.answers)
+
 
 @eval_app.command("retrieval")
 def eval_retrieval(
@@ -392,3 +430,38 @@ def feedback_export(
     finally:
         services.close()
     typer.echo(f"wrote {count} pairs to {out}")
+
+
+@eval_app.command("compare")
+def eval_compare(
+    qa: Annotated[Path, typer.Option(help="QA JSONL (question, answer, split).")],
+    split: Annotated[str, typer.Option(help="Which split to answer.")] = "test",
+    collection: CollectionOpt = None,
+    adapter: Annotated[str | None, typer.Option(help="Adapter (default: active, else newest).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Self-contained HTML report.")] = None,
+    plot_dir: Annotated[Path | None, typer.Option(help="Also write the charts as PNG files here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The 2×2: base / fine-tuned × without / with retrieval, with quality and cost per arm."""
+    from chatbot.generators import GeneratorUnavailable
+    from training.compare import charts, compare_arms, html_report
+    from training.dataset import DatasetError
+
+    services = _services()
+    try:
+        outcome = compare_arms(services, qa, split=split, collection=collection, adapter=adapter, limit=limit)
+    except (DatasetError, GeneratorUnavailable, db.DatabaseError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    result = outcome["result"]
+    if report or plot_dir:
+        figures = charts(result, services.settings.home / "cache" / "matplotlib")
+        if report:
+            report.write_text(html_report(result, outcome["records"], figures), encoding="utf-8")
+        if plot_dir:
+            plot_dir.mkdir(parents=True, exist_ok=True)
+            for name, figure in figures.items():
+                figure.savefig(plot_dir / f"{name}.png")
+    typer.echo(json.dumps(result, indent=None if as_json else 2))

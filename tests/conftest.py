@@ -60,3 +60,21 @@ def examples_ingested(services):
 def collection(request: pytest.FixtureRequest) -> str:
     """A collection name unique to the test."""
     return "t-" + request.node.name.replace("[", "-").replace("]", "")[:80]
+
+
+@pytest.fixture(scope="session")
+def untrained_adapter(settings) -> str:
+    """A LoRA adapter with random (not zero) weights, so its answers differ from the base's."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from chatbot.models import base_model_location
+
+    name = "random-lora"
+    target = settings.adapters_dir / name
+    if not (target / "adapter_config.json").exists():
+        model = AutoModelForCausalLM.from_pretrained(base_model_location(settings), local_files_only=True)
+        config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
+                            task_type="CAUSAL_LM")
+        get_peft_model(model, config).save_pretrained(target)
+    return name

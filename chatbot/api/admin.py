@@ -19,7 +19,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 def safe_filename(name: str | None) -> str:
     """The last path component with anything but letters, digits, '._ -' replaced; never empty or hidden."""
     base = re.split(r"[\\/]", name or "")[-1]
-    cleaned = _UNSAFE.sub("_", base).strip(" .")[:150]
+    cleaned = _UNSAFE.sub("_", base).strip(" .")
+    if len(cleaned) > 150:  # shorten the stem, not the extension (which decides the format)
+        stem, dot, suffix = cleaned.rpartition(".")
+        cleaned = stem[: 149 - len(suffix)] + dot + suffix if dot and len(suffix) <= 10 else cleaned[:150]
     return cleaned or "upload"
 
 

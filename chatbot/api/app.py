@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from chatbot import db
 from chatbot.api import admin, openai_compat
 from chatbot.api.auth import AdminCredentials, admin_dependency
+from chatbot.api.request_log import RequestLogMiddleware
 from chatbot.metrics import metrics_response, track_requests
 from chatbot.services import Services
 
@@ -22,6 +24,7 @@ def create_app(services: Services, credentials: AdminCredentials, *, with_ui: bo
     app = FastAPI(title="ragbot", version="0.1.0",
                   description="Support answers from your documents, by a base or a fine-tuned generator.")
     require_admin = admin_dependency(credentials)
+    app.add_middleware(RequestLogMiddleware)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
@@ -35,8 +38,14 @@ def create_app(services: Services, credentials: AdminCredentials, *, with_ui: bo
         return JSONResponse(body)
 
     @app.exception_handler(db.DatabaseError)
-    async def database_down(_request: Request, exc: db.DatabaseError) -> JSONResponse:
+    @app.exception_handler(psycopg.OperationalError)  # includes psycopg_pool.PoolTimeout: the server went away
+    async def database_down(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
+
+    @app.exception_handler(psycopg.DataError)  # a value the database cannot store (a NUL in a name…): 422, not 500
+    async def unstorable(_request: Request, exc: psycopg.DataError) -> JSONResponse:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return JSONResponse({"detail": f"invalid data: {reason}"}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Literal
 
+import psycopg
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
@@ -30,8 +31,20 @@ class ChatMessage(BaseModel):
 
     def text(self) -> str:
         if isinstance(self.content, list):
-            return "".join(part.get("text", "") for part in self.content if isinstance(part, dict))
+            parts = (part.get("text") for part in self.content if isinstance(part, dict))
+            return "".join(text for text in parts if isinstance(text, str))
         return self.content or ""
+
+
+def storable(text: str) -> str:
+    """Refuse what Postgres cannot store (NUL) or UTF-8 cannot encode (lone surrogates, allowed as JSON escapes)."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it contains a lone surrogate)") from None
+    return text
 
 
 class ChatRequest(BaseModel):
@@ -45,9 +58,16 @@ class ChatRequest(BaseModel):
     temperature: float | None = None
     max_tokens: int | None = None
 
+    @field_validator("model", "collection")
+    @classmethod
+    def _storable_name(cls, value: str | None) -> str | None:
+        return value if value is None else storable(value)
+
     @field_validator("messages")
     @classmethod
     def _ends_with_user(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        for message in messages:
+            storable(message.text())
         if messages[-1].role != "user" or not messages[-1].text().strip():
             raise ValueError("the last message must be a non-empty user message")
         if len(messages[-1].text()) > 4000:
@@ -99,7 +119,7 @@ def router(services: Services) -> APIRouter:
             return openai_error(503, str(exc), "server_busy", {"Retry-After": "5"})
         except GeneratorUnavailable as exc:
             return openai_error(404, str(exc), "model_not_found")
-        except DatabaseError as exc:
+        except (DatabaseError, psycopg.OperationalError) as exc:  # incl. PoolTimeout while the server is down
             return openai_error(503, f"database unavailable: {exc}", "database_unavailable")
         if request.stream:
             return StreamingResponse(sse(first, events, request.model), media_type="text/event-stream",

@@ -17,24 +17,6 @@ def qa_pairs(split: str) -> list[dict]:
     return [r for r in rows if r["split"] == split]
 
 
-@pytest.fixture(scope="module")
-def untrained_adapter(settings) -> str:
-    """A LoRA adapter with random (not zero) weights, so its answers differ from the base's."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from chatbot.models import base_model_location
-
-    name = "random-lora"
-    target = settings.adapters_dir / name
-    if not (target / "adapter_config.json").exists():
-        model = AutoModelForCausalLM.from_pretrained(base_model_location(settings), local_files_only=True)
-        config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
-                            task_type="CAUSAL_LM")
-        get_peft_model(model, config).save_pretrained(target)
-    return name
-
-
 def test_answers_cite_the_document_that_holds_the_answer(services, examples_ingested):
     """Retrieval puts the answer's document among the numbered sources for most test questions."""
     pairs = qa_pairs("test")[:8]

@@ -1,0 +1,285 @@
+"""`ragbot train`, `ragbot adapters list|use|delete` and `ragbot eval answers`.
+
+Registered in `chatbot/cli.py`; also runnable alone as `python -m training ...`. Heavy imports (torch, TRL,
+the models) happen inside the commands so that `ragbot --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Fine-tuning: RAFT-style examples, QLoRA training, adapters, answer evaluation.",
+                  no_args_is_help=True)
+adapters_app = typer.Typer(help="Trained LoRA adapters (RAGBOT_HOME/adapters, registered in Postgres).",
+                           no_args_is_help=True)
+app.add_typer(adapters_app, name="adapters")
+
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: settings).")]
+
+
+def _services():
+    from chatbot.services import Services
+    from chatbot.settings import get_settings
+
+    try:
+        return Services(get_settings())
+    except ValueError as exc:
+        err.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from chatbot.db import DatabaseError
+    from chatbot.generators import GeneratorUnavailable
+    from chatbot.models import ModelError
+    from training.dataset import DatasetError
+    from training.registry import RegistryError
+    from training.train import TrainingError
+
+    return DatasetError, TrainingError, RegistryError, GeneratorUnavailable, DatabaseError, ModelError
+
+
+def _fail(message: str, as_json: bool = False) -> typer.Exit:
+    if as_json:
+        typer.echo(json.dumps({"error": message}))
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+# --- train ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def train(
+    qa: Annotated[Path | None, typer.Option(help="QA pairs (JSONL: question, answer, split, source).")] = None,
+    split: Annotated[str | None, typer.Option(help="Split to train on [default: train].")] = None,
+    collection: CollectionOpt = None,
+    name: Annotated[str | None, typer.Option(help="Adapter name [default: <collection>-<UTC time>].")] = None,
+    quant: Annotated[str | None, typer.Option(help="Base quantization: nf4, int8 or none [default: nf4].")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Epochs [default: 3].")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate [default: 2e-4].")] = None,
+    lora_r: Annotated[int | None, typer.Option(help="LoRA rank [default: 16].")] = None,
+    lora_alpha: Annotated[int | None, typer.Option(help="LoRA alpha [default: 32].")] = None,
+    target_modules: Annotated[str | None, typer.Option(
+        help="Comma-separated module names, or all-linear [default: all-linear].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Examples per optimizer step [default: 4].")] = None,
+    k: Annotated[int | None, typer.Option(help="Sources per prompt [default: settings top_k].")] = None,
+    oracle_p: Annotated[float | None, typer.Option(help="Probability the oracle chunk is kept [default: 0.8].")] = None,
+    save_steps: Annotated[int | None, typer.Option(help="Checkpoint every N steps [default: 10].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for examples, split and training [default: 0].")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run (--name, else the latest) "
+                                                          "from its last checkpoint.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only build and write the examples.")] = False,
+    out: Annotated[Path | None, typer.Option(help="With --dry-run: where to write the JSONL.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fine-tune the base generator (QLoRA) on RAFT-style examples built from QA pairs and the store."""
+    from training.train import TrainConfig, estimate_steps, resumable_run
+    from training.train import dry_run as build_only
+    from training.train import train as run_training
+
+    given: dict[str, Any] = {
+        "qa": str(qa) if qa else None, "split": split, "collection": collection, "name": name, "quant": quant,
+        "epochs": epochs, "max_steps": max_steps, "lr": lr, "lora_r": lora_r, "lora_alpha": lora_alpha,
+        "target_modules": _modules(target_modules) if target_modules else None, "batch_size": batch_size,
+        "k": k, "oracle_p": oracle_p, "save_steps": save_steps, "seed": seed,
+    }
+    given = {key: value for key, value in given.items() if value is not None}
+    services = _services()
+    try:
+        base: dict[str, Any] = {}
+        if resume:
+            run_name, base = resumable_run(services.settings, name)
+            base["name"] = run_name
+        if "qa" not in given and "qa" not in base:
+            raise _fail("--qa FILE is required", as_json)
+        config = TrainConfig(**{**base, **given})
+        if dry_run:
+            summary = build_only(services, config, out)
+            if as_json:
+                typer.echo(json.dumps(summary, ensure_ascii=False))
+                return
+            first = summary.pop("first")
+            for key, value in summary.items():
+                typer.echo(f"{key:>22}: {value}")
+            if first:
+                typer.echo("\nfirst example:")
+                for message in first["messages"]:
+                    typer.echo(f"--- {message['role']} ---\n{message['content']}")
+            return
+
+        def announce(data) -> None:
+            err.print(f"{len(data.train)} training + {len(data.validation)} validation examples "
+                      f"(oracle kept in {data.stats.oracle_present}/{data.stats.pairs}); "
+                      f"~{estimate_steps(len(data.train), config)} steps", highlight=False)
+
+        with contextlib.redirect_stdout(sys.stderr):  # the trainer's progress logs must not reach stdout
+            result = run_training(services, config, resume=resume, on_data=announce)
+    except _expected_errors() as exc:
+        raise _fail(str(exc), as_json) from exc
+    finally:
+        services.close()
+    metrics = result.manifest["metrics"]
+    if as_json:
+        summary = {"name": result.name, "path": str(result.path), "quant": result.manifest["quant"],
+                   **{k: v for k, v in metrics.items() if k != "loss_curve"}}
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(f"adapter '{result.name}' saved to {result.path} and registered")
+    typer.echo(f"steps {metrics['steps']}, {metrics['seconds']:.0f} s ({metrics['seconds_per_step']} s/step); "
+               f"train loss {metrics['train_loss']}, validation loss {metrics['eval_loss_before']} → "
+               f"{metrics['eval_loss']}")
+    typer.echo(f"use it: ragbot adapters use {result.name}   (or --generator finetuned:{result.name})")
+
+
+def _modules(value: str) -> list[str] | str:
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    return names[0] if names == ["all-linear"] else names
+
+
+# --- adapters ------------------------------------------------------------------------------------
+
+
+@adapters_app.command("list")
+def adapters_list(as_json: JsonOpt = False) -> None:
+    """Adapters on disk and in the registry, newest first; the active one is the fine-tuned default."""
+    from chatbot.adapters import list_adapters
+    from training.registry import AdapterRegistry
+
+    services = _services()
+    try:
+        on_disk = {a.name: a for a in list_adapters(services.settings.adapters_dir)}
+        rows = {r.name: r for r in AdapterRegistry(services.pool).rows()}
+    except _expected_errors() as exc:
+        raise _fail(str(exc), as_json) from exc
+    finally:
+        services.close()
+    entries = []
+    for adapter_name in sorted(set(on_disk) | set(rows), key=lambda n: _created(on_disk.get(n), rows.get(n)),
+                               reverse=True):
+        disk, row = on_disk.get(adapter_name), rows.get(adapter_name)
+        manifest = (disk.manifest if disk else None) or (row.manifest if row else {}) or {}
+        metrics = manifest.get("metrics", {})
+        entries.append({
+            "name": adapter_name,
+            "active": bool(row and row.active),
+            "on_disk": disk is not None,
+            "registered": row is not None,
+            "quant": manifest.get("quant"),
+            "created_at": _created(disk, row),
+            "steps": metrics.get("steps"),
+            "train_loss": metrics.get("train_loss"),
+            "eval_loss": metrics.get("eval_loss"),
+            "collection": manifest.get("data", {}).get("collection"),
+            "path": str(disk.path) if disk else (row.path if row else None),
+        })
+    if as_json:
+        typer.echo(json.dumps({"adapters": entries}))
+        return
+    if not entries:
+        typer.echo("no adapters yet: train one with `ragbot train --qa FILE`")
+        return
+    table = Table("", "name", "quant", "created", "steps", "eval loss", "collection", "state")
+    for e in entries:
+        state = "ok" if e["on_disk"] and e["registered"] else ("files only" if e["on_disk"] else "files missing")
+        table.add_row("*" if e["active"] else "", e["name"], str(e["quant"]), e["created_at"][:19],
+                      str(e["steps"]), str(e["eval_loss"]), str(e["collection"]), state)
+    Console().print(table)
+
+
+def _created(disk, row) -> str:
+    if disk is not None:
+        return disk.created_at.isoformat()
+    return row.created_at.isoformat() if row is not None else ""
+
+
+@adapters_app.command("use")
+def adapters_use(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> None:
+    """Make an adapter the active one: the default `finetuned` generator."""
+    from training.registry import AdapterRegistry, use_adapter
+
+    services = _services()
+    try:
+        use_adapter(AdapterRegistry(services.pool), services.settings.adapters_dir, name)
+    except _expected_errors() as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    typer.echo(f"active adapter: {name}")
+
+
+@adapters_app.command("delete")
+def adapters_delete(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> None:
+    """Delete an adapter: its files, its checkpoints and its registry row."""
+    from training.registry import AdapterRegistry, delete_adapter
+    from training.train import runs_dir
+
+    services = _services()
+    try:
+        deleted = delete_adapter(AdapterRegistry(services.pool), services.settings.adapters_dir,
+                                 runs_dir(services.settings), name)
+    except _expected_errors() as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    if not deleted:
+        raise _fail(f"adapter '{name}' not found")
+    typer.echo(f"deleted adapter '{name}'")
+
+
+# --- eval answers --------------------------------------------------------------------------------
+
+
+@app.command("answers")
+def answers(
+    qa: Annotated[Path, typer.Option(help="QA pairs (JSONL) with gold answers.")],
+    split: Annotated[str, typer.Option(help="Split to evaluate ('all' for every pair).")] = "test",
+    collection: CollectionOpt = None,
+    adapter: Annotated[str | None, typer.Option(help="Adapter [default: the active one, else the newest].")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a grouped bar chart (PNG).")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write a Markdown report with every answer.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Base vs fine-tuned through the full chain: token F1, ROUGE-L, citation validity, groundedness, win rate."""
+    from training.evaluate import evaluate_answers, markdown_report, plot_summary
+
+    services = _services()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            run = evaluate_answers(services, qa, split=None if split == "all" else split, collection=collection,
+                                   adapter=adapter, limit=limit)
+        result = run["result"]
+        if plot:
+            plot_summary(result, plot, services.settings.home / "cache" / "matplotlib")
+        if report:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(markdown_report(result, run["records"]), encoding="utf-8")
+    except _expected_errors() as exc:
+        raise _fail(str(exc), as_json) from exc
+    finally:
+        services.close()
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table("generator", "token F1", "ROUGE-L", "valid citations", "grounded", "s/answer")
+    for arm in ("base", "finetuned"):
+        s = result[arm]
+        table.add_row(f"{arm} ({result['generators'][arm]})", f"{s['f1']:.3f}", f"{s['rougeL']:.3f}",
+                      f"{s['citation_valid']:.0%}", f"{(s['grounded'] or 0):.3f}", f"{s['seconds_per_answer']:.1f}")
+    Console().print(table)
+    c = result["comparison"]
+    typer.echo(f"n={result['n']}; fine-tuned ROUGE-L win rate {result['finetuned_win_rate']:.1%} "
+               f"({c['wins']} wins, {c['ties']} ties counted half, {c['losses']} losses); F1 ratio {c['f1_ratio']}")

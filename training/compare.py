@@ -1,0 +1,184 @@
+"""The 2×2: base or fine-tuned, with or without retrieval — quality and cost on the user's own data."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from chatbot.services import Services
+from training.evaluate import (
+    Condition,
+    Record,
+    evaluation_chain,
+    run_conditions,
+    summarize,
+    win_rate,
+)
+
+ARMS = ("base", "finetuned", "base+rag", "finetuned+rag")
+QUALITY = (("f1", "token F1"), ("rougeL", "ROUGE-L"), ("grounded", "grounded"), ("citation_valid", "valid citations"))
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def retrieval_costs(services: Services, collection: str) -> dict[str, Any]:
+    """Index size in Postgres (the collection's share of the chunks table and its indexes) and the one-off
+    ingest time, estimated from the embedder's measured rate on a sample of the collection's chunks."""
+    with services.pool.connection() as conn:
+        chunks, total = conn.execute(
+            "SELECT count(*) FILTER (WHERE collection_id = (SELECT id FROM collections WHERE name = %s)),"
+            " count(*) FROM chunks", (collection,)).fetchone()
+        table_bytes, hnsw_bytes = conn.execute(
+            "SELECT pg_total_relation_size('chunks'), pg_relation_size('chunks_embedding_hnsw')").fetchone()
+        sample = [r[0] for r in conn.execute(
+            "SELECT text FROM chunks WHERE collection_id = (SELECT id FROM collections WHERE name = %s)"
+            " ORDER BY id LIMIT 64", (collection,))]
+    rate = None
+    if sample:
+        started = time.perf_counter()
+        services.embedder.encode(sample)
+        rate = len(sample) / (time.perf_counter() - started)
+    share = chunks / total if total else 0.0
+    return {"chunks": chunks, "index_bytes": int(table_bytes * share), "hnsw_bytes": int(hnsw_bytes * share),
+            "estimated_ingest_seconds": round(chunks / rate, 1) if rate else None}
+
+
+def finetuning_costs(adapter_path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    metrics = manifest.get("metrics") or {}
+    return {"adapter": adapter_path.name, "adapter_bytes": _folder_bytes(adapter_path),
+            "training_seconds": metrics.get("total_seconds") or metrics.get("seconds"),
+            "training_steps": metrics.get("steps"), "quant": manifest.get("quant")}
+
+
+def compare_arms(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
+                 adapter: str | None = None, limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Every question four ways; `{"result": JSON summary, "records": {arm: [Record]}}`."""
+    from training.dataset import load_qa
+
+    pairs = load_qa(qa, split)[:limit]
+    collection = collection or services.settings.collection
+    chain = evaluation_chain(services)
+    info = chain.generators.resolve(f"finetuned:{adapter}" if adapter else "finetuned")
+    tuned = f"finetuned:{info.name}"
+    conditions = [Condition("base", "base", False), Condition("finetuned", tuned, False),
+                  Condition("base+rag", "base", True), Condition("finetuned+rag", tuned, True)]
+    peak: dict[str, float] = dict.fromkeys(ARMS, 0.0)
+    process = psutil.Process()
+    bar = None
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(pairs) * len(conditions), desc="2x2", unit="answer", file=sys.stderr)
+
+    def tick(record: Record) -> None:
+        peak[record.condition] = max(peak[record.condition], process.memory_info().rss / 1048576)
+        if bar is not None:
+            bar.update(1)
+
+    started = time.perf_counter()
+    records = run_conditions(chain, pairs, conditions, collection, on_record=tick)
+    if bar is not None:
+        bar.close()
+    arms: dict[str, Any] = {}
+    for arm in ARMS:
+        summary = summarize(records[arm])
+        ttft = [r.first_token_seconds for r in records[arm] if r.first_token_seconds is not None]
+        summary["first_token_seconds"] = round(sum(ttft) / len(ttft), 3) if ttft else None
+        summary["peak_rss_mb"] = round(peak[arm])
+        arms[arm] = summary
+    hybrid = [r.scores.rougeL for r in records["finetuned+rag"]]
+    wins = {f"finetuned+rag_vs_{arm}": round(win_rate(hybrid, [r.scores.rougeL for r in records[arm]])[0], 4)
+            for arm in ARMS if arm != "finetuned+rag"}
+    result = {
+        "n": len(pairs), "split": split, "collection": collection, "adapter": info.name, "arms": arms,
+        "win_rates_rougeL": wins,
+        "costs": {"retrieval": retrieval_costs(services, collection),
+                  "finetuning": finetuning_costs(info.path, info.manifest or {})},
+        "best_arm_by_f1": max(ARMS, key=lambda a: arms[a]["f1"] or 0.0),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return {"result": result, "records": records}
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def charts(result: dict[str, Any], mpl_config_dir: Path) -> dict[str, Any]:
+    """Matplotlib figures: quality per arm, quality vs cost."""
+    mpl_config_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MPLCONFIGDIR", str(mpl_config_dir))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = result["arms"]
+    quality, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
+    width = 0.2
+    for i, arm in enumerate(ARMS):
+        values = [arms[arm].get(key) or 0.0 for key, _ in QUALITY]
+        bars = ax.bar([x + (i - 1.5) * width for x in range(len(QUALITY))], values, width, label=arm)
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7, padding=1)
+    ax.set_xticks(range(len(QUALITY)), [label for _, label in QUALITY])
+    ax.set_ylim(0, 1.1)
+    ax.set_title(f"Quality per arm (n={result['n']})", fontsize=10)
+    ax.legend(fontsize=8, ncols=4, loc="upper center")
+    ax.grid(axis="y", alpha=0.3)
+    quality.tight_layout()
+
+    cost, ax2 = plt.subplots(figsize=(6, 4.2), dpi=110)
+    for arm in ARMS:
+        ax2.scatter(arms[arm]["seconds_per_answer"] or 0.0, arms[arm]["f1"] or 0.0, s=80)
+        ax2.annotate(arm, (arms[arm]["seconds_per_answer"] or 0.0, arms[arm]["f1"] or 0.0),
+                     textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax2.set_xlabel("seconds per answer")
+    ax2.set_ylabel("token F1")
+    ax2.set_title("Quality vs cost", fontsize=10)
+    ax2.grid(alpha=0.3)
+    cost.tight_layout()
+    return {"quality": quality, "cost": cost}
+
+
+def html_report(result: dict[str, Any], records: dict[str, list[Record]], figures: dict[str, Any]) -> str:
+    """One self-contained HTML page: summary table, both charts (embedded PNGs), every question four ways."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(arm)}</td>" + "".join(
+            f"<td>{(result['arms'][arm].get(key) or 0):.3f}</td>" for key, _ in QUALITY)
+        + f"<td>{result['arms'][arm]['seconds_per_answer'] or 0:.2f}</td>"
+        f"<td>{result['arms'][arm]['first_token_seconds'] or 0:.2f}</td>"
+        f"<td>{result['arms'][arm]['peak_rss_mb']}</td></tr>"
+        for arm in ARMS)
+    questions = []
+    for i, group in enumerate(zip(*(records[a] for a in ARMS), strict=True), start=1):
+        cells = "".join(f"<td><b>{e(r.condition)}</b> (F1 {r.scores.f1:.2f})<br>{e(r.text)}</td>" for r in group)
+        questions.append(f"<tr><td>{i}. {e(group[0].question)}<br><i>gold:</i> {e(group[0].gold)}</td>{cells}</tr>")
+    costs = result["costs"]
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>ragbot 2x2</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px}}</style></head><body>
+<h1>Fine-tuning vs retrieval on {e(result['collection'])}</h1>
+<p>{result['n']} questions (split {e(str(result['split']))}); adapter <code>{e(result['adapter'])}</code>;
+best arm by token F1: <b>{e(result['best_arm_by_f1'])}</b>.</p>
+<table><tr><th>arm</th>{''.join(f'<th>{e(label)}</th>' for _, label in QUALITY)}<th>s / answer</th>
+<th>first token s</th><th>peak RSS MB</th></tr>{rows}</table>
+<p>Win rates of finetuned+rag by ROUGE-L (ties half): {e(str(result['win_rates_rougeL']))}</p>
+<p>One-off costs — retrieval: {e(str(costs['retrieval']))}; fine-tuning: {e(str(costs['finetuning']))}</p>
+<img alt="quality per arm" src="data:image/png;base64,{_png(figures['quality'])}">
+<img alt="quality vs cost" src="data:image/png;base64,{_png(figures['cost'])}">
+<h2>Every question, four ways</h2><table>{''.join(questions)}</table></body></html>
+"""

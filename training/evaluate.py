@@ -1,0 +1,338 @@
+"""Answer evaluation: the full chain (same retrieval) per generator, scored against the gold answers.
+
+Scoring is split from running so that other designs reuse it (e.g. a 2×2 of base/fine-tuned × with/without
+retrieval is four `Condition`s through `run_conditions`, then `summarize` and `win_rate`):
+
+- token F1: SQuAD-style (lower case, punctuation and articles removed, whitespace split), citations removed;
+- ROUGE-L: `rouge_score` F-measure (Porter stemming), citations removed;
+- citation validity: `chatbot.prompts.citations_valid(text, number of sources in the prompt)` (no citation = invalid);
+- groundedness: share of the answer's normalised tokens that occur in the retrieved context (None without one);
+- win rate of A over B: share of questions where A's ROUGE-L beats B's, ties counting half.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chatbot.prompts import citations_valid
+
+if TYPE_CHECKING:
+    from chatbot.chain import RagChain
+    from chatbot.services import Services
+    from training.dataset import QAPair
+
+METRICS = ("f1", "rougeL", "citation_valid", "grounded")
+_CITATION_MARK = re.compile(r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans(dict.fromkeys(string.punctuation, " "))
+
+
+# --- scoring (pure) ------------------------------------------------------------------------------
+
+
+def strip_citations(text: str) -> str:
+    return _CITATION_MARK.sub(" ", text)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation (punctuation becomes a space, so `list.index()` → `list index`)."""
+    text = text.lower().translate(_PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def answer_tokens(text: str) -> list[str]:
+    return normalize_answer(strip_citations(text)).split()
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    pred, ref = answer_tokens(prediction), answer_tokens(gold)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+@lru_cache(maxsize=1)
+def _rouge():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def rouge_l(prediction: str, gold: str) -> float:
+    prediction, gold = strip_citations(prediction).strip(), gold.strip()
+    if not prediction or not gold:
+        return float(prediction == gold)
+    return float(_rouge().score(gold, prediction)["rougeL"].fmeasure)
+
+
+def groundedness(prediction: str, contexts: Sequence[str]) -> float | None:
+    """Share of the answer's tokens found in the retrieved context; None when there is no context."""
+    if not contexts:
+        return None
+    tokens = answer_tokens(prediction)
+    if not tokens:
+        return 0.0
+    vocabulary = set(normalize_answer(" ".join(contexts)).split())
+    return sum(token in vocabulary for token in tokens) / len(tokens)
+
+
+@dataclass(frozen=True)
+class Scores:
+    f1: float
+    rougeL: float
+    citation_valid: bool
+    grounded: float | None
+
+
+def score_answer(prediction: str, gold: str, contexts: Sequence[str]) -> Scores:
+    """All the per-answer metrics; `contexts` are the texts of the sources numbered in the prompt."""
+    return Scores(
+        f1=token_f1(prediction, gold),
+        rougeL=rouge_l(prediction, gold),
+        citation_valid=citations_valid(prediction, len(contexts)),
+        grounded=groundedness(prediction, contexts),
+    )
+
+
+def mean(values: Sequence[float | None]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def win_rate(a: Sequence[float], b: Sequence[float]) -> tuple[float, dict[str, int]]:
+    """Share of pairs where a > b, ties counting half; with the win/tie/loss counts."""
+    if len(a) != len(b):
+        raise ValueError("win_rate needs paired scores")
+    wins = sum(x > y for x, y in zip(a, b, strict=True))
+    ties = sum(x == y for x, y in zip(a, b, strict=True))
+    losses = len(a) - wins - ties
+    rate = (wins + 0.5 * ties) / len(a) if a else 0.0
+    return rate, {"wins": wins, "ties": ties, "losses": losses}
+
+
+# --- running the chain ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One arm of an evaluation: a generator name, with or without retrieval."""
+
+    label: str
+    generator: str
+    use_retrieval: bool = True
+
+
+@dataclass
+class Record:
+    question_id: str
+    question: str
+    gold: str
+    condition: str
+    text: str
+    sources: int
+    not_covered: bool
+    seconds: float
+    first_token_seconds: float | None
+    scores: Scores
+    retrieved_ids: list[Any] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["scores"] = asdict(self.scores)
+        return data
+
+
+def run_conditions(chain: RagChain, pairs: Sequence[QAPair], conditions: Sequence[Condition], collection: str,
+                   on_record: Callable[[Record], None] | None = None) -> dict[str, list[Record]]:
+    """Every question through every condition, interleaved per question (so that machine load hits each
+    arm alike); records per condition label, in question order."""
+    records: dict[str, list[Record]] = {c.label: [] for c in conditions}
+    for pair in pairs:
+        for condition in conditions:
+            answer = chain.invoke(pair.question, generator=condition.generator, collection=collection,
+                                  use_retrieval=condition.use_retrieval)
+            contexts = [d.page_content for d in answer.retrieved] if condition.use_retrieval else []
+            record = Record(
+                question_id=pair.id, question=pair.question, gold=pair.answer, condition=condition.label,
+                text=answer.text, sources=len(answer.retrieved), not_covered=answer.not_covered,
+                seconds=round(answer.seconds, 3),
+                first_token_seconds=round(answer.first_token_seconds, 3) if answer.first_token_seconds else None,
+                scores=score_answer(answer.text, pair.answer, contexts),
+                retrieved_ids=[d.metadata.get("chunk_id") for d in answer.retrieved],
+            )
+            records[condition.label].append(record)
+            if on_record is not None:
+                on_record(record)
+    return records
+
+
+def summarize(records: Sequence[Record]) -> dict[str, float | None]:
+    """The mean of each metric (citation validity as a share), and seconds per answer."""
+    summary = {
+        "f1": mean([r.scores.f1 for r in records]),
+        "rougeL": mean([r.scores.rougeL for r in records]),
+        "citation_valid": mean([float(r.scores.citation_valid) for r in records]),
+        "grounded": mean([r.scores.grounded for r in records]),
+        "seconds_per_answer": mean([r.seconds for r in records]),
+    }
+    return {k: round(v, 4) if v is not None else None for k, v in summary.items()}
+
+
+# --- `ragbot eval answers` -----------------------------------------------------------------------
+
+
+def evaluation_chain(services: Services) -> RagChain:
+    """The product's chain (same retriever, prompt and decoding) with quantization-aware generators."""
+    from chatbot.chain import RagChain
+    from training.registry import AdapterRegistry
+    from training.serving import QuantAwareGenerators
+
+    registry = AdapterRegistry(services.pool)
+    generators = QuantAwareGenerators(services.settings, active_adapter=registry.active)
+    return RagChain(services.settings, generators, lambda collection: services.retriever(collection))
+
+
+def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
+                     adapter: str | None = None, limit: int | None = None,
+                     chain: RagChain | None = None, progress: bool = True) -> dict[str, Any]:
+    """Base vs fine-tuned on the same questions: `{"result": the JSON summary, "records": {...}}`."""
+    from training.dataset import load_qa
+
+    pairs = load_qa(qa, split)
+    if limit is not None:
+        pairs = pairs[:limit]
+    collection = collection or services.settings.collection
+    chain = chain or evaluation_chain(services)
+    finetuned = f"finetuned:{adapter}" if adapter else "finetuned"
+    adapter_info = None
+    if hasattr(chain.generators, "resolve"):
+        adapter_info = chain.generators.resolve(finetuned)  # fails fast when no adapter exists
+        finetuned = f"finetuned:{adapter_info.name}"
+    conditions = [Condition("base", "base"), Condition("finetuned", finetuned)]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(pairs) * len(conditions), desc="answers", unit="answer", file=sys.stderr)
+    started = time.perf_counter()
+    from training.threads import adapt_threads
+
+    adapt_threads(services.settings)
+
+    def tick(_record: Record) -> None:
+        adapt_threads(services.settings)  # between answers: use the cores others leave free
+        if bar is not None:
+            bar.update(1)
+
+    records = run_conditions(chain, pairs, conditions, collection, on_record=tick)
+    if bar is not None:
+        bar.close()
+    rate, counts = win_rate([r.scores.rougeL for r in records["finetuned"]], [r.scores.rougeL for r in records["base"]])
+    f1_rate, f1_counts = win_rate([r.scores.f1 for r in records["finetuned"]], [r.scores.f1 for r in records["base"]])
+    base, tuned = summarize(records["base"]), summarize(records["finetuned"])
+    result = {
+        "n": len(pairs),
+        "base": base,
+        "finetuned": tuned,
+        "finetuned_win_rate": round(rate, 4),
+        "comparison": {
+            "win_metric": "rougeL",
+            "tie_rule": "ties count half",
+            **counts,
+            "f1_ratio": round(tuned["f1"] / base["f1"], 3) if base["f1"] else None,
+            "f1_win_rate": round(f1_rate, 4),
+            "f1_wins": f1_counts["wins"],
+        },
+        "split": split,
+        "collection": collection,
+        "generators": {"base": "base", "finetuned": finetuned},
+        "adapter": adapter_info.name if adapter_info else adapter,
+        "adapter_quant": (adapter_info.manifest or {}).get("quant") if adapter_info else None,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return {"result": result, "records": records}
+
+
+# --- outputs -------------------------------------------------------------------------------------
+
+
+def plot_summary(result: dict[str, Any], path: Path, mpl_config_dir: Path) -> Path:
+    """A grouped bar chart (metric × generator) as a PNG."""
+    mpl_config_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MPLCONFIGDIR", str(mpl_config_dir))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = ["token F1", "ROUGE-L", "valid citations", "grounded"]
+    arms = [("base", "#8c8c8c"), ("finetuned", "#1f77b4")]
+    width = 0.38
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for i, (arm, color) in enumerate(arms):
+        values = [result[arm].get(m) or 0.0 for m in METRICS]
+        xs = [x + (i - 0.5) * width for x in range(len(METRICS))]
+        bars = ax.bar(xs, values, width, label=arm, color=color)
+        ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2, fontsize=8)
+    ax.set_xticks(range(len(METRICS)), labels)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("mean over questions")
+    ax.set_title(f"Answers: base vs fine-tuned (n={result['n']}, fine-tuned ROUGE-L win rate "
+                 f"{result['finetuned_win_rate']:.0%})", fontsize=10)
+    ax.legend(loc="upper right")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line.strip() else ">" for line in (text.strip() or "(empty)").splitlines())
+
+
+def markdown_report(result: dict[str, Any], records: dict[str, list[Record]]) -> str:
+    """The summary table, then each question with its gold answer and both answers with their scores."""
+    lines = [
+        f"# Answer evaluation: {result['generators']['finetuned']} vs base",
+        "",
+        f"{result['n']} questions (split `{result['split']}`, collection `{result['collection']}`); "
+        f"fine-tuned ROUGE-L win rate **{result['finetuned_win_rate']:.1%}** (ties count half: "
+        f"{result['comparison']['wins']} wins, {result['comparison']['ties']} ties, "
+        f"{result['comparison']['losses']} losses); token F1 ratio {result['comparison']['f1_ratio']}.",
+        "",
+        "| generator | token F1 | ROUGE-L | valid citations | grounded | s / answer |",
+        "|---|---|---|---|---|---|",
+    ]
+    for arm in ("base", "finetuned"):
+        s = result[arm]
+        lines.append(f"| {arm} | {s['f1']:.3f} | {s['rougeL']:.3f} | {s['citation_valid']:.1%} | "
+                     f"{(s['grounded'] or 0):.3f} | {s['seconds_per_answer']:.1f} |")
+    lines.append("")
+    for i, (base, tuned) in enumerate(zip(records["base"], records["finetuned"], strict=True), start=1):
+        mark = "fine-tuned wins" if tuned.scores.rougeL > base.scores.rougeL else (
+            "tie" if tuned.scores.rougeL == base.scores.rougeL else "base wins")
+        lines += [f"## {i}. {base.question}", "", f"*{base.question_id} — {mark} (ROUGE-L)*", "", "**Gold**", "",
+                  _quote(base.gold), ""]
+        for label, record in (("Base", base), ("Fine-tuned", tuned)):
+            sc = record.scores
+            grounded = f"{sc.grounded:.2f}" if sc.grounded is not None else "n/a"
+            lines += [f"**{label}** — F1 {sc.f1:.2f}, ROUGE-L {sc.rougeL:.2f}, citations "
+                      f"{'valid' if sc.citation_valid else 'invalid'} ({record.sources} sources), grounded {grounded}, "
+                      f"{record.seconds:.1f} s", "", _quote(record.text), ""]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""The adapter registry in Postgres (`sql/003_adapters.sql`) kept in step with `RAGBOT_HOME/adapters/`."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from chatbot.adapters import AdapterInfo, list_adapters, valid_adapter_name
+
+
+class RegistryError(RuntimeError):
+    """An adapter that cannot be registered, activated or deleted; the message says why."""
+
+
+@dataclass(frozen=True)
+class RegisteredAdapter:
+    name: str
+    path: str
+    base_model: str
+    quant: str
+    manifest: dict[str, Any]
+    active: bool
+    created_at: datetime
+
+
+class AdapterRegistry:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def register(self, name: str, path: Path, manifest: dict[str, Any]) -> None:
+        """Insert or replace an adapter's row (its active flag is kept on replace)."""
+        created = manifest.get("created_at")
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO adapters (name, path, base_model, quant, manifest, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, coalesce(%s::timestamptz, now()))"
+                " ON CONFLICT (name) DO UPDATE SET path = EXCLUDED.path, base_model = EXCLUDED.base_model,"
+                " quant = EXCLUDED.quant, manifest = EXCLUDED.manifest, created_at = EXCLUDED.created_at",
+                (name, str(path), str(manifest.get("base_model", {}).get("location", "")),
+                 manifest.get("quant", "none"), Jsonb(manifest), created),
+            )
+
+    def rows(self) -> list[RegisteredAdapter]:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT name, path, base_model, quant, manifest, active, created_at FROM adapters"
+                " ORDER BY created_at DESC, name").fetchall()
+        return [RegisteredAdapter(*row) for row in rows]
+
+    def active(self) -> str | None:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT name FROM adapters WHERE active").fetchone()
+        return row[0] if row else None
+
+    def activate(self, name: str) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("UPDATE adapters SET active = false WHERE active AND name <> %s", (name,))
+            if conn.execute("UPDATE adapters SET active = true WHERE name = %s", (name,)).rowcount == 0:
+                raise RegistryError(f"adapter '{name}' is not registered")
+
+    def unregister(self, name: str) -> bool:
+        with self.pool.connection() as conn, conn.transaction():
+            return conn.execute("DELETE FROM adapters WHERE name = %s", (name,)).rowcount > 0
+
+
+def adapter_on_disk(adapters_dir: Path, name: str) -> AdapterInfo | None:
+    return next((a for a in list_adapters(adapters_dir) if a.name == name), None)
+
+
+def use_adapter(registry: AdapterRegistry, adapters_dir: Path, name: str) -> None:
+    """Mark an adapter active (registering it from its manifest first when it is only on disk)."""
+    on_disk = adapter_on_disk(adapters_dir, name)
+    if on_disk is None:
+        raise RegistryError(f"adapter '{name}' not found in {adapters_dir}")
+    if name not in {r.name for r in registry.rows()}:
+        registry.register(name, on_disk.path, on_disk.manifest)
+    registry.activate(name)
+
+
+def delete_adapter(registry: AdapterRegistry, adapters_dir: Path, runs_dir: Path, name: str) -> bool:
+    """Remove the adapter's folder (renamed away first, so a reader never sees half of it), its
+    checkpoints and its row. False when there was nothing to delete."""
+    if not valid_adapter_name(name):
+        raise RegistryError(f"invalid adapter name '{name}'")
+    found = False
+    for folder in (adapters_dir / name, runs_dir / name):
+        if folder.exists():
+            doomed = folder.with_name(f".deleting-{name}-{uuid.uuid4().hex[:8]}")
+            folder.rename(doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+            found = True
+    return registry.unregister(name) or found
+
+
+def install_adapter(staged: Path, target: Path) -> None:
+    """Move a complete staged adapter folder to `target`; an existing one is swapped out, not merged."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if target.exists():
+        old = target.with_name(f".replaced-{target.name}-{uuid.uuid4().hex[:8]}")
+        target.rename(old)
+    staged.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

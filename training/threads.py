@@ -1,0 +1,46 @@
+"""Torch thread count on a shared CPU.
+
+Measured here (2 cores, another process busy on one): a forward+backward of 1,400 tokens took 19 s with one
+torch thread and 70–95 s with two — oversubscribed OpenMP threads wait for each other at every barrier.
+So unless `RAGBOT_TORCH_THREADS` fixes the count, use the cores the other processes leave free (by the load
+average), at least one, and re-check between steps.
+"""
+
+from __future__ import annotations
+
+import os
+
+from chatbot.settings import Settings
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def free_cores(own_threads: int = 0) -> int:
+    """Cores not busy with other processes: all of them minus the 1-minute load not ours, at least 1."""
+    cores = usable_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return cores
+    others = max(0.0, load - own_threads)
+    return max(1, min(cores, int(cores - others + 0.5)))
+
+
+def choose_threads(settings: Settings, own_threads: int = 0) -> int:
+    return settings.torch_threads or free_cores(own_threads)
+
+
+def adapt_threads(settings: Settings) -> int:
+    """Set torch's thread count for what is free now (a fixed `torch_threads` always wins)."""
+    import torch
+
+    current = torch.get_num_threads()
+    wanted = choose_threads(settings, own_threads=current)
+    if wanted != current:
+        torch.set_num_threads(wanted)
+    return wanted
