@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from functools import cached_property
 
-from ingestion.chunking import Chunker
 from psycopg_pool import ConnectionPool
 
 from chatbot import db
@@ -18,6 +17,7 @@ from chatbot.generators import Generators
 from chatbot.retriever import Mode, PgRetriever
 from chatbot.settings import Settings
 from chatbot.store import Store
+from ingestion.chunking import Chunker
 from ingestion.pipeline import Ingestor
 
 log = logging.getLogger(__name__)

@@ -497,13 +497,14 @@ _JSON = st.recursive(_SCALAR,
 _MESSAGE = st.fixed_dictionaries(
     {"role": st.sampled_from(["user", "assistant", "system", "tool", "bogus", ""]) | _JSON,
      "content": st.text(max_size=60) | st.none() | _JSON | st.just("x" * 4001)})
-_QUESTION = st.text(min_size=1, max_size=80).filter(str.strip)
+_NASTY = st.sampled_from(["a\x00b", "'; DROP TABLE chunks; --", "<script>alert(1)</script>", "\u202e\u200b", "%s%n"])
+_QUESTION = (st.text(min_size=1, max_size=80) | _NASTY).filter(str.strip)
 _NEARLY_VALID = st.fixed_dictionaries(  # well-formed requests (→ 200/404) to an empty collection: no generation
     {"model": st.sampled_from(["base", "finetuned:no-such-adapter", "nope"]),
      "messages": st.tuples(st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]),
                                                            "content": st.text(max_size=40)}), max_size=2),
                            _QUESTION).map(lambda h: [*h[0], {"role": "user", "content": h[1]}]),
-     "collection": st.just(f"fuzz-{TOKEN}")},
+     "collection": st.just(f"fuzz-{TOKEN}") | _NASTY},
     optional={"stream": st.booleans(), "conversation_id": st.uuids().map(str) | st.just("not-a-uuid"),
               "temperature": st.floats(0, 2) | st.none(), "max_tokens": st.integers(-5, 10**6) | st.none()})
 _BODY = st.one_of(
@@ -518,7 +519,7 @@ _BODY = st.one_of(
 )
 
 
-@hypothesis_settings(max_examples=int(os.environ.get("FUZZ", "30")), **HYPOTHESIS)
+@hypothesis_settings(max_examples=30, **HYPOTHESIS)
 @given(body=_BODY)
 def test_chat_completions_never_500_on_any_json(api, body):
     response = httpx.post(f"{api}/v1/chat/completions", json=body, timeout=300)
