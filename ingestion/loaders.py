@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -156,12 +157,26 @@ def _decode_text(data: bytes, codec: str = "utf-8") -> str:
     return _strict_decode(data, 0, codec)
 
 
+log = logging.getLogger(__name__)
+
+
+# A long, otherwise valid text may carry a stray broken byte (a changelog with one mis-encoded name): up to one
+# bad sequence per 10,000 bytes is replaced with U+FFFD and logged. More than that means another encoding.
+_TOLERATED_BAD_BYTES_PER = 10_000
+
+
 def _strict_decode(data: bytes, start: int, codec: str) -> str:
+    body = data[start:]
     try:
-        text = data[start:].decode(codec)
+        text = body.decode(codec)
     except UnicodeDecodeError as err:
         name = "UTF-8" if codec == "utf-8" else codec
-        raise IngestError(f"invalid {name} at byte {start + err.start}") from None
+        text = body.decode(codec, errors="replace")
+        already = body.count("\ufffd".encode()) if codec == "utf-8" else 0  # U+FFFD present in the file itself
+        bad = text.count("\ufffd") - already
+        if bad > len(body) // _TOLERATED_BAD_BYTES_PER:
+            raise IngestError(f"invalid {name} at byte {start + err.start}") from None
+        log.warning("%d invalid %s sequence(s) replaced (first at byte %d)", bad, name, start + err.start)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

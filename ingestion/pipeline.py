@@ -200,7 +200,9 @@ class Ingestor:
         """Embed every pending chunk in one call, then write each document in its own transaction."""
         if not pending:
             return
-        vectors = self.embedder.encode([c.text for p in pending for c in p.chunks])
+        texts = [c.text for p in pending for c in p.chunks]
+        unique = {text: i for i, text in enumerate(dict.fromkeys(texts))}  # a repeated chunk is embedded once
+        vectors = self.embedder.encode(list(unique))[[unique[text] for text in texts]]
         offset = 0
         for p in pending:
             chunk_vectors = vectors[offset: offset + len(p.chunks)]

@@ -34,7 +34,7 @@ def settings(ragbot_home: Path):
     """Integration settings: the embedded database under the private home, short answers."""
     from chatbot.settings import Settings
 
-    return Settings(home=ragbot_home, max_new_tokens=48, _env_file=None)
+    return Settings(home=ragbot_home, max_new_tokens=32, _env_file=None)
 
 
 @pytest.fixture(scope="session")

@@ -113,7 +113,7 @@ def make_bad_files(folder: Path) -> dict[str, str]:
 
 def run_cli(args: list[str], settings) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "RAGBOT_HOME": str(settings.home), "HF_HUB_OFFLINE": "1",
-           "RAGBOT_MAX_UPLOAD_MB": "1"}
+           "RAGBOT_MAX_UPLOAD_MB": "1", "RAGBOT_MAX_NEW_TOKENS": str(settings.max_new_tokens)}
     return subprocess.run([sys.executable, "-m", "chatbot", *args], capture_output=True, text=True, env=env,
                           timeout=600)
 

@@ -424,3 +424,11 @@ def test_docx_with_broken_xml() -> None:
     entries = {name: source.read(name) for name in source.namelist()}
     entries["word/document.xml"] = b"<w:document><unclosed>"
     assert reason(zip_bytes(entries), "a.docx").startswith("corrupt or unreadable DOCX")
+
+
+def test_a_stray_broken_byte_in_a_long_text_is_replaced_not_fatal() -> None:
+    text = ("A long changelog line that is perfectly fine UTF-8. " * 400).encode() + b"O\xc4uz fixed it.\n"
+    document = load_bytes(text, "CHANGES.txt")
+    assert "\ufffd" in document.sections[-1].text and "fixed it" in document.sections[-1].text
+    with pytest.raises(IngestError, match="invalid UTF-8 at byte 3"):
+        load_bytes("caf\xe9 cr\xe8me".encode("latin-1"), "short.txt")  # mostly broken: another encoding
