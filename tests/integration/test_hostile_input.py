@@ -51,7 +51,7 @@ class Case:
 
 def _docx_with(document_xml: bytes, *, drop: str | None = None) -> bytes:
     """A copy of a real DOCX with its word/document.xml replaced (or `drop` left out)."""
-    source = zipfile.ZipFile(next(EXAMPLE_DOCS.glob("*.docx")))
+    source = zipfile.ZipFile(sorted(EXAMPLE_DOCS.glob("*.docx"))[0])
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for item in source.infolist():
