@@ -172,6 +172,7 @@ def assemble_example(question: str, answer: str, oracle: Document | None, candid
     keep = keep and oracle is not None
     distractors = distinct_distractors(candidates, oracle)[: k - 1 if keep else k]
     documents = ([oracle] if keep else []) + distractors
+    documents.sort(key=lambda d: str(chunk_key(d)))  # the shuffle then depends on the set, not on rank ties
     rng.shuffle(documents)
     number = documents.index(oracle) + 1 if keep else None
     messages = rag_messages(question, [(d.page_content, d.metadata) for d in documents])

@@ -141,6 +141,29 @@ def prepare_data(services: Services, config: TrainConfig, collection: str) -> Pr
                         examples_sha256(train + validation))
 
 
+def read_examples(path: Path) -> list[Example]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [Example(messages=row["messages"], question_id="", oracle_number=None, oracle_chunk_id=None)
+            for row in rows]
+
+
+def saved_data(run_dir: Path, config: TrainConfig) -> PreparedData:
+    """The exact examples a run was started with (a resumed run must not see a rebuilt, drifted set:
+    retrieval ties in a live store can reorder distractors). Refuses when the QA file itself changed."""
+    saved = json.loads((run_dir / "run.json").read_text())
+    qa_path = Path(config.qa)
+    qa_hash = file_sha256(qa_path)
+    if saved.get("qa_sha256") and saved["qa_sha256"] != qa_hash:
+        raise TrainingError(f"{qa_path} changed since run '{run_dir.name}' started: start a new run instead")
+    train, validation = read_examples(run_dir / "train.jsonl"), read_examples(run_dir / "validation.jsonl")
+    digest = examples_sha256(train + validation)
+    if saved.get("data_sha256") and saved["data_sha256"] != digest:
+        raise TrainingError(f"the saved examples of run '{run_dir.name}' were modified: start a new run instead")
+    stats = BuildStats(**{k: v for k, v in (saved.get("stats") or {}).items()
+                          if k in ("pairs", "oracle_present", "oracle_by_document", "oracle_by_nearest")})
+    return PreparedData(train, validation, stats, load_qa(qa_path, config.split), qa_hash, digest)
+
+
 def to_prompt_completion(example: Example) -> dict[str, Any]:
     """TRL's conversational prompt-completion form: the loss falls on the completion (the answer) only."""
     return {"prompt": example.messages[:-1], "completion": example.messages[-1:]}
@@ -410,22 +433,20 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
     threads = set_threads(settings)  # before any work of ours, so that the load average is the others'
     set_seed(config.seed)
     started = time.perf_counter()
-    data = prepare_data(services, config, collection)
+    resuming = checkpoint is not None and (run_dir / "train.jsonl").is_file() and (run_dir / "run.json").is_file()
+    data = saved_data(run_dir, config) if resuming else prepare_data(services, config, collection)
     if not data.train:
         raise TrainingError("no training examples")
     if on_data is not None:
         on_data(data)
-    previous = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else None
-    if resume and previous and previous.get("data_sha256") != data.data_sha256:
-        raise TrainingError(
-            f"the training data changed since run '{name}' started (QA file, collection or options): "
-            "resuming would mix two datasets; start a new run instead"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_jsonl(data.train, run_dir / "train.jsonl")
-    write_jsonl(data.validation, run_dir / "validation.jsonl")
-    (run_dir / "run.json").write_text(json.dumps(
-        {"config": config.to_json(), "data_sha256": data.data_sha256}, indent=1))
+    if not resuming:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_jsonl(data.train, run_dir / "train.jsonl")
+        write_jsonl(data.validation, run_dir / "validation.jsonl")
+        (run_dir / "run.json").write_text(json.dumps({
+            "config": config.to_json(), "qa_sha256": data.qa_sha256, "data_sha256": data.data_sha256,
+            "stats": data.stats.to_json(), "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }, indent=1))
     data_seconds = time.perf_counter() - started
 
     location = base_model_location(settings)
