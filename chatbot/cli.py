@@ -405,6 +405,30 @@ def bench_generate(
     typer.echo(json.dumps(result, indent=None if as_json else 2))
 
 
+@bench_app.command("load")
+def bench_load(
+    url: Annotated[str | None, typer.Option(help="A running ragbot (default: start `ragbot serve`).")] = None,
+    users: Annotated[int, typer.Option(min=1, help="Concurrent simulated users.")] = 16,
+    seconds: Annotated[int, typer.Option(min=1, help="Seconds of load.")] = 120,
+    retrieval_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of retrieval-only queries.")] = 0.25,
+    generator: Annotated[str, typer.Option(help="base, finetuned or finetuned:<adapter>.")] = "base",
+    collection: CollectionOpt = None,
+    questions: Annotated[Path | None, typer.Option(help="One question a line, or JSONL with \"question\".")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Concurrent users (streaming chats + retrieval-only searches): latencies, busy/errors, /metrics, RSS."""
+    from benchmarks.load import QUESTIONS, LoadConfig, LoadError, load_questions, report_lines, run_load_benchmark
+
+    try:
+        config = LoadConfig(users=users, seconds=seconds, retrieval_share=retrieval_share, generator=generator,
+                            collection=collection, questions=load_questions(questions) if questions else QUESTIONS)
+        err.print(f"load: {users} users for {seconds} s{'' if url else ' (starting ragbot serve first)'}…")
+        result = run_load_benchmark(_settings(), config, url)
+    except LoadError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(json.dumps(result) if as_json else "\n".join(report_lines(result)))
+
+
 feedback_app = typer.Typer(help="User votes.", no_args_is_help=True)
 app.add_typer(feedback_app, name="feedback")
 
@@ -443,25 +467,28 @@ def eval_compare(
     plot_dir: Annotated[Path | None, typer.Option(help="Also write the charts as PNG files here.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The 2×2: base / fine-tuned × without / with retrieval, with quality and cost per arm."""
+    """The 2×2: base / fine-tuned × without / with retrieval, with quality and cost per arm. The report folder
+    (report.html, result.json, records.jsonl, charts) is saved under RAGBOT_HOME/reports/, where the admin
+    Evaluation tab lists it."""
+    import shutil
+
     from chatbot.generators import GeneratorUnavailable
-    from training.compare import charts, compare_arms, html_report
     from training.dataset import DatasetError
+    from training.reports import REPORT_HTML, RESULT_JSON, run_compare_report
 
     services = _services()
     try:
-        outcome = compare_arms(services, qa, split=split, collection=collection, adapter=adapter, limit=limit)
+        folder = run_compare_report(services, qa, split=split, collection=collection, adapter=adapter, limit=limit)
     except (DatasetError, GeneratorUnavailable, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:
         services.close()
-    result = outcome["result"]
-    if report or plot_dir:
-        figures = charts(result, services.settings.home / "cache" / "matplotlib")
-        if report:
-            report.write_text(html_report(result, outcome["records"], figures), encoding="utf-8")
-        if plot_dir:
-            plot_dir.mkdir(parents=True, exist_ok=True)
-            for name, figure in figures.items():
-                figure.savefig(plot_dir / f"{name}.png")
+    result = json.loads((folder / RESULT_JSON).read_text(encoding="utf-8"))
+    if report:
+        shutil.copyfile(folder / REPORT_HTML, report)
+    if plot_dir:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        for png in folder.glob("*.png"):
+            shutil.copyfile(png, plot_dir / png.name)
+    err.print(f"report saved in {folder}", highlight=False)
     typer.echo(json.dumps(result, indent=None if as_json else 2))

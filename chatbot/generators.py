@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -12,10 +12,11 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict
 
-from chatbot.adapters import list_adapters, select_adapter
+from chatbot.adapters import AdapterInfo, list_adapters, select_adapter
 from chatbot.local_model import LocalModel
 from chatbot.models import base_model_location
 from chatbot.prompts import to_chat_dict
+from chatbot.quantization import QUANTIZED, adapter_quant
 from chatbot.settings import Settings
 
 BASE = "base"
@@ -55,27 +56,45 @@ class LocalChatModel(BaseChatModel):
 
 
 class Generators:
-    """Resolves generator names to chat models; the local base model is loaded once, on first use."""
+    """Resolves generator names to chat models. The local base is loaded once, on first use; a QLoRA adapter
+    is served on the base quantized as it was trained (one shared NF4/int8 copy, loaded when first needed).
+    The default `finetuned` adapter: `settings.adapter`, else the registry's active one, else the newest."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, active_adapter: Callable[[], str | None] | None = None) -> None:
         self.settings = settings
-        self._local: LocalModel | None = None
+        self.active_adapter = active_adapter
+        self._models: dict[str, LocalModel] = {}
         self._lock = threading.Lock()
 
     @property
     def remote(self) -> bool:
         return bool(self.settings.openai_base_url)
 
-    def local(self) -> LocalModel:
+    def local(self, quant: str = "none") -> LocalModel:
+        """The base model loaded as `quant` (`none`: the configured dtype)."""
         with self._lock:
-            if self._local is None:
-                self._local = LocalModel(base_model_location(self.settings), self.settings)
-            return self._local
+            if quant not in self._models:
+                self._models[quant] = LocalModel(base_model_location(self.settings), self.settings, quant)
+            return self._models[quant]
 
     def names(self) -> list[str]:
         """`base`, `finetuned` and `finetuned:<adapter>` for each adapter on disk."""
         adapters = [] if self.remote else [f"{FINETUNED}:{a.name}" for a in list_adapters(self.settings.adapters_dir)]
         return [BASE, FINETUNED, *adapters]
+
+    def resolve(self, name: str) -> AdapterInfo:
+        """The adapter a `finetuned[:name]` generator answers with."""
+        wanted = name.partition(":")[2] or self.settings.adapter or (self.active_adapter and self.active_adapter())
+        try:
+            adapter = select_adapter(self.settings.adapters_dir, wanted or None)
+        except KeyError as exc:
+            raise GeneratorUnavailable(str(exc.args[0])) from exc
+        if adapter is None:
+            raise GeneratorUnavailable(
+                "no fine-tuned adapter exists yet: train one with "
+                "`ragbot train --qa examples/qa.jsonl` (or pick `base`)"
+            )
+        return adapter
 
     def chat_model(self, name: str) -> BaseChatModel:
         if self.remote:
@@ -83,17 +102,9 @@ class Generators:
         if name == BASE:
             return LocalChatModel(local=self.local())
         if name == FINETUNED or name.startswith(f"{FINETUNED}:"):
-            wanted = name.partition(":")[2] or self.settings.adapter
-            try:
-                adapter = select_adapter(self.settings.adapters_dir, wanted)
-            except KeyError as exc:
-                raise GeneratorUnavailable(str(exc.args[0])) from exc
-            if adapter is None:
-                raise GeneratorUnavailable(
-                    "no fine-tuned adapter exists yet: train one with "
-                    "`ragbot train --qa examples/qa.jsonl` (or pick `base`)"
-                )
-            local = self.local()
+            adapter = self.resolve(name)
+            quant = adapter_quant(adapter)
+            local = self.local(quant if quant in QUANTIZED else "none")
             local.load_adapter(adapter.name, adapter.path)
             return LocalChatModel(local=local, adapter=adapter.name)
         raise GeneratorUnavailable(f"unknown generator '{name}' (choose from: {', '.join(self.names())})")

@@ -40,18 +40,29 @@ class GeneratedNgramBlocker(LogitsProcessor):
 
 
 class LocalModel:
-    """The base model loaded once; adapters are attached to it, never a second copy of the base."""
+    """The base model loaded once; adapters are attached to it, never a second copy of the base.
 
-    def __init__(self, location: str, settings: Settings) -> None:
+    `quant="nf4"|"int8"` loads the base through bitsandbytes instead (the copy QLoRA adapters are served on)."""
+
+    def __init__(self, location: str, settings: Settings, quant: str = "none") -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from chatbot.quantization import quantization_config, torch_device
 
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
         self.location = location
+        self.quant = quant
         self.tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
-        self.model: Any = AutoModelForCausalLM.from_pretrained(
-            location, dtype=_DTYPES[settings.dtype], local_files_only=True
-        )
+        qconfig = quantization_config(quant)
+        if qconfig is None:
+            self.model: Any = AutoModelForCausalLM.from_pretrained(
+                location, dtype=_DTYPES[settings.dtype], local_files_only=True)
+        else:
+            cuda = torch_device() == "cuda"
+            self.model = AutoModelForCausalLM.from_pretrained(
+                location, quantization_config=qconfig, dtype=torch.bfloat16, local_files_only=True,
+                device_map={"": 0} if cuda else "cpu")
         self.model.eval()
         self.max_new_tokens = settings.max_new_tokens
         self.context_window = min(settings.context_window, self._model_max_length())
@@ -79,9 +90,11 @@ class LocalModel:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def chat_inputs(self, messages: list[dict[str, str]]) -> dict[str, torch.Tensor]:
-        return self.tokenizer.apply_chat_template(
+        inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
+        device = self.model.device
+        return {k: v.to(device) for k, v in inputs.items()}
 
     def stream(self, messages: list[dict[str, str]], adapter: str | None = None,
                max_new_tokens: int | None = None) -> Iterator[str]:

@@ -8,12 +8,14 @@ from functools import cached_property
 from psycopg_pool import ConnectionPool
 
 from chatbot import db
+from chatbot.adapter_registry import AdapterRegistry
 from chatbot.chain import RagChain
 from chatbot.chat_service import ChatService
 from chatbot.conversations import ConversationStore
 from chatbot.embeddings import SentenceTransformerEmbeddings
 from chatbot.gate import GenerationGate
 from chatbot.generators import Generators
+from chatbot.jobs import JobRunner
 from chatbot.retriever import Mode, PgRetriever
 from chatbot.settings import Settings
 from chatbot.store import Store
@@ -82,8 +84,12 @@ class Services:
         )
 
     @cached_property
+    def adapter_registry(self) -> AdapterRegistry:
+        return AdapterRegistry(self.pool)
+
+    @cached_property
     def generators(self) -> Generators:
-        return Generators(self.settings)
+        return Generators(self.settings, active_adapter=lambda: self.adapter_registry.active())
 
     @cached_property
     def chain(self) -> RagChain:
@@ -97,6 +103,10 @@ class Services:
     def chat(self) -> ChatService:
         return ChatService(self.chain, self.conversations, GenerationGate(self.settings.max_queue))
 
+    @cached_property
+    def jobs(self) -> JobRunner:
+        return JobRunner()
+
     def check_embedding_dimension(self) -> None:
         """Refuse to mix embedders: the stored vectors must match the configured embedder."""
         with self.pool.connection() as conn:
@@ -108,5 +118,7 @@ class Services:
             )
 
     def close(self) -> None:
+        if "jobs" in self.__dict__:
+            self.jobs.shutdown()
         if "pool" in self.__dict__:
             self.pool.close()

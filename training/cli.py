@@ -40,11 +40,11 @@ def _services():
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
+    from chatbot.adapter_registry import RegistryError
     from chatbot.db import DatabaseError
     from chatbot.generators import GeneratorUnavailable
     from chatbot.models import ModelError
     from training.dataset import DatasetError
-    from training.registry import RegistryError
     from training.train import TrainingError
 
     return DatasetError, TrainingError, RegistryError, GeneratorUnavailable, DatabaseError, ModelError
@@ -82,6 +82,8 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run (--name, else the latest) "
                                                           "from its last checkpoint.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only build and write the examples.")] = False,
+    if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing when an adapter named --name "
+                                                                  "exists already (for scripts).")] = False,
     out: Annotated[Path | None, typer.Option(help="With --dry-run: where to write the JSONL.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -98,6 +100,9 @@ def train(
     }
     given = {key: value for key, value in given.items() if value is not None}
     services = _services()
+    if if_missing and name and (services.settings.adapters_dir / name / "adapter_config.json").is_file():
+        typer.echo(f"adapter '{name}' exists already: kept")
+        return
     try:
         base: dict[str, Any] = {}
         if resume:
@@ -155,36 +160,15 @@ def _modules(value: str) -> list[str] | str:
 @adapters_app.command("list")
 def adapters_list(as_json: JsonOpt = False) -> None:
     """Adapters on disk and in the registry, newest first; the active one is the fine-tuned default."""
-    from chatbot.adapters import list_adapters
-    from training.registry import AdapterRegistry
+    from chatbot.adapter_registry import adapter_entries
 
     services = _services()
     try:
-        on_disk = {a.name: a for a in list_adapters(services.settings.adapters_dir)}
-        rows = {r.name: r for r in AdapterRegistry(services.pool).rows()}
+        entries = adapter_entries(services.adapter_registry, services.settings.adapters_dir)
     except _expected_errors() as exc:
         raise _fail(str(exc), as_json) from exc
     finally:
         services.close()
-    entries = []
-    for adapter_name in sorted(set(on_disk) | set(rows), key=lambda n: _created(on_disk.get(n), rows.get(n)),
-                               reverse=True):
-        disk, row = on_disk.get(adapter_name), rows.get(adapter_name)
-        manifest = (disk.manifest if disk else None) or (row.manifest if row else {}) or {}
-        metrics = manifest.get("metrics", {})
-        entries.append({
-            "name": adapter_name,
-            "active": bool(row and row.active),
-            "on_disk": disk is not None,
-            "registered": row is not None,
-            "quant": manifest.get("quant"),
-            "created_at": _created(disk, row),
-            "steps": metrics.get("steps"),
-            "train_loss": metrics.get("train_loss"),
-            "eval_loss": metrics.get("eval_loss"),
-            "collection": manifest.get("data", {}).get("collection"),
-            "path": str(disk.path) if disk else (row.path if row else None),
-        })
     if as_json:
         typer.echo(json.dumps({"adapters": entries}))
         return
@@ -199,20 +183,14 @@ def adapters_list(as_json: JsonOpt = False) -> None:
     Console().print(table)
 
 
-def _created(disk, row) -> str:
-    if disk is not None:
-        return disk.created_at.isoformat()
-    return row.created_at.isoformat() if row is not None else ""
-
-
 @adapters_app.command("use")
 def adapters_use(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> None:
     """Make an adapter the active one: the default `finetuned` generator."""
-    from training.registry import AdapterRegistry, use_adapter
+    from chatbot.adapter_registry import use_adapter
 
     services = _services()
     try:
-        use_adapter(AdapterRegistry(services.pool), services.settings.adapters_dir, name)
+        use_adapter(services.adapter_registry, services.settings.adapters_dir, name)
     except _expected_errors() as exc:
         raise _fail(str(exc)) from exc
     finally:
@@ -223,12 +201,12 @@ def adapters_use(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> 
 @adapters_app.command("delete")
 def adapters_delete(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> None:
     """Delete an adapter: its files, its checkpoints and its registry row."""
-    from training.registry import AdapterRegistry, delete_adapter
+    from chatbot.adapter_registry import delete_adapter
     from training.train import runs_dir
 
     services = _services()
     try:
-        deleted = delete_adapter(AdapterRegistry(services.pool), services.settings.adapters_dir,
+        deleted = delete_adapter(services.adapter_registry, services.settings.adapters_dir,
                                  runs_dir(services.settings), name)
     except _expected_errors() as exc:
         raise _fail(str(exc)) from exc

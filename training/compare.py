@@ -7,6 +7,7 @@ import html
 import io
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from chatbot.services import Services
 from training.evaluate import (
     Condition,
     Record,
-    evaluation_chain,
     run_conditions,
     summarize,
     win_rate,
@@ -55,18 +55,22 @@ def retrieval_costs(services: Services, collection: str) -> dict[str, Any]:
 def finetuning_costs(adapter_path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     metrics = manifest.get("metrics") or {}
     return {"adapter": adapter_path.name, "adapter_bytes": _folder_bytes(adapter_path),
-            "training_seconds": metrics.get("total_seconds") or metrics.get("seconds"),
+            "training_seconds": metrics.get("seconds_all_runs") or metrics.get("seconds"),
             "training_steps": metrics.get("steps"), "quant": manifest.get("quant")}
 
 
 def compare_arms(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
-                 adapter: str | None = None, limit: int | None = None, progress: bool = True) -> dict[str, Any]:
-    """Every question four ways; `{"result": JSON summary, "records": {arm: [Record]}}`."""
+                 adapter: str | None = None, limit: int | None = None, progress: bool = True,
+                 on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Every question four ways; `{"result": JSON summary, "records": {arm: [Record]}}`.
+
+    `progress` draws a tqdm bar on stderr (the CLI); `on_progress(done, total)` is called after each answer
+    (the admin UI's background job)."""
     from training.dataset import load_qa
 
     pairs = load_qa(qa, split)[:limit]
     collection = collection or services.settings.collection
-    chain = evaluation_chain(services)
+    chain = services.chain
     info = chain.generators.resolve(f"finetuned:{adapter}" if adapter else "finetuned")
     tuned = f"finetuned:{info.name}"
     conditions = [Condition("base", "base", False), Condition("finetuned", tuned, False),
@@ -81,10 +85,16 @@ def compare_arms(services: Services, qa: Path, *, split: str | None = "test", co
 
         bar = tqdm(total=len(pairs) * len(conditions), desc="2x2", unit="answer", file=sys.stderr)
 
+    total, done = len(pairs) * len(conditions), 0
+
     def tick(record: Record) -> None:
+        nonlocal done
+        done += 1
         peak[record.condition] = max(peak[record.condition], process.memory_info().rss / 1048576)
         if bar is not None:
             bar.update(1)
+        if on_progress is not None:
+            on_progress(done, total)
 
     started = time.perf_counter()
     records = run_conditions(chain, pairs, conditions, collection, on_record=tick)

@@ -195,17 +195,6 @@ def summarize(records: Sequence[Record]) -> dict[str, float | None]:
 # --- `ragbot eval answers` -----------------------------------------------------------------------
 
 
-def evaluation_chain(services: Services) -> RagChain:
-    """The product's chain (same retriever, prompt and decoding) with quantization-aware generators."""
-    from chatbot.chain import RagChain
-    from training.registry import AdapterRegistry
-    from training.serving import QuantAwareGenerators
-
-    registry = AdapterRegistry(services.pool)
-    generators = QuantAwareGenerators(services.settings, active_adapter=registry.active)
-    return RagChain(services.settings, generators, lambda collection: services.retriever(collection))
-
-
 def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
                      adapter: str | None = None, limit: int | None = None,
                      chain: RagChain | None = None, progress: bool = True) -> dict[str, Any]:
@@ -216,7 +205,7 @@ def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test"
     if limit is not None:
         pairs = pairs[:limit]
     collection = collection or services.settings.collection
-    chain = chain or evaluation_chain(services)
+    chain = chain or services.chain
     finetuned = f"finetuned:{adapter}" if adapter else "finetuned"
     adapter_info = None
     if hasattr(chain.generators, "resolve"):

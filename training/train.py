@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from chatbot.adapters import valid_adapter_name
+from chatbot.quantization import QUANTS, Quant, quantization_config, torch_device
 from chatbot.settings import Settings
 from training.dataset import (
     DEFAULT_ORACLE_P,
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Quant = Literal["nf4", "int8", "none"]
-QUANTS: tuple[str, ...] = ("nf4", "int8", "none")
 ALL_LINEAR = "all-linear"  # PEFT: every linear layer of attention and MLP (not the output head)
 
 
@@ -172,30 +171,12 @@ def to_prompt_completion(example: Example) -> dict[str, Any]:
 # --- the base model ------------------------------------------------------------------------------
 
 
-def training_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def quantization_config(quant: Quant) -> Any:
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    if quant == "nf4":
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                  bnb_4bit_compute_dtype=torch.bfloat16)
-    if quant == "int8":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    return None
-
-
 def load_base(location: str, quant: Quant, device: str | None = None) -> Any:
     """The base causal LM, quantized as asked, on the CPU (or the first GPU when there is one)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    device = device or training_device()
+    device = device or torch_device()
     qconfig = quantization_config(quant)
     model = AutoModelForCausalLM.from_pretrained(
         location,
@@ -289,6 +270,18 @@ def thread_callback(settings: Settings) -> Any:
     return AdaptThreads()
 
 
+def step_callback(on_step: Callable[[int, int, float | None], None]) -> Any:
+    """Report (step, total steps, last training loss) after each optimizer step."""
+    from transformers import TrainerCallback
+
+    class ReportSteps(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            losses = [entry["loss"] for entry in state.log_history[-2:] if "loss" in entry]
+            on_step(int(state.global_step), int(state.max_steps), losses[-1] if losses else None)
+
+    return ReportSteps()
+
+
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -300,6 +293,15 @@ def versions() -> dict[str, str]:
 
 
 # --- runs ----------------------------------------------------------------------------------------
+
+
+def record_segment(run_dir: Path, steps: int, seconds: float, *, fresh: bool) -> float:
+    """Append this run's training time to the run's `segments.json`; the training seconds of every segment."""
+    path = run_dir / "segments.json"
+    segments = [] if fresh or not path.is_file() else json.loads(path.read_text())
+    segments.append({"steps": steps, "seconds": round(seconds, 1)})
+    path.write_text(json.dumps(segments))
+    return sum(s["seconds"] for s in segments)
 
 
 def runs_dir(settings: Settings) -> Path:
@@ -413,13 +415,15 @@ def loss_curve(log_history: list[dict[str, Any]]) -> list[list[float]]:
 
 
 def train(services: Services, config: TrainConfig, *, resume: bool = False,
-          on_data: Callable[[PreparedData], None] | None = None) -> TrainResult:
-    """Build the examples, train, save the adapter atomically with its manifest, register it."""
+          on_data: Callable[[PreparedData], None] | None = None,
+          on_step: Callable[[int, int, float | None], None] | None = None) -> TrainResult:
+    """Build the examples, train, save the adapter atomically with its manifest, register it.
+    `on_data` sees the examples before training; `on_step` gets (step, total, loss) after each step."""
     import torch
     from transformers import AutoTokenizer, set_seed
 
+    from chatbot.adapter_registry import AdapterRegistry, install_adapter
     from chatbot.models import base_model_location
-    from training.registry import AdapterRegistry, install_adapter
 
     settings = services.settings
     collection = config.collection or settings.collection
@@ -450,7 +454,7 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
     data_seconds = time.perf_counter() - started
 
     location = base_model_location(settings)
-    device = training_device()
+    device = torch_device()
     tokenizer = AutoTokenizer.from_pretrained(location)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -462,6 +466,8 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
     if device == "cpu" and not settings.torch_threads:
         threads_seen = thread_callback(settings)
         trainer.add_callback(threads_seen)
+    if on_step is not None:
+        trainer.add_callback(step_callback(on_step))
 
     eval_before = trainer.evaluate()["eval_loss"] if data.validation and checkpoint is None else None
     train_started = time.perf_counter()
@@ -471,6 +477,7 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
 
     steps = int(trainer.state.global_step)
     steps_this_run = steps - (int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint else 0)
+    all_runs = record_segment(run_dir, steps_this_run, train_seconds, fresh=checkpoint is None)
     curve = loss_curve(trainer.state.log_history)
     peft_config = trainer.model.peft_config["default"]
     targets = peft_config.target_modules
@@ -517,6 +524,7 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
             "epochs": round(float(trainer.state.epoch or 0.0), 3),
             "seconds": round(train_seconds, 1),
             "seconds_per_step": round(train_seconds / max(steps_this_run, 1), 2),
+            "seconds_all_runs": round(all_runs, 1),  # with the interrupted runs this one resumed
             "data_seconds": round(data_seconds, 1),
             "total_seconds": round(time.perf_counter() - started, 1),
             "resumed_from": checkpoint.name if checkpoint else None,

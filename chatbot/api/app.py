@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from chatbot import db
-from chatbot.api import admin, openai_compat
+from chatbot.api import admin, openai_compat, search
 from chatbot.api.auth import AdminCredentials, admin_dependency
 from chatbot.api.request_log import RequestLogMiddleware
 from chatbot.metrics import metrics_response, track_requests
@@ -60,6 +60,7 @@ def create_app(services: Services, credentials: AdminCredentials, *, with_ui: bo
     app.middleware("http")(track_requests)
     app.include_router(openai_compat.router(services))
     app.include_router(admin.router(services, require_admin))
+    app.include_router(search.router(services))
     if with_ui:
         from chatbot.ui import mount_ui
 

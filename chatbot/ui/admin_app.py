@@ -1,4 +1,6 @@
-"""The admin Blocks (mounted at /admin behind a login): upload, documents, delete, collection stats."""
+"""The admin Blocks (mounted at /admin behind a login), in tabs: Documents (upload, list, delete, collection
+stats), Monitor (usage and votes over time), Fine-tuning (train an adapter in the background, choose the active
+one) and Evaluation (the 2×2 as a background job, saved reports)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import gradio as gr
 from chatbot.api.admin import ingest_uploads
 from chatbot.db import DatabaseError
 from chatbot.services import Services
+from chatbot.ui.evaluation_tab import build_evaluation_tab
 from chatbot.ui.formatting import (
     DOCUMENT_HEADERS,
     FAILURE_HEADERS,
@@ -18,42 +21,48 @@ from chatbot.ui.formatting import (
     report_summary,
     stats_rows,
 )
+from chatbot.ui.monitor_tab import build_monitor_tab
+from chatbot.ui.training_tab import build_training_tab
 
 
 def build_admin_app(services: Services) -> gr.Blocks:
     settings = services.settings
     with gr.Blocks(title="ragbot admin", analytics_enabled=False, delete_cache=(3600, 3600)) as admin:
-        gr.Markdown("# ragbot admin\nUpload and manage the documents answers are drawn from. "
-                    "[← Back to the chat](../)", elem_id="admin-title")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                gr.Markdown("### Upload documents")
-                files = gr.File(label="Files (PDF, HTML, Markdown, text, Word)", file_count="multiple",
-                                type="filepath", elem_id="admin-files")
+        gr.Markdown("# ragbot admin\nManage the documents answers are drawn from, watch how answers do and "
+                    "evaluate the models. [← Back to the chat](../)", elem_id="admin-title")
+        with gr.Tabs(elem_id="admin-tabs"):
+            with gr.Tab("Documents", id="documents-tab"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        gr.Markdown("### Upload documents")
+                        files = gr.File(label="Files (PDF, HTML, Markdown, text, Word)", file_count="multiple",
+                                        type="filepath", elem_id="admin-files")
+                        with gr.Row():
+                            collection = gr.Textbox(settings.collection, label="Collection", max_lines=1, scale=3,
+                                                    elem_id="admin-collection")
+                            ingest = gr.Button("Ingest", variant="primary", scale=1, elem_id="admin-ingest")
+                        summary = gr.Markdown("", elem_id="admin-report")
+                        failures = gr.Dataframe(headers=FAILURE_HEADERS, value=[], interactive=False, visible=False,
+                                                label="Failed files", elem_id="admin-failures", wrap=True,
+                                                column_widths=["30%", "70%"])
+                    with gr.Column(scale=2):
+                        gr.Markdown("### Collections")
+                        stats = gr.Dataframe(headers=STATS_HEADERS, value=[], interactive=False, elem_id="admin-stats")
+                        refresh = gr.Button("Refresh", size="sm", elem_id="admin-refresh")
+                gr.Markdown("### Documents\nSelect a row to fill in its id, then delete it.")
+                documents = gr.Dataframe(headers=DOCUMENT_HEADERS, value=[], interactive=False, wrap=True,
+                                         max_height=420, elem_id="admin-documents",
+                                         column_widths=["60px", "110px", "28%", "80px", "42%", "150px"])
                 with gr.Row():
-                    collection = gr.Textbox(settings.collection, label="Collection", max_lines=1, scale=3,
-                                            elem_id="admin-collection")
-                    ingest = gr.Button("Ingest", variant="primary", scale=1, elem_id="admin-ingest")
-                summary = gr.Markdown("", elem_id="admin-report")
-                failures = gr.Dataframe(headers=FAILURE_HEADERS, value=[], interactive=False, visible=False,
-                                        label="Failed files", elem_id="admin-failures", wrap=True,
-                                        column_widths=["30%", "70%"])
-            with gr.Column(scale=2):
-                gr.Markdown("### Collections")
-                stats = gr.Dataframe(headers=STATS_HEADERS, value=[], interactive=False, elem_id="admin-stats")
-                refresh = gr.Button("Refresh", size="sm", elem_id="admin-refresh")
-        gr.Markdown("### Documents\nSelect a row to fill in its id, then delete it.")
-        documents = gr.Dataframe(headers=DOCUMENT_HEADERS, value=[], interactive=False, wrap=True,
-                                 max_height=420, elem_id="admin-documents",
-                                 column_widths=["60px", "110px", "28%", "80px", "42%", "150px"])
-        with gr.Row():
-            document_id = gr.Number(None, label="Document id", precision=0, scale=1, elem_id="admin-doc-id")
-            delete = gr.Button("Delete document", variant="stop", scale=1, elem_id="admin-delete")
-            deleted = gr.Markdown("", elem_id="admin-delete-result")
-        with gr.Accordion("Fine-tuning (coming later)", open=False, elem_id="admin-finetuning"):
-            gr.Markdown("Training an adapter and choosing the active one will be managed here. For now use "
-                        "`ragbot train` from the command line; available generators: "
-                        + ", ".join(f"`{n}`" for n in services.generators.names()) + ".")
+                    document_id = gr.Number(None, label="Document id", precision=0, scale=1, elem_id="admin-doc-id")
+                    delete = gr.Button("Delete document", variant="stop", scale=1, elem_id="admin-delete")
+                    deleted = gr.Markdown("", elem_id="admin-delete-result")
+            with gr.Tab("Fine-tuning", id="training-tab"):
+                build_training_tab(admin, services)
+            with gr.Tab("Monitor", id="monitor-tab"):
+                build_monitor_tab(admin, services)
+            with gr.Tab("Evaluation", id="evaluation-tab"):
+                build_evaluation_tab(admin, services)
 
         def listing() -> tuple:
             return document_rows(services.store.list_documents()), stats_rows(services.store.collection_stats())

@@ -14,6 +14,7 @@ from langchain_core.documents import Document
 
 from chatbot.chain import Answer
 from chatbot.conversations import WinRate
+from chatbot.jobs import Job
 from chatbot.store import DocumentInfo
 from ingestion.pipeline import IngestReport
 
@@ -142,3 +143,27 @@ def report_summary(report: IngestReport) -> str:
 
 def failure_rows(report: IngestReport) -> list[list[str]]:
     return [[f.path, f.error] for f in report.files_failed]
+
+
+def elapsed_text(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def job_status(job: Job | None, running: Job | None = None) -> str:
+    """A background job as Markdown: what it is, its state, a progress bar while it runs, its result or error.
+    `running` is the job occupying the worker, named when `job` waits for it."""
+    if job is None:
+        return "No job has run since the server started."
+    title, took = html.escape(job.title), elapsed_text(job.elapsed())
+    if job.status == "queued":
+        before = f" ('{html.escape(running.title)}' is running)" if running is not None and running.id != job.id else ""
+        return f"**{title}** is queued: it starts when the job before it finishes{before}."
+    if job.status == "failed":
+        return f"**{title}** failed after {took}: {html.escape(job.error or '')}"
+    if job.status == "done":
+        result = ", ".join(f"{k} {html.escape(str(v))}" for k, v in (job.result or {}).items()
+                           if k not in ("path", "qa_file"))
+        return f"**{title}** finished in {took}. {result}"
+    bar = f'<progress value="{job.fraction:.3f}" max="1" style="width:100%"></progress>'
+    return f"**{title}** is running: {job.fraction:.0%} · {html.escape(job.message)} · {took} elapsed\n\n{bar}"

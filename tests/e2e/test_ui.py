@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -184,3 +185,110 @@ def test_admin_requires_login_then_ingests_and_deletes(page: Page, server: Serve
     expect(page.locator("#admin-delete-result")).to_contain_text(f"Deleted document {document_id}")
     expect(page.locator("#admin-documents")).not_to_contain_text(f"upload:{name}")
     assert server.sql("SELECT 1 FROM documents WHERE id = %s", (document_id,)) == []
+
+
+def sign_in(page: Page) -> None:
+    page.goto("/admin")
+    page.get_by_label("username").fill(ADMIN_USER)
+    page.get_by_label("password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Login").click()
+    expect(page.locator("#admin-title")).to_be_visible()
+
+
+def fake_report(server: Server, tag: str) -> str:
+    """A report folder as the 2×2 job writes it (made-up scores: no model runs in the browser test)."""
+    from training.compare import ARMS
+    from training.evaluate import Record, Scores
+    from training.reports import report_name, write_report
+
+    arms = {arm: {"f1": 0.1 * (i + 1), "rougeL": 0.1 * (i + 1), "citation_valid": 0.5, "grounded": 0.7,
+                  "seconds_per_answer": 2.0 + i, "first_token_seconds": 0.4, "peak_rss_mb": 900}
+            for i, arm in enumerate(ARMS)}
+    result = {"n": 1, "split": "test", "collection": f"e2e-{tag}", "adapter": "some-adapter", "arms": arms,
+              "win_rates_rougeL": {}, "costs": {"retrieval": {"chunks": 3}, "finetuning": {}},
+              "best_arm_by_f1": "finetuned+rag", "seconds": 12.0}
+    records = {arm: [Record("q1", "How do I reset the hub?", "Hold the button.", arm, "Hold it [1].", 1, False,
+                            2.0, 0.4, Scores(0.5, 0.5, True, 0.8))] for arm in ARMS}
+    folder = server.home / "reports" / report_name(f"e2e-{tag}")
+    write_report(folder, {"result": result, "records": records}, server.home / "cache" / "matplotlib")
+    return folder.name
+
+
+def test_admin_monitor_shows_charts_and_conversations_and_evaluation_lists_reports(page: Page,
+                                                                                 server: Server) -> None:
+    tag = uuid.uuid4().hex[:8]
+    question = f"Monitor question {tag}?"
+    hostile = [{"n": 1, "source": "upload:evil.html", "title": "<b>Bold title</b>", "page": None, "heading": None,
+                "chunk_id": 1, "score": 0.5, "snippet": "<img src=x onerror=alert(1)> Hold the button."}]
+    rows = server.sql(
+        "WITH c AS (INSERT INTO conversations (title) VALUES ('e2e monitor') RETURNING id)"
+        " INSERT INTO messages (conversation_id, question, answer, generator, collection, sources, seconds)"
+        " SELECT id, q, 'An answer [1].', g, 'default', %s::jsonb, s FROM c,"
+        " (VALUES (%s, 'base', 987.5::real), (%s, 'e2e-other', 1.5::real)) AS v(q, g, s)"
+        " RETURNING id, conversation_id, generator",
+        (json.dumps(hostile), question, f"Other question {tag}?"))
+    ids = {generator: (message_id, conversation_id) for message_id, conversation_id, generator in rows}
+    slow_id, conversation_id = ids["base"]
+    server.sql("INSERT INTO feedback (message_id, vote) VALUES (%s, -1) RETURNING message_id", (slow_id,))
+    server.sql("INSERT INTO ab_votes (message_a, message_b, winner) VALUES (%s, %s, 'a') RETURNING id",
+               (slow_id, ids["e2e-other"][0]))
+    report = fake_report(server, tag)
+
+    sign_in(page)
+    page.get_by_role("tab", name="Monitor").click()
+    for chart in ("answers", "not-covered", "thumbs", "wins"):
+        expect(page.locator(f"#monitor-{chart} .marks")).to_be_visible()  # vega drew it
+    expect(page.locator("#monitor-totals")).to_contain_text("Last 30 days")
+    expect(page.locator("#monitor-thumbs-table")).to_contain_text("base")
+    expect(page.locator("#monitor-wins-table")).to_contain_text("e2e-other")
+    expect(page.locator("#monitor-worst")).to_contain_text(question)
+    expect(page.locator("#monitor-slowest")).to_contain_text(question)
+    screenshot(page, "admin-monitor")
+
+    page.locator("#monitor-slowest").get_by_text(question).filter(visible=True).first.click()
+    expect(page.locator("#monitor-conversation-title")).to_contain_text(str(conversation_id))
+    expect(page.locator("#monitor-conversation")).to_contain_text(question)
+    expect(page.locator("#monitor-conversation")).to_contain_text(f"Other question {tag}?")
+    sources = page.locator("#monitor-sources")
+    expect(sources).to_contain_text("<b>Bold title</b>")  # shown as text, not markup
+    expect(sources).to_contain_text("<img src=x onerror=alert(1)>")
+    expect(sources.locator("img, b")).to_have_count(1)  # the card's own <b> around the (escaped) title
+    screenshot(page, "admin-monitor-conversation")
+
+    page.get_by_role("tab", name="Evaluation").click()
+    page.locator("#eval-reports input").click()
+    page.get_by_role("option", name=report, exact=True).click()
+    expect(page.locator("#eval-reports input")).to_have_value(report)
+    expect(page.locator("#eval-details")).to_contain_text(f"e2e-{tag}")
+    expect(page.locator("#eval-summary")).to_contain_text("finetuned+rag")
+    expect(page.locator("#eval-chart-quality img")).to_be_visible()
+    expect(page.locator("#eval-chart-cost img")).to_be_visible()
+    expect(page.locator("#eval-files")).to_contain_text("report")
+    expect(page.locator("#eval-status")).to_be_visible()
+    screenshot(page, "admin-evaluation")
+
+
+def test_admin_fine_tuning_lists_adapters_refuses_bad_input_and_switches_the_active_one(
+        page: Page, server: Server, untrained_adapter: str, tmp_path: Path) -> None:
+    sign_in(page)
+    page.get_by_role("tab", name="Fine-tuning").click()
+    expect(page.locator("#train-adapters")).to_contain_text(untrained_adapter)
+
+    page.locator("#train-start").click()  # "a QA file" is chosen, but none is picked
+    expect(page.locator("#train-status")).to_contain_text("Choose a QA file first")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "How?"}\n')
+    page.locator("#train-upload input[type=file]").set_input_files(str(bad))
+    expect(page.locator("#train-status")).to_contain_text('bad.jsonl, line 1: needs non-empty "question" and "answer"')
+    assert not (server.home / "qa" / "bad.jsonl").exists()
+
+    try:
+        page.locator("#train-choose input").click()
+        page.get_by_role("option", name=untrained_adapter, exact=True).click()
+        page.locator("#train-use").click()
+        expect(page.locator("#train-use-result")).to_contain_text(f"now answers with {untrained_adapter}")
+        assert server.sql("SELECT name FROM adapters WHERE active") == [(untrained_adapter,)]
+        expect(page.locator("#train-adapters")).to_contain_text("●")
+        screenshot(page, "admin-fine-tuning")
+    finally:  # later tests expect no active adapter (the newest answers `finetuned`)
+        server.sql("UPDATE adapters SET active = false WHERE active RETURNING name")

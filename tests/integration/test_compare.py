@@ -32,3 +32,8 @@ def test_two_by_two_returns_the_schema_and_a_self_contained_report(settings, exa
     page = report.read_text()
     assert page.count("data:image/png;base64,") == 2 and "Every question, four ways" in page
     assert (plots / "quality.png").stat().st_size > 1000 and (plots / "cost.png").stat().st_size > 1000
+    # … and the run is saved where the admin Evaluation tab lists it
+    from training.reports import list_reports
+
+    saved = list_reports(settings)[0]
+    assert saved.result == body and body["qa"] == "qa.jsonl" and len(saved.charts) == 2

@@ -72,9 +72,8 @@ def test_dry_run_writes_chat_jsonl(cli, examples_ingested, tiny_qa, tmp_path):
 
 
 def test_tiny_training_registers_loads_changes_answers_and_resumes(services, examples_ingested, tiny_qa):
+    from chatbot.adapter_registry import AdapterRegistry
     from chatbot.generators import Generators
-    from training.registry import AdapterRegistry
-    from training.serving import QuantAwareGenerators
     from training.train import TrainConfig, train
 
     config = TrainConfig(qa=str(tiny_qa), collection="examples", name=NAME, max_steps=2, batch_size=1, k=2,
@@ -90,6 +89,7 @@ def test_tiny_training_registers_loads_changes_answers_and_resumes(services, exa
     resumed = train(services, TrainConfig(**{**config.to_json(), "max_steps": 3}), resume=True)
     metrics = resumed.manifest["metrics"]
     assert metrics["resumed_from"] == "checkpoint-2" and metrics["steps"] == 3 and metrics["steps_this_run"] == 1
+    assert metrics["seconds_all_runs"] > metrics["seconds"] > 0  # the first run's time is counted too
 
     rows = {r.name: r for r in AdapterRegistry(services.pool).rows()}
     assert rows[NAME].quant == "nf4" and rows[NAME].manifest["metrics"]["steps"] == 3
@@ -97,7 +97,7 @@ def test_tiny_training_registers_loads_changes_answers_and_resumes(services, exa
     # it loads in the product's generator …
     assert Generators(services.settings).chat_model(f"finetuned:{NAME}") is not None
     # … and, on the NF4 base it was trained on, answers differently from that base without it
-    local = QuantAwareGenerators(services.settings).quantized("nf4")
+    local = Generators(services.settings).local("nf4")
     local.load_adapter(NAME, resumed.path)
     prompt = json.loads((services.settings.home / "runs" / NAME / "train.jsonl").read_text().splitlines()[0])
     messages = prompt["messages"][:2]
@@ -107,7 +107,7 @@ def test_tiny_training_registers_loads_changes_answers_and_resumes(services, exa
 
 
 def test_adapters_list_use_delete(cli, services):
-    from training.registry import AdapterRegistry
+    from chatbot.adapter_registry import AdapterRegistry
 
     listed = json.loads(cli("adapters", "list", "--json").stdout)["adapters"]
     assert any(a["name"] == NAME and a["registered"] and a["on_disk"] for a in listed)
@@ -131,7 +131,7 @@ def test_eval_answers_json_schema(cli, examples_ingested, tmp_path):
 
 
 def test_delete_removes_files_checkpoints_and_row(cli, services):
-    from training.registry import AdapterRegistry
+    from chatbot.adapter_registry import AdapterRegistry
 
     assert cli("adapters", "delete", NAME).exit_code == 0
     assert not (services.settings.adapters_dir / NAME).exists()

@@ -70,6 +70,37 @@ class AdapterRegistry:
             return conn.execute("DELETE FROM adapters WHERE name = %s", (name,)).rowcount > 0
 
 
+def adapter_entries(registry: AdapterRegistry, adapters_dir: Path) -> list[dict[str, Any]]:
+    """Adapters on disk and in the registry, newest first, with their state and headline metrics."""
+    on_disk = {a.name: a for a in list_adapters(adapters_dir)}
+    rows = {r.name: r for r in registry.rows()}
+
+    def created(name: str) -> str:
+        disk, row = on_disk.get(name), rows.get(name)
+        stamp = disk.created_at if disk is not None else (row.created_at if row is not None else None)
+        return stamp.isoformat() if stamp else ""
+
+    entries = []
+    for name in sorted(set(on_disk) | set(rows), key=created, reverse=True):
+        disk, row = on_disk.get(name), rows.get(name)
+        manifest = (disk.manifest if disk else None) or (row.manifest if row else {}) or {}
+        metrics = manifest.get("metrics", {})
+        entries.append({
+            "name": name,
+            "active": bool(row and row.active),
+            "on_disk": disk is not None,
+            "registered": row is not None,
+            "quant": manifest.get("quant"),
+            "created_at": created(name),
+            "steps": metrics.get("steps"),
+            "train_loss": metrics.get("train_loss"),
+            "eval_loss": metrics.get("eval_loss"),
+            "collection": manifest.get("data", {}).get("collection"),
+            "path": str(disk.path) if disk else (row.path if row else None),
+        })
+    return entries
+
+
 def adapter_on_disk(adapters_dir: Path, name: str) -> AdapterInfo | None:
     return next((a for a in list_adapters(adapters_dir) if a.name == name), None)
 

@@ -1,0 +1,70 @@
+"""Question/answer files kept under `RAGBOT_HOME/qa/` for training and evaluation started from the admin UI."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from chatbot.settings import Settings
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class QAFileError(ValueError):
+    """A QA upload that cannot be used; the message names the file and the reason."""
+
+
+def qa_dir(settings: Settings) -> Path:
+    return settings.home / "qa"
+
+
+def safe_name(filename: str) -> str:
+    """A plain file name ending in .jsonl: no directories, no shell metacharacters, no leading dot."""
+    stem = _UNSAFE.sub("-", Path(filename.replace("\\", "/")).name).strip(".-")[:80] or "qa"
+    return stem if stem.endswith(".jsonl") else f"{stem.removesuffix('.json')}.jsonl"
+
+
+def validate_qa(data: bytes, filename: str) -> int:
+    """The number of usable pairs; raises QAFileError naming the first bad line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise QAFileError(f"{filename}: not UTF-8 text (byte {exc.start})") from exc
+    count = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise QAFileError(f"{filename}, line {number}: not JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not str(row.get("question") or "").strip() \
+                or not str(row.get("answer") or "").strip():
+            raise QAFileError(f"{filename}, line {number}: needs non-empty \"question\" and \"answer\"")
+        count += 1
+    if not count:
+        raise QAFileError(f"{filename}: no question/answer pairs")
+    return count
+
+
+def save_qa_file(settings: Settings, filename: str, data: bytes) -> Path:
+    """Validate and store an uploaded QA file under `RAGBOT_HOME/qa/` (an existing name gets a timestamp)."""
+    validate_qa(data, filename)
+    folder = qa_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / safe_name(filename)
+    if target.exists() and target.read_bytes() != data:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        target = folder / f"{target.stem}-{stamp}.jsonl"
+    target.write_bytes(data)
+    return target
+
+
+def list_qa_files(settings: Settings) -> list[Path]:
+    """Stored QA files, newest first."""
+    folder = qa_dir(settings)
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)

@@ -1,0 +1,189 @@
+"""The admin Evaluation tab: run the 2×2 (base / fine-tuned × without / with retrieval) as a background job
+and browse the saved reports.
+
+QA files live under `RAGBOT_HOME/qa/` (`chatbot.qa_files`); the job and the report folders are
+`training.reports`' (the same ones `ragbot eval compare` writes). This module only wires Gradio."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from chatbot.adapters import list_adapters
+from chatbot.db import DatabaseError
+from chatbot.generators import GeneratorUnavailable
+from chatbot.jobs import Job
+from chatbot.qa_files import QAFileError, list_qa_files, qa_dir, save_qa_file
+from chatbot.services import Services
+from chatbot.ui.formatting import elapsed_text, job_status
+from training.dataset import DatasetError
+from training.reports import (
+    REPORT_HTML,
+    RESULT_JSON,
+    SUMMARY_HEADERS,
+    Report,
+    detail_rows,
+    list_reports,
+    load_report,
+    submit_compare,
+    summary_rows,
+)
+
+JOB_KIND = "evaluation"
+POLL_SECONDS = 2
+JOB_HEADERS = ["job", "status", "progress", "message", "elapsed", "what"]
+DETAIL_HEADERS = ["", "value"]
+ALL_SPLITS = "(all)"
+ACTIVE_ADAPTER = "(active, else newest)"
+DEFAULT_LIMIT = 10
+SERVED = Path(tempfile.gettempdir()) / "ragbot-reports"  # Gradio serves files from the temp dir, not RAGBOT_HOME
+
+
+# --- shaping (no Gradio) -------------------------------------------------------------------------
+
+
+def job_rows(jobs: list[Job]) -> list[list[Any]]:
+    return [[j.id, j.status, f"{j.fraction:.0%}", j.error or j.message, elapsed_text(j.elapsed()), j.title]
+            for j in jobs]
+
+
+def servable(report: Report, name: str) -> str | None:
+    """A copy of one of the report's files where Gradio may serve it from (refreshed when the file changed)."""
+    source = report.file(name)
+    if source is None:
+        return None
+    target = SERVED / report.name / name
+    stat = source.stat()
+    if not target.is_file() or target.stat().st_size != stat.st_size or target.stat().st_mtime < stat.st_mtime:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    return str(target)
+
+
+# --- the tab -------------------------------------------------------------------------------------
+
+
+def build_evaluation_tab(demo: gr.Blocks, services: Services) -> None:
+    """Components and events of the Evaluation tab (call inside a `gr.Tab` of `demo`)."""
+    settings = services.settings
+    watching = gr.State([])  # ids of this page's jobs that were queued or running at the last poll
+    gr.Markdown("Run the **2×2** on a QA file: the base model and the fine-tuned one, each without and with "
+                "retrieval, scored against the gold answers. It runs in the background (one job at a time) and "
+                "saves a report folder under `reports/`.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            upload = gr.File(label="Upload a QA file (JSONL: question, answer, split)", file_types=[".jsonl"],
+                             type="filepath", elem_id="eval-upload")
+            qa_file = gr.Dropdown([], label="QA file (saved under qa/)", elem_id="eval-qa")
+            note = gr.Textbox("", show_label=False, interactive=False, max_lines=3, elem_id="eval-note",
+                              placeholder="Upload a file or pick a saved one.")
+        with gr.Column(scale=3):
+            with gr.Row():
+                collection = gr.Dropdown([settings.collection], value=settings.collection, label="Collection",
+                                         allow_custom_value=True, elem_id="eval-collection")
+                split = gr.Dropdown(["test", "train", ALL_SPLITS], value="test", label="Split",
+                                    allow_custom_value=True, elem_id="eval-split")
+            with gr.Row():
+                limit = gr.Number(DEFAULT_LIMIT, label="Questions (0 = all)", precision=0, minimum=0,
+                                  elem_id="eval-limit")
+                adapter = gr.Dropdown([ACTIVE_ADAPTER], value=ACTIVE_ADAPTER, label="Adapter",
+                                      elem_id="eval-adapter")
+            run = gr.Button("Run 2×2", variant="primary", elem_id="eval-run")
+    status = gr.Markdown("", elem_id="eval-status")
+    jobs = gr.Dataframe(headers=JOB_HEADERS, value=[], interactive=False, wrap=True, label="Evaluation jobs",
+                        elem_id="eval-jobs", column_widths=["60px", "90px", "90px", "30%", "100px", "40%"])
+    timer = gr.Timer(POLL_SECONDS, active=False)
+
+    gr.Markdown("### Reports")
+    with gr.Row(equal_height=True):
+        reports = gr.Dropdown([], label="Report (newest first)", scale=4, elem_id="eval-reports")
+        refresh = gr.Button("Refresh", size="sm", scale=0, min_width=120, elem_id="eval-refresh")
+    details = gr.Dataframe(headers=DETAIL_HEADERS, value=[], interactive=False, wrap=True, label="Run",
+                           elem_id="eval-details", column_widths=["30%", "70%"])
+    summary = gr.Dataframe(headers=SUMMARY_HEADERS, value=[], interactive=False, label="Per arm",
+                           elem_id="eval-summary")
+    with gr.Row(equal_height=False):
+        quality = gr.Image(None, type="filepath", label="Quality per arm", interactive=False, scale=4,
+                           elem_id="eval-chart-quality")
+        cost = gr.Image(None, type="filepath", label="Quality vs cost", interactive=False, scale=3,
+                        elem_id="eval-chart-cost")
+    files = gr.File(None, label="Full report (every question, four ways) and JSON", file_count="multiple",
+                    interactive=False, elem_id="eval-files")
+
+    def qa_names() -> list[str]:
+        return [p.name for p in list_qa_files(settings)]
+
+    def report_names() -> list[str]:
+        return [r.name for r in list_reports(settings)]
+
+    def poll_outputs(watched: list[int]) -> tuple:
+        """Jobs table, status line, the timer (on while a watched job is active), the ids still watched and,
+        when a watched job has just finished, the report list with its report selected."""
+        all_jobs = services.jobs.jobs(JOB_KIND)
+        running = next((j for j in services.jobs.jobs() if j.status == "running"), None)
+        active = [j.id for j in all_jobs if j.active]
+        finished = [services.jobs.get(i) for i in watched if i not in active]
+        newest_report = next((j.result["report"] for j in finished if j and j.status == "done" and j.result), None)
+        report_update = gr.update(choices=report_names(), value=newest_report) if finished else gr.update()
+        return (job_rows(all_jobs), job_status(all_jobs[0] if all_jobs else None, running),
+                gr.Timer(active=bool(active)), active, report_update)
+
+    def opened() -> tuple:
+        names, reports_now = qa_names(), report_names()
+        collections = sorted({settings.collection, *(s["collection"] for s in services.store.collection_stats())})
+        adapters = [ACTIVE_ADAPTER, *(a.name for a in list_adapters(settings.adapters_dir))]
+        active = [j.id for j in services.jobs.jobs(JOB_KIND) if j.active]
+        rows, line, timer_update, watched, _ = poll_outputs(active)
+        return (gr.update(choices=names, value=names[0] if names else None), gr.update(choices=collections),
+                gr.update(choices=adapters), gr.update(choices=reports_now, value=reports_now[0] if reports_now
+                                                       else None), rows, line, timer_update, watched)
+
+    def save_upload(path: str | None) -> tuple:
+        if not path:
+            return gr.update(), gr.update(), gr.update()
+        try:
+            saved = save_qa_file(settings, Path(path).name, Path(path).read_bytes())
+        except QAFileError as exc:
+            return gr.update(), str(exc), None
+        return gr.update(choices=qa_names(), value=saved.name), f"Saved as qa/{saved.name}.", None
+
+    def start(name: str | None, collection_name: str | None, split_name: str | None, count: float | None,
+              adapter_name: str | None, watched: list[int]) -> tuple:
+        if not name or name not in qa_names():
+            return ("Choose a QA file first.", *poll_outputs(watched))
+        chosen = (split_name or "").strip()
+        try:
+            job = submit_compare(services, qa_dir(settings) / name,
+                                 split=None if chosen in ("", ALL_SPLITS) else chosen,
+                                 collection=(collection_name or settings.collection).strip()[:100] or None,
+                                 adapter=None if adapter_name in (None, "", ACTIVE_ADAPTER) else adapter_name,
+                                 limit=int(count) if count and count > 0 else None)
+        except (DatasetError, GeneratorUnavailable, DatabaseError) as exc:
+            return (f"Not started: {exc}", *poll_outputs(watched))
+        return (f"Submitted job {job.id}.", *poll_outputs([*watched, job.id]))
+
+    def show(name: str | None) -> tuple:
+        report = load_report(settings, name or "")
+        if report is None:
+            return [], [], None, None, None
+        charts = {p.stem: servable(report, p.name) for p in report.charts}
+        downloads = [p for p in (servable(report, REPORT_HTML), servable(report, RESULT_JSON)) if p]
+        return (detail_rows(report.result), summary_rows(report.result), charts.get("quality"), charts.get("cost"),
+                downloads or None)
+
+    def relist(current: str | None) -> Any:
+        names = report_names()
+        return gr.update(choices=names, value=current if current in names else (names[0] if names else None))
+
+    hidden = {"api_visibility": "private"}  # UI-only: not advertised on the login page or to API clients
+    polled = [jobs, status, timer, watching, reports]
+    upload.upload(save_upload, upload, [qa_file, note, upload], **hidden)
+    run.click(start, [qa_file, collection, split, limit, adapter, watching], [note, *polled], **hidden)
+    timer.tick(poll_outputs, watching, polled, show_progress="hidden", **hidden)
+    reports.change(show, reports, [details, summary, quality, cost, files], **hidden)
+    refresh.click(relist, reports, reports, **hidden)
+    demo.load(opened, None, [qa_file, collection, adapter, reports, jobs, status, timer, watching], **hidden)

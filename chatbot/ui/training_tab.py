@@ -1,0 +1,126 @@
+"""Admin → Fine-tuning: train an adapter in the background (from a QA file or from user votes) with visible
+progress, and choose the active adapter (the default `finetuned` generator)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from chatbot.adapter_registry import RegistryError, adapter_entries, use_adapter
+from chatbot.jobs import Job
+from chatbot.qa_files import QAFileError, list_qa_files, save_qa_file
+from chatbot.services import Services
+from chatbot.ui.formatting import job_status
+from training.background import submit_feedback_training, submit_training
+from training.dataset import DatasetError
+from training.train import TrainConfig, TrainingError
+
+ADAPTER_HEADERS = ["active", "name", "quant", "created", "steps", "eval loss", "collection"]
+FROM_FILE, FROM_VOTES = "a QA file", "user votes (thumbs up, blind-vote winners)"
+EXAMPLES_QA = Path("examples/qa.jsonl")
+
+
+def adapter_rows(services: Services) -> list[list]:
+    return [["●" if e["active"] else "", e["name"], e["quant"], e["created_at"][:16].replace("T", " "),
+             e["steps"], e["eval_loss"], e["collection"]]
+            for e in adapter_entries(services.adapter_registry, services.settings.adapters_dir)]
+
+
+def qa_choices(services: Services) -> list[str]:
+    stored = [str(p) for p in list_qa_files(services.settings)]
+    return stored + ([str(EXAMPLES_QA.resolve())] if EXAMPLES_QA.is_file() else [])
+
+
+def latest_training_job(services: Services) -> Job | None:
+    jobs = services.jobs.jobs("training")
+    return jobs[0] if jobs else None
+
+
+def build_training_tab(blocks: gr.Blocks, services: Services) -> None:
+    settings = services.settings
+    hidden = {"api_visibility": "private"}
+    gr.Markdown("Train a LoRA adapter on the documents (QLoRA: the base in 4-bit NF4, RAFT-style examples with "
+                "the chat's own prompt). Training runs in the background, one job at a time; the chat keeps "
+                "answering, more slowly, meanwhile. A finished adapter appears as `finetuned:<name>`.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            gr.Markdown("### Train a new adapter")
+            source = gr.Radio([FROM_FILE, FROM_VOTES], value=FROM_FILE, label="Learn from", elem_id="train-source")
+            upload = gr.File(label="Upload a QA file (JSONL: question, answer, split, optional source)",
+                             file_types=[".jsonl", ".json"], type="filepath", elem_id="train-upload")
+            qa_file = gr.Dropdown(qa_choices(services), value=None, label="QA file", allow_custom_value=False,
+                                  elem_id="train-qa-file")
+            with gr.Row():
+                collection = gr.Textbox(settings.collection, label="Collection", max_lines=1,
+                                        elem_id="train-collection")
+                name = gr.Textbox("", label="Adapter name (optional)", max_lines=1, elem_id="train-name")
+            with gr.Row():
+                epochs = gr.Number(3, label="Epochs", minimum=0.1, maximum=20, elem_id="train-epochs")
+                max_steps = gr.Number(0, label="Max steps (0: by epochs)", precision=0, minimum=0,
+                                      elem_id="train-max-steps")
+                activate = gr.Checkbox(True, label="Make it the active adapter when done", elem_id="train-activate")
+            start = gr.Button("Train", variant="primary", elem_id="train-start")
+            status = gr.Markdown(job_status(latest_training_job(services)), elem_id="train-status")
+        with gr.Column(scale=2):
+            gr.Markdown("### Adapters\nThe active one answers as `finetuned`.")
+            adapters = gr.Dataframe(headers=ADAPTER_HEADERS, value=[], interactive=False, elem_id="train-adapters")
+            with gr.Row():
+                chosen = gr.Dropdown([], label="Adapter", scale=3, elem_id="train-choose")
+                use = gr.Button("Make active", scale=1, elem_id="train-use")
+            used = gr.Markdown("", elem_id="train-use-result")
+
+    def listing() -> tuple:
+        rows = adapter_rows(services)
+        active = next((r[1] for r in rows if r[0]), None)
+        return rows, gr.update(choices=[r[1] for r in rows], value=active)
+
+    def store_upload(path: str | None) -> tuple:
+        if not path:
+            return gr.update(), gr.update()
+        try:
+            saved = save_qa_file(settings, Path(path).name, Path(path).read_bytes())
+        except QAFileError as exc:
+            return gr.update(), f"**Not used:** {exc}"
+        return gr.update(choices=qa_choices(services), value=str(saved)), f"Stored {saved.name}."
+
+    def train(kind: str, qa: str | None, collection_name: str, adapter_name: str, n_epochs: float | None,
+              steps: float | None, make_active: bool) -> str:
+        try:
+            config = TrainConfig(qa=qa or "", collection=(collection_name or settings.collection).strip(),
+                                 name=adapter_name.strip() or None, epochs=float(n_epochs or 3),
+                                 max_steps=int(steps) if steps else None)
+            if kind == FROM_VOTES:
+                job = submit_feedback_training(services, config, activate=make_active)
+            elif not qa:
+                return "**Choose a QA file first** (upload one, or pick a stored one)."
+            else:
+                job = submit_training(services, config, activate=make_active)
+        except (TrainingError, DatasetError) as exc:
+            return f"**Not started:** {exc}"
+        return job_status(job)
+
+    def poll(seen: str) -> tuple:
+        """The job's status every tick; the adapter list only when a job has just finished."""
+        job = latest_training_job(services)
+        state = f"{job.id}:{job.status}" if job else ""
+        if state == seen or not job or job.active:
+            return job_status(job), state, gr.update(), gr.update()
+        return job_status(job), state, *listing()
+
+    def make_active(adapter: str | None) -> tuple:
+        if not adapter:
+            return "Choose an adapter.", *listing()
+        try:
+            use_adapter(services.adapter_registry, settings.adapters_dir, adapter)
+        except RegistryError as exc:
+            return f"**Not changed:** {exc}", *listing()
+        return f"`finetuned` now answers with **{adapter}**.", *listing()
+
+    upload.upload(store_upload, upload, [qa_file, status], **hidden)
+    start.click(train, [source, qa_file, collection, name, epochs, max_steps, activate], status,
+                concurrency_limit=1, concurrency_id="train", **hidden)
+    use.click(make_active, chosen, [used, adapters, chosen], **hidden)
+    seen = gr.State("")
+    gr.Timer(2.0).tick(poll, seen, [status, seen, adapters, chosen], show_progress="hidden", **hidden)
+    blocks.load(listing, None, [adapters, chosen], **hidden)
