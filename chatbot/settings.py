@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     base_model: str = Field(default=BUNDLED, description="'bundled' (SmolLM2-135M-Instruct), a HF id or path.")
     adapter: str | None = Field(default=None, description="Adapter for the fine-tuned generator; newest if unset.")
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
-    torch_threads: int = Field(default=0, ge=0, description="0 → torch's default.")
+    base_quant: Literal["auto", "none", "nf4", "int8"] = Field(
+        default="auto", description="How the base answers: 'auto' → on the quantized base the default adapter "
+        "was trained on (one model in memory), else in `dtype`; 'none' → always in `dtype` (a second copy).")
+    torch_threads: int = Field(default=0, ge=0, description="0 → half the available cores (see local_model).")
     max_new_tokens: int = Field(default=160, ge=1, le=4096)
     context_window: int = Field(default=2048, ge=256, description="Tokens the generator may see.")
 
