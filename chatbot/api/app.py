@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from chatbot import db
 from chatbot.api import admin, openai_compat, search
 from chatbot.api.auth import AdminCredentials, admin_dependency
+from chatbot.api.body_limit import BodyLimitMiddleware
 from chatbot.api.request_log import RequestLogMiddleware
 from chatbot.metrics import metrics_response, track_requests
 from chatbot.services import Services
@@ -25,6 +26,7 @@ def create_app(services: Services, credentials: AdminCredentials, *, with_ui: bo
                   description="Support answers from your documents, by a base or a fine-tuned generator.")
     require_admin = admin_dependency(credentials)
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=services.settings.max_upload_bytes)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:

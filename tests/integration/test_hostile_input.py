@@ -360,6 +360,24 @@ def test_oversized_and_malformed_upload_requests_are_4xx(api, collection):
     assert httpx.get(f"{api}/api/documents", params={"collection": collection}, auth=ADMIN).json() == []
 
 
+def test_request_bodies_past_the_cap_are_413_before_they_are_read(api):
+    from chatbot.api.body_limit import SMALL_BODY_BYTES, UPLOAD_FILES
+
+    chat = httpx.post(f"{api}/v1/chat/completions", content=b"{" + b" " * SMALL_BODY_BYTES + b"}",
+                      headers={"content-type": "application/json"}, timeout=60)
+    assert chat.status_code == 413 and "too large" in chat.json()["detail"]
+
+    def endless():  # chunked: no Content-Length to refuse up front; counted as it arrives
+        yield b"--x\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.txt\"\r\n\r\n"
+        for _ in range(UPLOAD_FILES * LIMIT_MB + 2):
+            yield b"a" * (1024 * 1024)
+
+    upload = httpx.post(f"{api}/api/documents", content=endless(), auth=ADMIN, timeout=120,
+                        headers={"content-type": "multipart/form-data; boundary=x"})
+    assert upload.status_code == 413 and "too large" in upload.json()["detail"]
+    assert httpx.get(f"{api}/healthz", timeout=30).status_code == 200
+
+
 # --- injection, escaping, credentials -----------------------------------------------------------------------------
 
 INJECTIONS = ["'; DROP TABLE chunks; --", "x' OR '1'='1", "1; DELETE FROM documents", "\\'; TRUNCATE collections; --",

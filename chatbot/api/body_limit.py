@@ -1,0 +1,82 @@
+"""Request body caps, enforced while the body streams in (before a multipart parser spools it to disk).
+
+Uploads (`/api/documents`, the admin UI under `/admin`) may carry up to `UPLOAD_FILES` files at the
+per-file limit; every other route takes small JSON bodies. Past the cap: 413 with a JSON reason."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+UPLOAD_FILES = 10
+UPLOAD_PREFIXES = ("/api/documents", "/admin")
+SMALL_BODY_BYTES = 2 * 1024 * 1024
+MULTIPART_SLACK = 1024 * 1024
+
+
+def too_large(cap: int) -> str:
+    return f"request body too large: the limit here is {cap // (1024 * 1024)} MB"
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` while the app reads the body: the app's exception handling answers 413."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(413, too_large(cap))
+
+
+def body_cap(path: str, max_upload_bytes: int) -> int:
+    if path.startswith(UPLOAD_PREFIXES):
+        return UPLOAD_FILES * max_upload_bytes + MULTIPART_SLACK
+    return SMALL_BODY_BYTES
+
+
+class BodyLimitMiddleware:
+    """413 when Content-Length, or the bytes actually received, exceed the route's cap."""
+
+    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = body_cap(scope["path"], self.max_upload_bytes)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            await self._refuse(send, cap)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    raise BodyTooLarge(cap)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send, cap)
+
+    @staticmethod
+    async def _refuse(send: Send, cap: int) -> None:
+        body = json.dumps({"detail": too_large(cap),
+                           "error": {"message": "request body too large", "type": "invalid_request",
+                                     "code": 413}}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
