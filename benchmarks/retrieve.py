@@ -36,7 +36,7 @@ def _seed_vectors(services: Services, real_collection: str | None, rng: np.rando
             rows = conn.execute("SELECT k.embedding FROM chunks k JOIN collections c ON c.id = k.collection_id"
                                 " WHERE c.name = %s", (real_collection,)).fetchall()
         if rows:
-            return np.stack([np.asarray(r[0], dtype=np.float32) for r in rows])
+            return np.stack([r[0].to_numpy().astype(np.float32) for r in rows])
     return rng.normal(size=(512, services.embedder.dimension)).astype(np.float32)
 
 
