@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from chatbot.settings import Settings
 
@@ -26,24 +28,29 @@ def safe_name(filename: str) -> str:
     return stem if stem.endswith(".jsonl") else f"{stem.removesuffix('.json')}.jsonl"
 
 
-def validate_qa(data: bytes, filename: str) -> int:
-    """The number of usable pairs; raises QAFileError naming the first bad line."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise QAFileError(f"{filename}: not UTF-8 text (byte {exc.start})") from exc
-    count = 0
-    for number, line in enumerate(text.splitlines(), start=1):
+def qa_rows(lines: Iterable[str], label: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for each non-blank line; QAFileError names the first line without a question and
+    an answer. The one check of the QA format: `ragbot train` and the admin uploads both use it."""
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise QAFileError(f"{filename}, line {number}: not JSON ({exc.msg})") from exc
+            raise QAFileError(f"{label}:{number}: invalid JSON ({exc.msg})") from exc
         if not isinstance(row, dict) or not str(row.get("question") or "").strip() \
                 or not str(row.get("answer") or "").strip():
-            raise QAFileError(f"{filename}, line {number}: needs non-empty \"question\" and \"answer\"")
-        count += 1
+            raise QAFileError(f"{label}:{number}: each line needs a non-empty 'question' and 'answer'")
+        yield number, row
+
+
+def validate_qa(data: bytes, filename: str) -> int:
+    """The number of usable pairs; raises QAFileError naming the file and the first bad line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise QAFileError(f"{filename}: not UTF-8 text (byte {exc.start})") from exc
+    count = sum(1 for _ in qa_rows(text.splitlines(), filename))
     if not count:
         raise QAFileError(f"{filename}: no question/answer pairs")
     return count

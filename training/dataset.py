@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.documents import Document
 
 from chatbot.prompts import rag_messages
+from chatbot.qa_files import QAFileError, qa_rows
 
 if TYPE_CHECKING:
     from chatbot.services import Services
@@ -99,24 +100,18 @@ def load_qa(path: Path, split: str | None = None) -> list[QAPair]:
         raise DatasetError(f"{path}: no such QA file")
     pairs: list[QAPair] = []
     with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or not str(row.get("question") or "").strip() \
-                    or not str(row.get("answer") or "").strip():
-                raise DatasetError(f"{path}:{number}: each line needs a non-empty 'question' and 'answer'")
-            pairs.append(QAPair(
-                question=str(row["question"]).strip(),
-                answer=str(row["answer"]).strip(),
-                split=str(row.get("split") or "train"),
-                source=str(row["source"]) if row.get("source") else None,
-                corpus_id=str(row["corpus_id"]) if row.get("corpus_id") else None,
-                id=str(row.get("_id") or row.get("id") or f"line{number}"),
-            ))
+        try:
+            for number, row in qa_rows(handle, str(path)):
+                pairs.append(QAPair(
+                    question=str(row["question"]).strip(),
+                    answer=str(row["answer"]).strip(),
+                    split=str(row.get("split") or "train"),
+                    source=str(row["source"]) if row.get("source") else None,
+                    corpus_id=str(row["corpus_id"]) if row.get("corpus_id") else None,
+                    id=str(row.get("_id") or row.get("id") or f"line{number}"),
+                ))
+        except QAFileError as exc:
+            raise DatasetError(str(exc)) from exc
     if split is not None:
         pairs = [p for p in pairs if p.split == split]
     if not pairs:

@@ -279,7 +279,8 @@ def test_admin_fine_tuning_lists_adapters_refuses_bad_input_and_switches_the_act
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "How?"}\n')
     page.locator("#train-upload input[type=file]").set_input_files(str(bad))
-    expect(page.locator("#train-status")).to_contain_text('bad.jsonl, line 1: needs non-empty "question" and "answer"')
+    expect(page.locator("#train-status")).to_contain_text(
+        "bad.jsonl:1: each line needs a non-empty 'question' and 'answer'")
     assert not (server.home / "qa" / "bad.jsonl").exists()
 
     try:

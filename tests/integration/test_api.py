@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -14,37 +12,20 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import EXAMPLE_DOCS
+from tests.integration.private_db import serving
 
 pytestmark = pytest.mark.integration
 
 ADMIN = ("admin", "s3cret-test-password")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def base_url(services, settings, examples_ingested) -> Iterator[str]:
-    import uvicorn
-
     from chatbot.api.app import create_app
     from chatbot.api.auth import AdminCredentials
 
-    app = create_app(services, AdminCredentials(*ADMIN, generated=False), with_ui=False)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(services, AdminCredentials(*ADMIN, generated=False), with_ui=False)) as url:
+        yield url
 
 
 def client(base_url: str) -> OpenAI:

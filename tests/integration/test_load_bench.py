@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from benchmarks.load import LoadConfig, free_port, measure
+from benchmarks.load import LoadConfig, measure
+from tests.integration.private_db import serving
 from tests.unit.test_load_bench import KEYS
 
 pytestmark = pytest.mark.integration
@@ -18,22 +17,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def base_url(services, examples_ingested) -> Iterator[str]:
-    import uvicorn
-
     from chatbot.api.app import create_app
     from chatbot.api.auth import AdminCredentials
 
-    app = create_app(services, AdminCredentials("admin", "load-test-password", generated=False), with_ui=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(10)
+    credentials = AdminCredentials("admin", "load-test-password", generated=False)
+    with serving(create_app(services, credentials, with_ui=False)) as url:
+        yield url
 
 
 def test_search_returns_sources_and_validates_input(base_url):
