@@ -17,7 +17,7 @@ from chatbot.adapters import AdapterInfo, list_adapters, select_adapter
 from chatbot.local_model import LocalModel
 from chatbot.models import base_model_location
 from chatbot.prompts import to_chat_dict
-from chatbot.quantization import QUANTIZED, adapter_quant
+from chatbot.quantization import adapter_quant
 from chatbot.settings import Settings
 
 BASE = "base"
@@ -90,10 +90,9 @@ class Generators:
         if self.settings.base_quant != "auto":
             return self.settings.base_quant
         try:
-            quant = adapter_quant(self.resolve(FINETUNED))
+            return adapter_quant(self.resolve(FINETUNED))
         except GeneratorUnavailable:
             return "none"
-        return quant if quant in QUANTIZED else "none"
 
     def resolve(self, name: str) -> AdapterInfo:
         """The adapter a `finetuned[:name]` generator answers with."""
@@ -116,8 +115,7 @@ class Generators:
             return LocalChatModel(local=self.local(self.base_quant()))
         if name == FINETUNED or name.startswith(f"{FINETUNED}:"):
             adapter = self.resolve(name)
-            quant = adapter_quant(adapter)
-            local = self.local(quant if quant in QUANTIZED else "none")
+            local = self.local(adapter_quant(adapter))
             local.load_adapter(adapter.name, adapter.path)
             return LocalChatModel(local=local, adapter=adapter.name)
         raise GeneratorUnavailable(f"unknown generator '{name}' (choose from: {', '.join(self.names())})")

@@ -80,12 +80,8 @@ class LocalModel:
                 device_map={"": 0} if cuda else "cpu")
         self.model.eval()
         self.max_new_tokens = settings.max_new_tokens
-        self.context_window = min(settings.context_window, self._model_max_length())
         self.adapters: dict[str, Path] = {}
         self._lock = threading.Lock()
-
-    def _model_max_length(self) -> int:
-        return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
 
     def load_adapter(self, name: str, path: Path) -> None:
         """Attach a PEFT LoRA adapter under `name` (idempotent)."""

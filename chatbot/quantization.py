@@ -35,6 +35,8 @@ def quantization_config(quant: Quant | str) -> Any:
 
 
 def adapter_quant(adapter: AdapterInfo) -> str:
-    """The base quantization an adapter should be served on (`none` for adapters without a manifest)."""
+    """The base quantization an adapter should be served on: one of QUANTIZED, else `none` (also for
+    adapters without a manifest)."""
     manifest = adapter.manifest or {}
-    return str(manifest.get("serve_on") or manifest.get("quant") or "none")
+    quant = str(manifest.get("serve_on") or manifest.get("quant") or "none")
+    return quant if quant in QUANTIZED else "none"
