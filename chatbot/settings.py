@@ -69,7 +69,10 @@ class Settings(BaseSettings):
     relevance_threshold: float = Field(default=0.3, ge=-1.0, le=1.0)
     reranker: str | None = Field(default=None, description="Cross-encoder id or path; off when unset.")
 
-    max_queue: int = Field(default=8, ge=1, description="Answers running or waiting; past it → 503 busy.")
+    max_batch: int = Field(default=16, ge=1, description="Answers a local model generates at once.")
+    eval_concurrency: int = Field(default=1, ge=1, le=64, description="Answers an evaluation runs at once "
+                                  "(> 1: faster; its seconds per answer then include sharing the model).")
+    max_queue: int = Field(default=32, ge=1, description="Answers running or waiting; past it → 503 busy.")
 
     admin_user: str = "admin"
     admin_password: SecretStr | None = None

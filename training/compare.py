@@ -97,7 +97,8 @@ def compare_arms(services: Services, qa: Path, *, split: str | None = "test", co
             on_progress(done, total)
 
     started = time.perf_counter()
-    records = run_conditions(chain, pairs, conditions, collection, on_record=tick)
+    records = run_conditions(chain, pairs, conditions, collection, on_record=tick,
+                             concurrency=services.settings.eval_concurrency)
     if bar is not None:
         bar.close()
     arms: dict[str, Any] = {}

@@ -19,6 +19,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -157,24 +158,30 @@ class Record:
 
 
 def run_conditions(chain: RagChain, pairs: Sequence[QAPair], conditions: Sequence[Condition], collection: str,
-                   on_record: Callable[[Record], None] | None = None) -> dict[str, list[Record]]:
+                   on_record: Callable[[Record], None] | None = None, concurrency: int = 1) -> dict[str, list[Record]]:
     """Every question through every condition, interleaved per question (so that machine load hits each
-    arm alike); records per condition label, in question order."""
+    arm alike); records per condition label, in question order. `concurrency` > 1 answers that many at once (a
+    local model batches them: faster overall, but each answer's seconds then include sharing the model)."""
+
+    def answer(job: tuple[QAPair, Condition]) -> Record:
+        pair, condition = job
+        reply = chain.invoke(pair.question, generator=condition.generator, collection=collection,
+                             use_retrieval=condition.use_retrieval)
+        contexts = [d.page_content for d in reply.retrieved] if condition.use_retrieval else []
+        return Record(
+            question_id=pair.id, question=pair.question, gold=pair.answer, condition=condition.label,
+            text=reply.text, sources=len(reply.retrieved), not_covered=reply.not_covered,
+            seconds=round(reply.seconds, 3),
+            first_token_seconds=round(reply.first_token_seconds, 3) if reply.first_token_seconds else None,
+            scores=score_answer(reply.text, pair.answer, contexts),
+            retrieved_ids=[d.metadata.get("chunk_id") for d in reply.retrieved],
+        )
+
     records: dict[str, list[Record]] = {c.label: [] for c in conditions}
-    for pair in pairs:
-        for condition in conditions:
-            answer = chain.invoke(pair.question, generator=condition.generator, collection=collection,
-                                  use_retrieval=condition.use_retrieval)
-            contexts = [d.page_content for d in answer.retrieved] if condition.use_retrieval else []
-            record = Record(
-                question_id=pair.id, question=pair.question, gold=pair.answer, condition=condition.label,
-                text=answer.text, sources=len(answer.retrieved), not_covered=answer.not_covered,
-                seconds=round(answer.seconds, 3),
-                first_token_seconds=round(answer.first_token_seconds, 3) if answer.first_token_seconds else None,
-                scores=score_answer(answer.text, pair.answer, contexts),
-                retrieved_ids=[d.metadata.get("chunk_id") for d in answer.retrieved],
-            )
-            records[condition.label].append(record)
+    jobs = [(pair, condition) for pair in pairs for condition in conditions]
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ragbot-eval") as pool:
+        for record in pool.map(answer, jobs):
+            records[record.condition].append(record)
             if on_record is not None:
                 on_record(record)
     return records
@@ -227,7 +234,8 @@ def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test"
         if bar is not None:
             bar.update(1)
 
-    records = run_conditions(chain, pairs, conditions, collection, on_record=tick)
+    records = run_conditions(chain, pairs, conditions, collection, on_record=tick,
+                             concurrency=services.settings.eval_concurrency)
     if bar is not None:
         bar.close()
     rate, counts = win_rate([r.scores.rougeL for r in records["finetuned"]], [r.scores.rougeL for r in records["base"]])

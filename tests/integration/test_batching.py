@@ -1,0 +1,36 @@
+"""Continuous batching on the real bundled model: answers generated together, base and adapter rows in one batch,
+are the answers each gets alone (float32, so padding cannot change a greedy choice)."""
+
+from __future__ import annotations
+
+import threading
+
+from chatbot.local_model import LocalModel
+from chatbot.models import base_model_location
+
+QUESTIONS = ["How do I reset my password?", "What is the refund policy for annual plans?",
+             "Explain in two sentences what a vector database is.", "Which payment methods are accepted?"]
+
+
+def test_concurrent_answers_with_mixed_adapters_equal_answers_alone(settings, untrained_adapter) -> None:
+    fp32 = settings.model_copy(update={"dtype": "float32", "max_batch": 3})
+    local = LocalModel(base_model_location(fp32), fp32)
+    local.load_adapter(untrained_adapter, fp32.adapters_dir / untrained_adapter)
+    jobs = [([{"role": "user", "content": q}], adapter) for q in QUESTIONS for adapter in (None, untrained_adapter)]
+    alone = ["".join(local.stream(messages, adapter=adapter, max_new_tokens=24)) for messages, adapter in jobs]
+    assert alone[0] != alone[1], "the adapter must change the answer, or mixing rows would go unnoticed"
+
+    together: list[str | None] = [None] * len(jobs)
+    start = threading.Barrier(len(jobs))
+
+    def answer(i: int) -> None:
+        start.wait()
+        messages, adapter = jobs[i]
+        together[i] = "".join(local.stream(messages, adapter=adapter, max_new_tokens=24))
+
+    threads = [threading.Thread(target=answer, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert together == alone
