@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
-from transformers import DynamicCache
+from transformers.cache_utils import Cache, DynamicLayer
 
 # (input_ids, attention_mask, position_ids, cache, adapter per row) → next-token logits, one row per input row
-Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, DynamicCache, list[str | None]], torch.Tensor]
+Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Cache, list[str | None]], torch.Tensor]
 _END = object()
 
 
@@ -32,6 +32,51 @@ def banned_next_tokens(generated: list[int], n: int = 6) -> set[int]:
     return {generated[i + n - 1] for i in range(len(generated) - n + 1) if tuple(generated[i: i + n - 1]) == prefix}
 
 
+class RoomyLayer(DynamicLayer):
+    """A cache layer whose keys/values sit at the end of the used part of a buffer with spare columns, so a decode
+    step writes one column in place instead of copying the whole cache (with 12 rows of 1,500 tokens that copy was
+    ~440 MB a step), and a batch change copies each row once into a fresh buffer (peak: twice the cache)."""
+
+    ROOM = 256
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object,
+               **kwargs: object) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self.rebuild([(key_states, value_states)], key_states.shape[-2])
+            return self.keys, self.values
+        length, new = self.keys.shape[-2], key_states.shape[-2]
+        if length + new > self._key_buffer.shape[-2]:
+            self.rebuild([(self.keys, self.values)], length, room=new + self.ROOM)
+        self._key_buffer[..., length: length + new, :] = key_states
+        self._value_buffer[..., length: length + new, :] = value_states
+        self.keys = self._key_buffer[..., : length + new, :]
+        self.values = self._value_buffer[..., : length + new, :]
+        return self.keys, self.values
+
+    def rebuild(self, parts: list[tuple[torch.Tensor, torch.Tensor]], width: int, room: int = ROOM) -> None:
+        """Stack `parts` (keys, values: [rows, heads, length, dim]) row-wise, each right-aligned in `width` columns
+        (zeros on the left: the padding), in fresh buffers with `room` spare columns."""
+        rows = sum(keys.shape[0] for keys, _ in parts)
+        buffers = []
+        for which in (0, 1):
+            first = parts[0][which]
+            buffer = first.new_zeros(rows, first.shape[1], width + room, first.shape[3])
+            row = 0
+            for part in parts:
+                tensor = part[which]
+                buffer[row: row + tensor.shape[0], :, width - tensor.shape[2]: width] = tensor
+                row += tensor.shape[0]
+            buffers.append(buffer)
+        self._key_buffer, self._value_buffer = buffers
+        self.keys = self._key_buffer[..., :width, :]
+        self.values = self._value_buffer[..., :width, :]
+
+
+def new_cache() -> Cache:
+    return Cache(layer_class_to_replicate=RoomyLayer)
+
+
 @dataclass(eq=False)
 class _Request:
     prompt: list[int]
@@ -41,14 +86,6 @@ class _Request:
     generated: list[int] = field(default_factory=list)
     sent: int = 0  # characters of the decoded answer already handed out
     abandoned: bool = False
-
-
-def _pad_left(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
-    if width == 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = width
-    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
 class ContinuousBatcher:
@@ -63,7 +100,7 @@ class ContinuousBatcher:
         self.device = device
         self._pending: queue.Queue[_Request] = queue.Queue()
         self._rows: list[_Request] = []
-        self._cache: DynamicCache | None = None
+        self._cache: Cache | None = None
         self._mask = torch.zeros(0, 0, dtype=torch.long, device=device)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -117,7 +154,7 @@ class ContinuousBatcher:
         if request.abandoned:
             return
         try:
-            cache = DynamicCache()
+            cache = new_cache()
             ids = torch.tensor([request.prompt], device=self.device)
             mask = torch.ones_like(ids)
             positions = torch.arange(ids.shape[1], device=self.device)[None]
@@ -128,17 +165,17 @@ class ContinuousBatcher:
         if not self._choose(request, logits[0]):
             self._join(request, cache, mask)
 
-    def _join(self, request: _Request, cache: DynamicCache, mask: torch.Tensor) -> None:
+    def _join(self, request: _Request, cache: Cache, mask: torch.Tensor) -> None:
         if self._cache is None:
             self._rows, self._cache, self._mask = [request], cache, mask
             return
-        mine, theirs = self._mask.shape[1], mask.shape[1]
-        width = max(mine, theirs)
+        width = max(self._mask.shape[1], mask.shape[1])
         for layer, new in zip(self._cache.layers, cache.layers, strict=True):
-            layer.keys = torch.cat([_pad_left(layer.keys, width - mine, 2), _pad_left(new.keys, width - theirs, 2)])
-            layer.values = torch.cat(
-                [_pad_left(layer.values, width - mine, 2), _pad_left(new.values, width - theirs, 2)])
-        self._mask = torch.cat([_pad_left(self._mask, width - mine, 1), _pad_left(mask, width - theirs, 1)])
+            layer.rebuild([(layer.keys, layer.values), (new.keys, new.values)], width)
+        merged = self._mask.new_zeros(len(self._rows) + 1, width)
+        merged[:-1, width - self._mask.shape[1]:] = self._mask
+        merged[-1, width - mask.shape[1]:] = mask[0]
+        self._mask = merged
         self._rows.append(request)
 
     def _step(self) -> None:
@@ -162,8 +199,7 @@ class ContinuousBatcher:
         start = int(self._mask.any(dim=0).nonzero()[0])  # columns before it are padding in every row left
         self._mask = self._mask[:, start:]
         for layer in self._cache.layers:
-            layer.keys = layer.keys[index, :, start:]
-            layer.values = layer.values[index, :, start:]
+            layer.rebuild([(layer.keys[index, :, start:], layer.values[index, :, start:])], self._mask.shape[1])
 
     def _choose(self, request: _Request, logits: torch.Tensor) -> bool:
         """Pick the next token greedily, hand out the new text; True when the request is finished."""

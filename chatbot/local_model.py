@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import DynamicCache
+from transformers.cache_utils import Cache
 
 from chatbot.batching import ContinuousBatcher
 from chatbot.settings import Settings
@@ -106,7 +106,7 @@ class LocalModel:
         yield from self._batcher.stream(prompt, adapter, max_new_tokens or self.max_new_tokens)
 
     def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-                 cache: DynamicCache, adapters: list[str | None]) -> torch.Tensor:
+                 cache: Cache, adapters: list[str | None]) -> torch.Tensor:
         """Next-token logits for each row; each row runs with its own adapter (peft's mixed-adapter batches)."""
         with self._lock:
             extra = {"adapter_names": [a or "__base__" for a in adapters]} if self.adapters else {}

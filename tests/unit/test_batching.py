@@ -7,7 +7,7 @@ import threading
 
 import pytest
 import torch
-from transformers import DynamicCache
+from transformers.cache_utils import Cache
 
 from chatbot.batching import ContinuousBatcher, banned_next_tokens
 
@@ -15,7 +15,7 @@ VOCAB = 97
 EOS = 0
 
 
-def fake_forward(ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: DynamicCache,
+def fake_forward(ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Cache,
                  adapters: list[str | None]) -> torch.Tensor:
     """Stores token+1 as the 'keys' (0 = padding) and checks the batcher's bookkeeping on every call."""
     if (ids == 13).any():
