@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from chatbot.chain import Answer
+from training.dataset import QAPair
 from training.evaluate import (
+    Condition,
     Record,
     groundedness,
     markdown_report,
     normalize_answer,
     plot_summary,
     rouge_l,
+    run_conditions,
     score_answer,
     strip_citations,
     summarize,
@@ -77,3 +83,25 @@ def test_summary_chart_and_report(tmp_path):
     text = markdown_report(result, {"base": [base], "finetuned": [tuned]})
     assert "## 1. How long?" in text and "> 24 months [1]" in text and "> It is long." in text
     assert "fine-tuned wins" in text
+
+
+class SlowEchoChain:
+    """Answers with the question and generator, sleeping longer for earlier questions so that concurrent
+    answers finish out of order."""
+
+    def invoke(self, question: str, *, generator: str, collection: str, use_retrieval: bool) -> Answer:
+        time.sleep(0.05 * (5 - int(question.split()[-1])))
+        return Answer(text=f"{question} by {generator}", generator=generator, question=question,
+                      search_query=question, seconds=0.1)
+
+
+def test_concurrent_run_keeps_question_order_per_condition() -> None:
+    pairs = [QAPair(question=f"question {i}", answer=f"question {i} by base", id=str(i)) for i in range(5)]
+    conditions = [Condition("base", "base", False), Condition("tuned", "finetuned", False)]
+    seen: list[tuple[str, str]] = []
+    records = run_conditions(SlowEchoChain(), pairs, conditions, "c",  # type: ignore[arg-type]
+                             on_record=lambda r: seen.append((r.question_id, r.condition)), concurrency=4)
+    assert [r.question_id for r in records["base"]] == ["0", "1", "2", "3", "4"]
+    assert [r.text for r in records["tuned"]] == [f"question {i} by finetuned" for i in range(5)]
+    assert seen == [(str(i), c) for i in range(5) for c in ("base", "tuned")]
+    assert all(r.scores.f1 == 1.0 for r in records["base"])
