@@ -10,6 +10,7 @@ time of one. transformers' own continuous batching (`generate_batch`, paged atte
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 # (input_ids, attention_mask, position_ids, cache, adapter per row) → next-token logits, one row per input row
 Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Cache, list[str | None]], torch.Tensor]
 _END = object()
+IDLE_EXIT_S = 30.0
 
 
 def banned_next_tokens(generated: list[int], n: int = 6) -> set[int]:
@@ -114,8 +116,8 @@ class ContinuousBatcher:
         """Queue a prompt (token ids) and yield its answer's text as it is generated. Closing the iterator early
         takes the request out of the batch at the next step."""
         request = _Request(prompt, adapter, max_new_tokens)
-        self._ensure_thread()
         self._pending.put(request)
+        self._ensure_thread()
         try:
             while (item := request.pieces.get()) is not _END:
                 if isinstance(item, BaseException):
@@ -131,26 +133,39 @@ class ContinuousBatcher:
                 self._thread.start()
 
     def _run(self) -> None:
+        """The scheduler: admit one waiting request, step the batch, repeat. It exits after IDLE_EXIT_S without
+        work (and restarts on demand), so that an unused model can be freed."""
         with torch.inference_mode():
             while True:
-                self._admit()
-                if not self._rows:
-                    continue
                 try:
+                    if not self._rows:
+                        request = self._wait()
+                        if request is None:
+                            return
+                        self._admit(request)
+                        continue
+                    if len(self._rows) < self.max_batch:
+                        with contextlib.suppress(queue.Empty):
+                            self._admit(self._pending.get_nowait())
                     self._step()
                 except Exception as exc:  # the batch is lost; every request in it hears why
                     for request in self._rows:
                         request.pieces.put(exc)
                     self._rows, self._cache = [], None
 
-    def _admit(self) -> None:
-        """Prefill one waiting request (waiting for one when the batch is empty) and add it to the batch."""
-        if len(self._rows) >= self.max_batch:
-            return
+    def _wait(self) -> _Request | None:
+        """The next request; None once idle for IDLE_EXIT_S with nothing queued (the thread then ends)."""
         try:
-            request = self._pending.get(block=not self._rows)
+            return self._pending.get(timeout=IDLE_EXIT_S)
         except queue.Empty:
-            return
+            with self._start_lock:
+                if self._pending.empty():
+                    self._thread = None
+                    return None
+            return self._pending.get()
+
+    def _admit(self, request: _Request) -> None:
+        """Prefill a request alone and add it to the batch (unless it is already finished or abandoned)."""
         if request.abandoned:
             return
         try:
@@ -158,25 +173,25 @@ class ContinuousBatcher:
             ids = torch.tensor([request.prompt], device=self.device)
             mask = torch.ones_like(ids)
             positions = torch.arange(ids.shape[1], device=self.device)[None]
-            logits = self.forward(ids, mask, positions, cache, [request.adapter])
+            finished = self._choose(request, self.forward(ids, mask, positions, cache, [request.adapter])[0])
         except Exception as exc:  # this prompt failed (too long, adapter gone…); the batch goes on
             request.pieces.put(exc)
             return
-        if not self._choose(request, logits[0]):
+        if not finished:
             self._join(request, cache, mask)
 
     def _join(self, request: _Request, cache: Cache, mask: torch.Tensor) -> None:
         if self._cache is None:
             self._rows, self._cache, self._mask = [request], cache, mask
             return
+        self._rows.append(request)  # first, so that a failure below reaches it with the rest of the batch
         width = max(self._mask.shape[1], mask.shape[1])
         for layer, new in zip(self._cache.layers, cache.layers, strict=True):
             layer.rebuild([(layer.keys, layer.values), (new.keys, new.values)], width)
-        merged = self._mask.new_zeros(len(self._rows) + 1, width)
+        merged = self._mask.new_zeros(len(self._rows), width)
         merged[:-1, width - self._mask.shape[1]:] = self._mask
         merged[-1, width - mask.shape[1]:] = mask[0]
         self._mask = merged
-        self._rows.append(request)
 
     def _step(self) -> None:
         """One decode step for every row; rows that finished or were abandoned leave the batch."""

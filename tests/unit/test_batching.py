@@ -4,11 +4,13 @@ mixed up with another, misaligned padding or a wrong position changes the answer
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import torch
 from transformers.cache_utils import Cache
 
+from chatbot import batching
 from chatbot.batching import ContinuousBatcher, banned_next_tokens
 
 VOCAB = 97
@@ -86,3 +88,14 @@ def test_banned_next_tokens_forbids_repeating_an_ngram_of_the_answer() -> None:
     assert banned_next_tokens([1, 2, 3, 1, 2], n=3) == {3}
     assert banned_next_tokens([1, 2, 3, 4], n=3) == set()
     assert banned_next_tokens([7, 7], n=3) == set()
+
+
+def test_the_scheduler_thread_ends_when_idle_and_restarts_on_demand(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batching, "IDLE_EXIT_S", 0.05)
+    batcher = make_batcher()
+    first = "".join(batcher.stream(*PROMPTS[0]))
+    deadline = time.monotonic() + 5
+    while batcher._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert batcher._thread is None, "an idle scheduler must let its model be freed"
+    assert "".join(batcher.stream(*PROMPTS[0])) == first
