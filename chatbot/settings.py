@@ -49,8 +49,7 @@ class Settings(BaseSettings):
         default="auto", description="How the base answers: 'auto' → on the quantized base the default adapter "
         "was trained on (one model in memory), else in `dtype`; 'none' → always in `dtype` (a second copy).")
     torch_threads: int = Field(default=0, ge=0, description="0 → half the available cores (see local_model).")
-    # 160 cut support answers mid-paragraph: a quarter of python-faq's gold answers run past 240 words.
-    max_new_tokens: int = Field(default=256, ge=1, le=4096, description="Answer length limit in tokens.")
+    max_new_tokens: int = Field(default=160, ge=1, le=4096)
     context_window: int = Field(default=2048, ge=256, description="Tokens the generator may see.")
 
     openai_base_url: str | None = Field(default=None, description="An OpenAI-compatible server (vLLM…).")
