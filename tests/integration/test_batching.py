@@ -3,10 +3,9 @@ are the answers each gets alone (float32, so padding cannot change a greedy choi
 
 from __future__ import annotations
 
-import threading
-
 from chatbot.local_model import LocalModel
 from chatbot.models import base_model_location
+from tests.concurrently import all_at_once
 
 QUESTIONS = ["How do I reset my password?", "What is the refund policy for annual plans?",
              "Explain in two sentences what a vector database is.", "Which payment methods are accepted?"]
@@ -20,17 +19,6 @@ def test_concurrent_answers_with_mixed_adapters_equal_answers_alone(settings, un
     alone = ["".join(local.stream(messages, adapter=adapter, max_new_tokens=24)) for messages, adapter in jobs]
     assert alone[0] != alone[1], "the adapter must change the answer, or mixing rows would go unnoticed"
 
-    together: list[str | None] = [None] * len(jobs)
-    start = threading.Barrier(len(jobs))
-
-    def answer(i: int) -> None:
-        start.wait()
-        messages, adapter = jobs[i]
-        together[i] = "".join(local.stream(messages, adapter=adapter, max_new_tokens=24))
-
-    threads = [threading.Thread(target=answer, args=(i,)) for i in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
+    together = all_at_once([lambda m=m, a=a: "".join(local.stream(m, adapter=a, max_new_tokens=24))
+                            for m, a in jobs], timeout=300)
     assert together == alone
