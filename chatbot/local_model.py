@@ -90,20 +90,21 @@ class LocalModel:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """The chat template applied, ready for the assistant's turn."""
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
+
     def chat_inputs(self, messages: list[dict[str, str]]) -> dict[str, torch.Tensor]:
-        inputs = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
-        device = self.model.device
-        return {k: v.to(device) for k, v in inputs.items()}
+        """`prompt_ids` as `generate` inputs on the model's device."""
+        ids = torch.tensor([self.prompt_ids(messages)], device=self.model.device)
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
     def stream(self, messages: list[dict[str, str]], adapter: str | None = None,
                max_new_tokens: int | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated (greedy). `adapter=None` → the bare base model."""
         if adapter is not None and adapter not in self.adapters:
             raise KeyError(f"adapter '{adapter}' is not loaded")
-        prompt = self.chat_inputs(messages)["input_ids"][0].tolist()
-        yield from self._batcher.stream(prompt, adapter, max_new_tokens or self.max_new_tokens)
+        yield from self._batcher.stream(self.prompt_ids(messages), adapter, max_new_tokens or self.max_new_tokens)
 
     def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
                  cache: Cache, adapters: list[str | None]) -> torch.Tensor:
