@@ -63,22 +63,26 @@ def _fail(message: str, as_json: bool = False) -> typer.Exit:
 @app.command()
 def train(
     qa: Annotated[Path | None, typer.Option(help="QA pairs (JSONL: question, answer, split, source).")] = None,
-    split: Annotated[str | None, typer.Option(help="Split to train on [default: train].")] = None,
+    split: Annotated[str | None, typer.Option(help="Split to train on \\[default: train].")] = None,
     collection: CollectionOpt = None,
-    name: Annotated[str | None, typer.Option(help="Adapter name [default: <collection>-<UTC time>].")] = None,
-    quant: Annotated[str | None, typer.Option(help="Base quantization: nf4, int8 or none [default: nf4].")] = None,
-    epochs: Annotated[float | None, typer.Option(help="Epochs [default: 3].")] = None,
+    name: Annotated[str | None, typer.Option(help="Adapter name \\[default: <collection>-<UTC time>].")] = None,
+    quant: Annotated[str | None, typer.Option(help="Base quantization: nf4, int8 or none \\[default: nf4].")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Epochs \\[default: 3].")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate [default: 2e-4].")] = None,
-    lora_r: Annotated[int | None, typer.Option(help="LoRA rank [default: 16].")] = None,
-    lora_alpha: Annotated[int | None, typer.Option(help="LoRA alpha [default: 32].")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate \\[default: 2e-4].")] = None,
+    lora_r: Annotated[int | None, typer.Option(help="LoRA rank \\[default: 16].")] = None,
+    lora_alpha: Annotated[int | None, typer.Option(help="LoRA alpha \\[default: 32].")] = None,
     target_modules: Annotated[str | None, typer.Option(
-        help="Comma-separated module names, or all-linear [default: all-linear].")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Examples per optimizer step [default: 4].")] = None,
-    k: Annotated[int | None, typer.Option(help="Sources per prompt [default: settings top_k].")] = None,
-    oracle_p: Annotated[float | None, typer.Option(help="Probability the oracle chunk is kept [default: 0.8].")] = None,
-    save_steps: Annotated[int | None, typer.Option(help="Checkpoint every N steps [default: 10].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for examples, split and training [default: 0].")] = None,
+        help="Comma-separated module names, or all-linear \\[default: all-linear].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Examples per optimizer step \\[default: 4].")] = None,
+    k: Annotated[int | None, typer.Option(help="Sources per prompt \\[default: settings top_k].")] = None,
+    oracle_p: Annotated[float | None, typer.Option(help="Probability the oracle chunks are kept "
+                                                        "\\[default: 0.8].")] = None,
+    save_steps: Annotated[int | None, typer.Option(help="Checkpoint, and validation loss, every N steps "
+                                                        "\\[default: 10].")] = None,
+    redraw: Annotated[bool | None, typer.Option("--redraw/--no-redraw", help="Each epoch draws its own sources "
+                                                "per pair (oracle kept or not, their order) \\[default: on].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for examples, split and training \\[default: 0].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run (--name, else the latest) "
                                                           "from its last checkpoint.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only build and write the examples.")] = False,
@@ -96,7 +100,8 @@ def train(
         "qa": str(qa) if qa else None, "split": split, "collection": collection, "name": name, "quant": quant,
         "epochs": epochs, "max_steps": max_steps, "lr": lr, "lora_r": lora_r, "lora_alpha": lora_alpha,
         "target_modules": _modules(target_modules) if target_modules else None, "batch_size": batch_size,
-        "k": k, "oracle_p": oracle_p, "save_steps": save_steps, "seed": seed,
+        "k": k, "oracle_p": oracle_p, "save_steps": save_steps, "redraw": redraw,
+        "seed": seed,
     }
     given = {key: value for key, value in given.items() if value is not None}
     services = _services()
@@ -127,8 +132,8 @@ def train(
 
         def announce(data) -> None:
             err.print(f"{len(data.train)} training + {len(data.validation)} validation examples "
-                      f"(oracle kept in {data.stats.oracle_present}/{data.stats.pairs}); "
-                      f"~{estimate_steps(len(data.train), config)} steps", highlight=False)
+                      f"(oracle kept in {data.stats.oracle_present}/{data.stats.examples}); "
+                      f"~{estimate_steps(data, config)} steps", highlight=False)
 
         with contextlib.redirect_stdout(sys.stderr):  # the trainer's progress logs must not reach stdout
             result = run_training(services, config, resume=resume, on_data=announce)
@@ -225,7 +230,7 @@ def answers(
     qa: Annotated[Path, typer.Option(help="QA pairs (JSONL) with gold answers.")],
     split: Annotated[str, typer.Option(help="Split to evaluate ('all' for every pair).")] = "test",
     collection: CollectionOpt = None,
-    adapter: Annotated[str | None, typer.Option(help="Adapter [default: the active one, else the newest].")] = None,
+    adapter: Annotated[str | None, typer.Option(help="Adapter \\[default: the active one, else the newest].")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a grouped bar chart (PNG).")] = None,
     report: Annotated[Path | None, typer.Option(help="Write a Markdown report with every answer.")] = None,

@@ -1,10 +1,14 @@
 """RAFT-style training examples from question/answer pairs and the store.
 
 Each example is the exact prompt the chain builds at answer time (`chatbot.prompts.rag_messages`) with k
-numbered sources: the oracle chunk (the stored chunk holding the answer) kept with probability p among
-distractors retrieved for the question, shuffled; the target is the gold answer, with the oracle's citation
-number appended as " [n]" when the oracle is among the sources (when it is not, the target is the bare
-answer, as RAFT does).
+numbered sources: the oracle chunks (the stored chunks holding the answer: those of the named document that
+the answer quotes, up to about half of k, else the one most similar to the answer) kept with probability p
+among distractors retrieved for the question, shuffled. The target is the gold answer, cited when the oracles
+are among the sources: its first sentence with the number of the chunk where the answer starts (an answer
+cut short by the answer limit still cites), its end with every oracle's number; when the oracles are left
+out, the target is the bare answer, as RAFT does. Several draws of the same pair (one per training epoch)
+differ in whether the oracles are kept and in the order of the sources, so that a model learns to find the
+answer rather than its position.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +36,15 @@ DEFAULT_ORACLE_P = 0.8
 # No ORDER BY on the vector column: with a filter, an HNSW scan could miss the document's chunks entirely.
 ORACLE_SQL = (
     "SELECT k.id, k.document_id, k.text, k.metadata, d.source, d.title, c.name,"
-    " 1 - (k.embedding <=> %(q)s) AS similarity"
+    " 1 - (k.embedding <=> %(q)s) AS similarity, k.ordinal"
     " FROM chunks k JOIN documents d ON d.id = k.document_id JOIN collections c ON c.id = d.collection_id"
     " WHERE c.name = %(collection)s AND (d.source = %(key)s"
     " OR right(d.source, length(%(key)s) + 1) = '/' || %(key)s"
     " OR d.metadata->>'corpus_id' = %(key)s)"
 )
+QUOTED_SHARE = 0.5  # a chunk of the named document holds part of the answer when half its words are in it
+_WORD = re.compile(r"\w+")
+_SENTENCE_END = re.compile(r"[.!?](?=\s)")
 
 
 class DatasetError(ValueError):
@@ -63,8 +71,8 @@ class Example:
 
     messages: list[dict[str, str]]
     question_id: str
-    oracle_number: int | None  # the oracle's citation number in the prompt, None when left out
-    oracle_chunk_id: int | None
+    oracle_numbers: list[int] = field(default_factory=list)  # in document order; empty when left out
+    oracle_chunk_ids: list[int | None] = field(default_factory=list)  # in document order, shown or not
     chunk_ids: list[int | None] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
@@ -75,6 +83,7 @@ class Example:
 @dataclass
 class BuildStats:
     pairs: int = 0
+    examples: int = 0  # pairs × draws
     oracle_present: int = 0
     oracle_by_document: int = 0  # oracle found among the chunks of the named document
     oracle_by_nearest: int = 0  # no document named (or none matched): the chunk nearest the answer
@@ -83,12 +92,20 @@ class BuildStats:
     def to_json(self) -> dict[str, Any]:
         return {
             "pairs": self.pairs,
+            "examples": self.examples,
             "oracle_present": self.oracle_present,
-            "oracle_rate": round(self.oracle_present / self.pairs, 4) if self.pairs else 0.0,
+            "oracle_rate": round(self.oracle_present / self.examples, 4) if self.examples else 0.0,
             "oracle_by_document": self.oracle_by_document,
             "oracle_by_nearest": self.oracle_by_nearest,
             "unmatched_documents": self.unmatched_documents[:20],
         }
+
+    def __add__(self, other: BuildStats) -> BuildStats:
+        return BuildStats(self.pairs + other.pairs, self.examples + other.examples,
+                          self.oracle_present + other.oracle_present,
+                          self.oracle_by_document + other.oracle_by_document,
+                          self.oracle_by_nearest + other.oracle_by_nearest,
+                          self.unmatched_documents + other.unmatched_documents)
 
 
 # --- QA files ------------------------------------------------------------------------------------
@@ -135,11 +152,11 @@ def chunk_key(doc: Document) -> Any:
     return doc.metadata.get("chunk_id") or doc.page_content.strip()
 
 
-def distinct_distractors(candidates: Iterable[Document], oracle: Document | None) -> list[Document]:
-    """Candidates in order, without the oracle chunk and without repeats (same chunk or same text)."""
+def distinct_distractors(candidates: Iterable[Document], oracles: Sequence[Document]) -> list[Document]:
+    """Candidates in order, without the oracle chunks and without repeats (same chunk or same text)."""
     seen: set[Any] = set()
     texts: set[str] = set()
-    if oracle is not None:
+    for oracle in oracles:
         seen.add(chunk_key(oracle))
         texts.add(oracle.page_content.strip())
     kept = []
@@ -153,31 +170,43 @@ def distinct_distractors(candidates: Iterable[Document], oracle: Document | None
     return kept
 
 
-def rng_for(seed: int, pair_id: str, question: str) -> random.Random:
+def rng_for(seed: int, pair_id: str, question: str, draw: int = 0) -> random.Random:
     """A per-pair generator: a pair's draw does not depend on which other pairs are in the file."""
-    return random.Random(f"{seed}\x00{pair_id}\x00{question}")
+    return random.Random(f"{seed}\x00{pair_id}\x00{question}" + (f"\x00{draw}" if draw else ""))
 
 
-def assemble_example(question: str, answer: str, oracle: Document | None, candidates: Sequence[Document],
+def cite(answer: str, numbers: Sequence[int]) -> str:
+    """The answer with its first sentence cited by the first number and its end by every number (sorted)."""
+    answer = answer.strip()
+    if not numbers:
+        return answer
+    first = _SENTENCE_END.search(answer)
+    if first is not None and answer[first.end():].strip():
+        answer = f"{answer[: first.end()]} [{numbers[0]}]{answer[first.end():]}"
+    return f"{answer} " + "".join(f"[{n}]" for n in sorted(numbers))
+
+
+def assemble_example(question: str, answer: str, oracles: Sequence[Document], candidates: Sequence[Document],
                      *, k: int, p: float, rng: random.Random, question_id: str = "") -> Example:
-    """k sources: the oracle (kept with probability p) + distinct distractors, shuffled; target cited."""
+    """k sources: the oracles (in document order; kept with probability p) + distinct distractors, shuffled;
+    the target cited (see `cite`)."""
     if k < 1:
         raise ValueError("k must be at least 1")
+    oracles = list(oracles)[:k]
     keep = rng.random() < p  # drawn even without an oracle, so that the stream of draws stays aligned
-    keep = keep and oracle is not None
-    distractors = distinct_distractors(candidates, oracle)[: k - 1 if keep else k]
-    documents = ([oracle] if keep else []) + distractors
+    shown = oracles if keep else []
+    distractors = distinct_distractors(candidates, oracles)[: k - len(shown)]
+    documents = shown + distractors
     documents.sort(key=lambda d: str(chunk_key(d)))  # the shuffle then depends on the set, not on rank ties
     rng.shuffle(documents)
-    number = documents.index(oracle) + 1 if keep else None
+    numbers = [documents.index(oracle) + 1 for oracle in shown]
     messages = rag_messages(question, [(d.page_content, d.metadata) for d in documents])
-    target = f"{answer.strip()} [{number}]" if number else answer.strip()
-    messages.append({"role": "assistant", "content": target})
+    messages.append({"role": "assistant", "content": cite(answer, numbers)})
     return Example(
         messages=messages,
         question_id=question_id,
-        oracle_number=number,
-        oracle_chunk_id=oracle.metadata.get("chunk_id") if oracle is not None else None,
+        oracle_numbers=numbers,
+        oracle_chunk_ids=[oracle.metadata.get("chunk_id") for oracle in oracles],
         chunk_ids=[d.metadata.get("chunk_id") for d in documents],
     )
 
@@ -185,28 +214,43 @@ def assemble_example(question: str, answer: str, oracle: Document | None, candid
 # --- the store side ------------------------------------------------------------------------------
 
 
-def find_oracle(services: Services, collection: str, pair: QAPair, answer_vector: Any,
-                stats: BuildStats | None = None) -> Document | None:
-    """The chunk holding the answer: among the named document's chunks, the one most similar to the
-    answer; with no document named (or none matching), the collection's chunk most similar to the answer."""
+def quoted_share(chunk_text: str, answer_words: set[str]) -> float:
+    """The share of a chunk's distinct words that occur in the answer."""
+    words = {w.lower() for w in _WORD.findall(chunk_text)}
+    return len(words & answer_words) / len(words) if words else 0.0
+
+
+def oracle_limit(k: int) -> int:
+    """At most about half the sources are oracles, so that distractors stay in every prompt."""
+    return max(1, (k + 1) // 2)
+
+
+def find_oracles(services: Services, collection: str, pair: QAPair, answer_vector: Any, *, limit: int,
+                 stats: BuildStats | None = None) -> list[Document]:
+    """The chunks holding the answer, in document order: those of the named document that the answer
+    quotes (the `limit` most similar to it), else the one most similar to the answer; with no document
+    named (or none matching), the collection's chunk most similar to the answer."""
     from chatbot.retriever import Hit, PgRetriever
 
     key = pair.document_key
     if key:
         with services.pool.connection() as conn:
-            hits = [Hit(*row) for row in conn.execute(
-                ORACLE_SQL, {"q": answer_vector, "collection": collection, "key": key})]
-        if hits:
-            best = max(hits, key=lambda h: (h.similarity, -h.chunk_id))
+            rows = conn.execute(ORACLE_SQL, {"q": answer_vector, "collection": collection, "key": key}).fetchall()
+        if rows:
+            hits = [(Hit(*row[:8]), row[8]) for row in rows]
+            words = {w.lower() for w in _WORD.findall(pair.answer)}
+            quoted = [hit for hit in hits if quoted_share(hit[0].text, words) >= QUOTED_SHARE]
+            ranked = sorted(quoted or hits, key=lambda h: (-h[0].similarity, h[0].chunk_id))
+            chosen = sorted(ranked[: limit if quoted else 1], key=lambda h: h[1])
             if stats is not None:
                 stats.oracle_by_document += 1
-            return PgRetriever._to_document(best, best.similarity)
+            return [PgRetriever._to_document(hit, hit.similarity) for hit, _ in chosen]
         if stats is not None:
             stats.unmatched_documents.append(key)
     nearest = services.retriever(collection, mode="vector", k=1).invoke(pair.answer)
     if stats is not None and nearest:
         stats.oracle_by_nearest += 1
-    return nearest[0] if nearest else None
+    return nearest[:1]
 
 
 def collection_size(services: Services, collection: str) -> int:
@@ -218,30 +262,37 @@ def collection_size(services: Services, collection: str) -> int:
 
 
 def iter_examples(services: Services, pairs: Sequence[QAPair], collection: str, *, k: int | None = None,
-                  p: float = DEFAULT_ORACLE_P, seed: int = 0, stats: BuildStats | None = None) -> Iterator[Example]:
-    """Examples in the order of `pairs` (deterministic for a given seed and store)."""
+                  p: float = DEFAULT_ORACLE_P, seed: int = 0, draws: int = 1,
+                  stats: BuildStats | None = None) -> Iterator[Example]:
+    """`draws` examples per pair, in the order of `pairs` (deterministic for a given seed and store)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError("p must be between 0 and 1")
+    if draws < 1:
+        raise ValueError("draws must be at least 1")
     k = k or services.settings.top_k
     if collection_size(services, collection) == 0:
         raise DatasetError(f"collection '{collection}' is empty or missing: ingest its documents first")
     answer_vectors = services.embedder.encode([pair.answer for pair in pairs])
-    retriever = services.retriever(collection, k=k + 1)  # one spare: the oracle may be among them
+    limit = oracle_limit(k)
+    retriever = services.retriever(collection, k=k + limit)  # spares: the oracles may be among them
     for pair, vector in zip(pairs, answer_vectors, strict=True):
-        oracle = find_oracle(services, collection, pair, vector, stats)
+        oracles = find_oracles(services, collection, pair, vector, limit=limit, stats=stats)
         candidates = retriever.invoke(pair.question)
-        example = assemble_example(pair.question, pair.answer, oracle, candidates, k=k, p=p,
-                                   rng=rng_for(seed, pair.id, pair.question), question_id=pair.id)
         if stats is not None:
             stats.pairs += 1
-            stats.oracle_present += example.oracle_number is not None
-        yield example
+        for draw in range(draws):
+            example = assemble_example(pair.question, pair.answer, oracles, candidates, k=k, p=p,
+                                       rng=rng_for(seed, pair.id, pair.question, draw), question_id=pair.id)
+            if stats is not None:
+                stats.examples += 1
+                stats.oracle_present += bool(example.oracle_numbers)
+            yield example
 
 
 def build_examples(services: Services, pairs: Sequence[QAPair], collection: str, *, k: int | None = None,
-                   p: float = DEFAULT_ORACLE_P, seed: int = 0) -> tuple[list[Example], BuildStats]:
+                   p: float = DEFAULT_ORACLE_P, seed: int = 0, draws: int = 1) -> tuple[list[Example], BuildStats]:
     stats = BuildStats()
-    examples = list(iter_examples(services, pairs, collection, k=k, p=p, seed=seed, stats=stats))
+    examples = list(iter_examples(services, pairs, collection, k=k, p=p, seed=seed, draws=draws, stats=stats))
     named = sum(1 for pair in pairs if pair.document_key)
     if named and len(stats.unmatched_documents) > named / 2:
         raise DatasetError(

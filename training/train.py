@@ -75,7 +75,8 @@ class TrainConfig:
     oracle_p: float = DEFAULT_ORACLE_P
     val_fraction: float = 0.1
     max_length: int | None = None  # None → the generator's context window
-    save_steps: int = 10
+    save_steps: int = 10  # a checkpoint (and, with validation pairs, a validation loss) every N steps
+    redraw: bool = True  # each epoch draws its own sources per pair (oracle kept or not, their order)
     bf16: bool | None = None  # bf16 autocast; None → on where supported (measured faster on this CPU)
     seed: int = 0
 
@@ -99,12 +100,22 @@ class TrainConfig:
 
 @dataclass
 class PreparedData:
-    train: list[Example]
+    train: list[Example]  # `draws` examples per training pair
     validation: list[Example]
     stats: BuildStats
     pairs: list[QAPair]
     qa_sha256: str
     data_sha256: str
+    draws: int = 1
+
+
+def draws_for(config: TrainConfig, train_pairs: int) -> int:
+    """How many draws of each training pair: one per epoch begun (with --redraw), else one."""
+    if not config.redraw or train_pairs == 0:
+        return 1
+    if config.max_steps:
+        return max(1, math.ceil(config.max_steps * config.batch_size / train_pairs))
+    return max(1, math.ceil(config.epochs))
 
 
 @dataclass
@@ -133,17 +144,18 @@ def prepare_data(services: Services, config: TrainConfig, collection: str) -> Pr
     qa_path = Path(config.qa)
     pairs = load_qa(qa_path, config.split)
     train_pairs, val_pairs = validation_split(pairs, config.val_fraction, config.seed)
-    examples, stats = build_examples(services, train_pairs + val_pairs, collection, k=config.k,
-                                     p=config.oracle_p, seed=config.seed)
-    train, validation = examples[: len(train_pairs)], examples[len(train_pairs):]
-    return PreparedData(train, validation, stats, pairs, file_sha256(qa_path),
-                        examples_sha256(train + validation))
+    draws = draws_for(config, len(train_pairs))
+    train, stats = build_examples(services, train_pairs, collection, k=config.k, p=config.oracle_p,
+                                  seed=config.seed, draws=draws)
+    validation, val_stats = (build_examples(services, val_pairs, collection, k=config.k, p=config.oracle_p,
+                                            seed=config.seed) if val_pairs else ([], BuildStats()))
+    return PreparedData(train, validation, stats + val_stats, pairs, file_sha256(qa_path),
+                        examples_sha256(train + validation), draws)
 
 
 def read_examples(path: Path) -> list[Example]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [Example(messages=row["messages"], question_id="", oracle_number=None, oracle_chunk_id=None)
-            for row in rows]
+    return [Example(messages=row["messages"], question_id="") for row in rows]
 
 
 def saved_data(run_dir: Path, config: TrainConfig) -> PreparedData:
@@ -159,8 +171,9 @@ def saved_data(run_dir: Path, config: TrainConfig) -> PreparedData:
     if saved.get("data_sha256") and saved["data_sha256"] != digest:
         raise TrainingError(f"the saved examples of run '{run_dir.name}' were modified: start a new run instead")
     stats = BuildStats(**{k: v for k, v in (saved.get("stats") or {}).items()
-                          if k in ("pairs", "oracle_present", "oracle_by_document", "oracle_by_nearest")})
-    return PreparedData(train, validation, stats, load_qa(qa_path, config.split), qa_hash, digest)
+                          if k in ("pairs", "examples", "oracle_present", "oracle_by_document", "oracle_by_nearest")})
+    return PreparedData(train, validation, stats, load_qa(qa_path, config.split), qa_hash, digest,
+                        int(saved.get("draws", 1)))
 
 
 def to_prompt_completion(example: Example) -> dict[str, Any]:
@@ -353,7 +366,7 @@ def make_trainer(model: Any, tokenizer: Any, config: TrainConfig, data: Prepared
     micro = min(micro, config.batch_size)
     args = SFTConfig(
         output_dir=str(run_dir),
-        num_train_epochs=config.epochs,
+        num_train_epochs=config.epochs / data.draws,  # the examples hold one draw per epoch
         max_steps=config.max_steps or -1,
         per_device_train_batch_size=micro,
         per_device_eval_batch_size=micro,
@@ -366,8 +379,13 @@ def make_trainer(model: Any, tokenizer: Any, config: TrainConfig, data: Prepared
         logging_first_step=True,
         save_strategy="steps",
         save_steps=config.save_steps,
-        save_total_limit=2,
-        eval_strategy="no",
+        save_total_limit=2,  # the last checkpoint and the best by validation loss
+        # Small QA sets overfit within a few epochs: the adapter kept is the one with the lowest validation loss.
+        eval_strategy="steps" if has_val else "no",
+        eval_steps=config.save_steps,
+        load_best_model_at_end=has_val,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
         activation_checkpointing=False,  # (transformers 5 name of gradient_checkpointing) +40–60 % per step
         bf16=use_bf16(config.bf16, device),
         use_cpu=device == "cpu",
@@ -410,8 +428,8 @@ def cpu_has_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def loss_curve(log_history: list[dict[str, Any]]) -> list[list[float]]:
-    return [[entry["step"], round(float(entry["loss"]), 4)] for entry in log_history if "loss" in entry]
+def loss_curve(log_history: list[dict[str, Any]], key: str = "loss") -> list[list[float]]:
+    return [[entry["step"], round(float(entry[key]), 4)] for entry in log_history if key in entry]
 
 
 def train(services: Services, config: TrainConfig, *, resume: bool = False,
@@ -449,7 +467,8 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
         write_jsonl(data.validation, run_dir / "validation.jsonl")
         (run_dir / "run.json").write_text(json.dumps({
             "config": config.to_json(), "qa_sha256": data.qa_sha256, "data_sha256": data.data_sha256,
-            "stats": data.stats.to_json(), "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "stats": data.stats.to_json(), "draws": data.draws,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }, indent=1))
     data_seconds = time.perf_counter() - started
 
@@ -473,6 +492,7 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
     train_started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.perf_counter() - train_started
+    eval_curve = loss_curve(trainer.state.log_history, "eval_loss")  # before the closing evaluation logs its own
     eval_after = trainer.evaluate()["eval_loss"] if data.validation else None
 
     steps = int(trainer.state.global_step)
@@ -501,6 +521,7 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
             "collection": collection,
             "pairs": len(data.pairs),
             "train_examples": len(data.train),
+            "draws": data.draws,
             "validation_examples": len(data.validation),
             "sha256": data.data_sha256,
             "k": config.k or settings.top_k,
@@ -519,9 +540,11 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
             "final_loss": curve[-1][1] if curve else None,
             "eval_loss_before": round(float(eval_before), 4) if eval_before is not None else None,
             "eval_loss": round(float(eval_after), 4) if eval_after is not None else None,
+            "eval_curve": eval_curve,
+            "best_step": best_step(trainer.state.best_model_checkpoint),
             "steps": steps,
             "steps_this_run": steps_this_run,
-            "epochs": round(float(trainer.state.epoch or 0.0), 3),
+            "epochs": round(float(trainer.state.epoch or 0.0) * data.draws, 3),
             "seconds": round(train_seconds, 1),
             "seconds_per_step": round(train_seconds / max(steps_this_run, 1), 2),
             "seconds_all_runs": round(all_runs, 1),  # with the interrupted runs this one resumed
@@ -576,10 +599,15 @@ def dry_run(services: Services, config: TrainConfig, out: Path | None = None) ->
     }
 
 
-def estimate_steps(examples: int, config: TrainConfig) -> int:
+def best_step(checkpoint: str | None) -> int | None:
+    """The step of the checkpoint kept for its validation loss (None without validation)."""
+    return int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None
+
+
+def estimate_steps(data: PreparedData, config: TrainConfig) -> int:
     if config.max_steps:
         return config.max_steps
-    return math.ceil(math.ceil(examples / config.batch_size) * config.epochs)
+    return math.ceil(math.ceil(len(data.train) / config.batch_size) * config.epochs / data.draws)
 
 
 def log_to_stderr(message: str) -> None:

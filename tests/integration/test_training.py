@@ -49,9 +49,10 @@ def test_builder_finds_the_oracle_in_the_named_document(services, examples_inges
     with services.pool.connection() as conn:
         owner = dict(conn.execute("SELECT id, document_id FROM chunks").fetchall())
     for pair, example in zip(pairs, examples, strict=True):
-        assert docs[owner[example.oracle_chunk_id]].endswith("/" + pair.source)
+        assert example.oracle_numbers and len(example.oracle_numbers) <= 2  # at most half of k=4
+        assert all(docs[owner[i]].endswith("/" + pair.source) for i in example.oracle_chunk_ids)
         assert len(example.chunk_ids) == 4 and len(set(example.chunk_ids)) == 4
-        assert example.messages[2]["content"].endswith(f" [{example.oracle_number}]")
+        assert example.messages[2]["content"].endswith(" " + "".join(f"[{n}]" for n in sorted(example.oracle_numbers)))
     # the prompt is exactly `rag_messages` over the shown chunks (title, page/heading and text from the store)
     with services.pool.connection() as conn:
         stored = {row[0]: (row[1], {"title": row[2], "source": row[3], "page": row[4].get("page"),
@@ -62,13 +63,30 @@ def test_builder_finds_the_oracle_in_the_named_document(services, examples_inges
         assert example.messages[:2] == rag_messages(pair.question, [stored[i] for i in example.chunk_ids])
 
 
+def test_each_pair_is_drawn_once_per_epoch_from_the_same_sources(services, examples_ingested):
+    from training.dataset import build_examples, load_qa
+
+    pairs = load_qa(QA, "train")[:12]
+    examples, stats = build_examples(services, pairs, "examples", k=4, p=0.5, seed=0, draws=3)
+    assert len(examples) == 36 and stats.pairs == 12 and stats.examples == 36
+    assert stats.oracle_present == sum(bool(e.oracle_numbers) for e in examples)
+    for index, pair in enumerate(pairs):
+        draws = examples[3 * index: 3 * index + 3]
+        assert {e.question_id for e in draws} == {pair.id} and len({tuple(e.oracle_chunk_ids) for e in draws}) == 1
+    orders = [tuple(e.chunk_ids) for e in examples]
+    assert sum(len(set(orders[i: i + 3])) > 1 for i in range(0, 36, 3)) >= 6  # most pairs are shown differently
+    once, _ = build_examples(services, pairs, "examples", k=4, p=0.5, seed=0)
+    assert [e.messages for e in once] == [e.messages for e in examples[::3]]  # draw 0 is the single draw
+
+
 def test_dry_run_writes_chat_jsonl(cli, examples_ingested, tiny_qa, tmp_path):
     out = tmp_path / "rows.jsonl"
     result = cli("train", "--qa", str(tiny_qa), "--collection", "examples", "--dry-run", "--out", str(out), "--json")
     summary = json.loads(result.stdout)
-    assert summary["examples"] == 4 and summary["validation_examples"] == 1
+    # 3 training pairs drawn once per epoch (3 by default) + 1 validation pair drawn once
+    assert summary["examples"] == 10 and summary["train_examples"] == 9 and summary["validation_examples"] == 1
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [[m["role"] for m in r["messages"]] for r in rows] == [["system", "user", "assistant"]] * 4
+    assert [[m["role"] for m in r["messages"]] for r in rows] == [["system", "user", "assistant"]] * 10
 
 
 def test_tiny_training_registers_loads_changes_answers_and_resumes(services, examples_ingested, tiny_qa):
