@@ -214,9 +214,13 @@ def assemble_example(question: str, answer: str, oracles: Sequence[Document], ca
 # --- the store side ------------------------------------------------------------------------------
 
 
+def word_set(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
 def quoted_share(chunk_text: str, answer_words: set[str]) -> float:
     """The share of a chunk's distinct words that occur in the answer."""
-    words = {w.lower() for w in _WORD.findall(chunk_text)}
+    words = word_set(chunk_text)
     return len(words & answer_words) / len(words) if words else 0.0
 
 
@@ -238,7 +242,7 @@ def find_oracles(services: Services, collection: str, pair: QAPair, answer_vecto
             rows = conn.execute(ORACLE_SQL, {"q": answer_vector, "collection": collection, "key": key}).fetchall()
         if rows:
             hits = [(Hit(*row[:8]), row[8]) for row in rows]
-            words = {w.lower() for w in _WORD.findall(pair.answer)}
+            words = word_set(pair.answer)
             quoted = [hit for hit in hits if quoted_share(hit[0].text, words) >= QUOTED_SHARE]
             ranked = sorted(quoted or hits, key=lambda h: (-h[0].similarity, h[0].chunk_id))
             chosen = sorted(ranked[: limit if quoted else 1], key=lambda h: h[1])
