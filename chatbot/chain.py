@@ -12,6 +12,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
 
+from chatbot.answer_guard import AnswerGuard
 from chatbot.generators import Generators
 from chatbot.prompts import NOT_COVERED, cited_numbers, plain_messages, rag_messages
 from chatbot.settings import Settings
@@ -124,14 +125,23 @@ class RagChain:
             messages = plain_messages(question)
         yield ChainEvent("sources", documents=answer.retrieved)
         pieces: list[str] = []
-        for chunk in model.stream([to_message(m) for m in messages]):
-            piece = chunk.content if isinstance(chunk.content, str) else ""
-            if not piece:
-                continue
-            if answer.first_token_seconds is None:
-                answer.first_token_seconds = time.perf_counter() - started
-            pieces.append(piece)
-            yield ChainEvent("token", text=piece)
+        guard = AnswerGuard(len(answer.retrieved))
+        stream = model.stream([to_message(m) for m in messages])
+        try:
+            for chunk in stream:
+                if answer.first_token_seconds is None and chunk.content:
+                    answer.first_token_seconds = time.perf_counter() - started
+                piece = guard.feed(chunk.content if isinstance(chunk.content, str) else "")
+                if piece:
+                    pieces.append(piece)
+                    yield ChainEvent("token", text=piece)
+                if guard.stopped:
+                    break
+        finally:
+            stream.close()  # a guarded stop ends the generation too (a local model drops the answer's row)
+        if rest := guard.finish():
+            pieces.append(rest)
+            yield ChainEvent("token", text=rest)
         answer.text = "".join(pieces).strip()
         answer.sources = [(n, answer.retrieved[n - 1]) for n in cited_numbers(answer.text)
                           if 1 <= n <= len(answer.retrieved)]

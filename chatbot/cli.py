@@ -14,6 +14,7 @@ from rich.table import Table
 
 from chatbot import db
 from chatbot.settings import Settings, get_settings
+from chatbot.tables import print_table
 
 app = typer.Typer(help="ragbot: a support chatbot fed and taught by your own documents.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded PostgreSQL + pgvector server.", no_args_is_help=True)
@@ -232,7 +233,7 @@ def documents(collection: CollectionOpt = None, as_json: JsonOpt = False) -> Non
     table = Table("id", "collection", "title", "chunks", "source")
     for d in docs:
         table.add_row(str(d.id), d.collection, d.title, str(d.chunks), d.source)
-    Console().print(table)
+    print_table(table)
 
 
 # --- benchmarks ----------------------------------------------------------------------------------

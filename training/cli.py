@@ -14,7 +14,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
+
+from chatbot.tables import print_table
 
 app = typer.Typer(help="Fine-tuning: RAFT-style examples, QLoRA training, adapters, answer evaluation.",
                   no_args_is_help=True)
@@ -180,12 +182,13 @@ def adapters_list(as_json: JsonOpt = False) -> None:
     if not entries:
         typer.echo("no adapters yet: train one with `ragbot train --qa FILE`")
         return
-    table = Table("", "name", "quant", "created", "steps", "eval loss", "collection", "state")
+    names = Column("name", no_wrap=True, min_width=max(len(e["name"]) for e in entries))  # whole: it is typed
+    table = Table("", names, "quant", "created", "steps", "eval loss", "collection", "state")
     for e in entries:
         state = "ok" if e["on_disk"] and e["registered"] else ("files only" if e["on_disk"] else "files missing")
         table.add_row("*" if e["active"] else "", e["name"], str(e["quant"]), e["created_at"][:19],
                       str(e["steps"]), str(e["eval_loss"]), str(e["collection"]), state)
-    Console().print(table)
+    print_table(table)
 
 
 @adapters_app.command("use")
@@ -262,7 +265,7 @@ def answers(
         s = result[arm]
         table.add_row(f"{arm} ({result['generators'][arm]})", f"{s['f1']:.3f}", f"{s['rougeL']:.3f}",
                       f"{s['citation_valid']:.0%}", f"{(s['grounded'] or 0):.3f}", f"{s['seconds_per_answer']:.1f}")
-    Console().print(table)
+    print_table(table)
     c = result["comparison"]
     typer.echo(f"n={result['n']}; fine-tuned ROUGE-L win rate {result['finetuned_win_rate']:.1%} "
                f"({c['wins']} wins, {c['ties']} ties counted half, {c['losses']} losses); F1 ratio {c['f1_ratio']}")

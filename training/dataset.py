@@ -18,9 +18,9 @@ import json
 import random
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from langchain_core.documents import Document
 
@@ -28,6 +28,7 @@ from chatbot.prompts import rag_messages
 from chatbot.qa_files import QAFileError, qa_rows
 
 if TYPE_CHECKING:
+    from chatbot.retriever import Hit
     from chatbot.services import Services
 
 DEFAULT_ORACLE_P = 0.8
@@ -89,23 +90,26 @@ class BuildStats:
     oracle_by_nearest: int = 0  # no document named (or none matched): the chunk nearest the answer
     unmatched_documents: list[str] = field(default_factory=list)
 
+    def counts(self) -> dict[str, int]:
+        """Every counter, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "unmatched_documents"}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BuildStats:
+        """The counters saved by `to_json` (without the documents it lists)."""
+        return cls(**{name: int(data.get(name, 0)) for name in cls().counts()})
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "pairs": self.pairs,
-            "examples": self.examples,
-            "oracle_present": self.oracle_present,
+            **self.counts(),
             "oracle_rate": round(self.oracle_present / self.examples, 4) if self.examples else 0.0,
-            "oracle_by_document": self.oracle_by_document,
-            "oracle_by_nearest": self.oracle_by_nearest,
             "unmatched_documents": self.unmatched_documents[:20],
         }
 
     def __add__(self, other: BuildStats) -> BuildStats:
-        return BuildStats(self.pairs + other.pairs, self.examples + other.examples,
-                          self.oracle_present + other.oracle_present,
-                          self.oracle_by_document + other.oracle_by_document,
-                          self.oracle_by_nearest + other.oracle_by_nearest,
-                          self.unmatched_documents + other.unmatched_documents)
+        theirs = other.counts()
+        return BuildStats(**{name: mine + theirs[name] for name, mine in self.counts().items()},
+                          unmatched_documents=self.unmatched_documents + other.unmatched_documents)
 
 
 # --- QA files ------------------------------------------------------------------------------------
@@ -229,6 +233,13 @@ def oracle_limit(k: int) -> int:
     return max(1, (k + 1) // 2)
 
 
+class DocumentChunk(NamedTuple):
+    """A chunk of the named document, with its place in that document."""
+
+    hit: Hit
+    ordinal: int
+
+
 def find_oracles(services: Services, collection: str, pair: QAPair, answer_vector: Any, *, limit: int,
                  stats: BuildStats | None = None) -> list[Document]:
     """The chunks holding the answer, in document order: those of the named document that the answer
@@ -241,14 +252,14 @@ def find_oracles(services: Services, collection: str, pair: QAPair, answer_vecto
         with services.pool.connection() as conn:
             rows = conn.execute(ORACLE_SQL, {"q": answer_vector, "collection": collection, "key": key}).fetchall()
         if rows:
-            hits = [(Hit(*row[:8]), row[8]) for row in rows]
+            chunks = [DocumentChunk(Hit(*row[:8]), row[8]) for row in rows]
             words = word_set(pair.answer)
-            quoted = [hit for hit in hits if quoted_share(hit[0].text, words) >= QUOTED_SHARE]
-            ranked = sorted(quoted or hits, key=lambda h: (-h[0].similarity, h[0].chunk_id))
-            chosen = sorted(ranked[: limit if quoted else 1], key=lambda h: h[1])
+            quoted = [c for c in chunks if quoted_share(c.hit.text, words) >= QUOTED_SHARE]
+            ranked = sorted(quoted or chunks, key=lambda c: (-c.hit.similarity, c.hit.chunk_id))
+            chosen = sorted(ranked[: limit if quoted else 1], key=lambda c: c.ordinal)
             if stats is not None:
                 stats.oracle_by_document += 1
-            return [PgRetriever._to_document(hit, hit.similarity) for hit, _ in chosen]
+            return [PgRetriever._to_document(c.hit, c.hit.similarity) for c in chosen]
         if stats is not None:
             stats.unmatched_documents.append(key)
     nearest = services.retriever(collection, mode="vector", k=1).invoke(pair.answer)

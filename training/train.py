@@ -170,8 +170,7 @@ def saved_data(run_dir: Path, config: TrainConfig) -> PreparedData:
     digest = examples_sha256(train + validation)
     if saved.get("data_sha256") and saved["data_sha256"] != digest:
         raise TrainingError(f"the saved examples of run '{run_dir.name}' were modified: start a new run instead")
-    stats = BuildStats(**{k: v for k, v in (saved.get("stats") or {}).items()
-                          if k in ("pairs", "examples", "oracle_present", "oracle_by_document", "oracle_by_nearest")})
+    stats = BuildStats.from_json(saved.get("stats") or {})
     return PreparedData(train, validation, stats, load_qa(qa_path, config.split), qa_hash, digest,
                         int(saved.get("draws", 1)))
 

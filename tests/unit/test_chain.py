@@ -87,3 +87,13 @@ def test_condense_uses_the_previous_question():
     assert condense_question("and the price?", [("Tell me about the Pro plan", "...")]) == (
         "Tell me about the Pro plan and the price?"
     )
+
+
+def test_a_runoff_ends_the_answer_and_the_generation():
+    docs = [doc("warranty is 24 months", 0.8), doc("returns within 30 days", 0.6)]
+    chain, _ = make_chain("24 months [1]. [2] [3] [4] [5] [6] [7] [8] [9]", docs)
+    events = list(chain.stream("How long is the warranty?"))
+    tokens = "".join(e.text for e in events if e.kind == "token")
+    answer = events[-1].answer
+    assert tokens.strip() == answer.text == "24 months [1]. [2]"
+    assert [n for n, _ in answer.sources] == [1, 2]

@@ -10,6 +10,7 @@ from langchain_core.documents import Document
 
 from chatbot.prompts import rag_messages
 from training.dataset import (
+    BuildStats,
     DatasetError,
     assemble_example,
     cite,
@@ -215,3 +216,14 @@ def test_config_rejects_bad_names_and_quantizations():
         TrainConfig(qa="x", name="../evil")
     with pytest.raises(TrainingError, match="unknown quantization"):
         TrainConfig(qa="x", quant="fp8")  # type: ignore[arg-type]
+
+
+def test_build_stats_add_up_and_survive_the_run_file():
+    first = BuildStats(pairs=2, examples=6, oracle_present=5, oracle_by_document=2, unmatched_documents=["a.md"])
+    total = first + BuildStats(pairs=1, examples=3, oracle_present=2, oracle_by_nearest=1)
+    assert total.counts() == {"pairs": 3, "examples": 9, "oracle_present": 7, "oracle_by_document": 2,
+                              "oracle_by_nearest": 1}
+    assert total.unmatched_documents == ["a.md"]
+    saved = json.loads(json.dumps(total.to_json()))
+    assert saved["oracle_rate"] == round(7 / 9, 4)
+    assert BuildStats.from_json(saved).counts() == total.counts()
