@@ -91,21 +91,41 @@ def groundedness(prediction: str, contexts: Sequence[str]) -> float | None:
     return sum(token in vocabulary for token in tokens) / len(tokens)
 
 
+def closest_source(text: str, contexts: Sequence[str]) -> tuple[int, float] | None:
+    """The number (from 1) of the source most like `text` by ROUGE-L, with that ROUGE-L; None when no source
+    shares a word with it."""
+    scores = [rouge_l(text, context) for context in contexts] if text.strip() else []
+    best = max(range(len(scores)), key=scores.__getitem__, default=None)
+    return (best + 1, scores[best]) if best is not None and scores[best] > 0 else None
+
+
+@lru_cache(maxsize=1024)
+def _gold_source(gold: str, contexts: tuple[str, ...]) -> tuple[int, float] | None:
+    return closest_source(gold, contexts)  # the same for every arm of a question: computed once
+
+
 @dataclass(frozen=True)
 class Scores:
     f1: float
     rougeL: float
     citation_valid: bool
     grounded: float | None
+    closest_source: int | None = None  # the source the answer is most like
+    gold_source: int | None = None  # the source the gold answer is most like
+    gold_source_rougeL: float | None = None  # that source, answered verbatim, against the gold answer
 
 
 def score_answer(prediction: str, gold: str, contexts: Sequence[str]) -> Scores:
     """All the per-answer metrics; `contexts` are the texts of the sources numbered in the prompt."""
+    closest, gold_source = closest_source(prediction, contexts), _gold_source(gold, tuple(contexts))
     return Scores(
         f1=token_f1(prediction, gold),
         rougeL=rouge_l(prediction, gold),
         citation_valid=citations_valid(prediction, len(contexts)),
         grounded=groundedness(prediction, contexts),
+        closest_source=closest[0] if closest else None,
+        gold_source=gold_source[0] if gold_source else None,
+        gold_source_rougeL=gold_source[1] if gold_source else None,
     )
 
 
@@ -199,6 +219,25 @@ def summarize(records: Sequence[Record]) -> dict[str, float | None]:
     return {k: round(v, 4) if v is not None else None for k, v in summary.items()}
 
 
+def source_choice(base: Sequence[Record], tuned: Sequence[Record]) -> dict[str, Any]:
+    """Which source each arm's answers follow: the share of questions (with sources) where the answer is most
+    like the source the gold answer is most like, and what answering with that source verbatim would score
+    (the ceiling of a generator that copies the right source) and win over base."""
+    pairs = [(b, t) for b, t in zip(base, tuned, strict=True) if b.scores.gold_source is not None]
+
+    def picked(records: Sequence[Record]) -> float | None:
+        return mean([float(r.scores.closest_source == r.scores.gold_source) for r in records])
+
+    ceiling = [b.scores.gold_source_rougeL or 0.0 for b, _ in pairs]
+    rounded = {
+        "base_picked": picked([b for b, _ in pairs]),
+        "finetuned_picked": picked([t for _, t in pairs]),
+        "gold_source_rougeL": mean(ceiling),
+        "gold_source_win_rate": win_rate(ceiling, [b.scores.rougeL for b, _ in pairs])[0] if pairs else None,
+    }
+    return {"questions": len(pairs), **{k: round(v, 4) if v is not None else None for k, v in rounded.items()}}
+
+
 # --- `ragbot eval answers` -----------------------------------------------------------------------
 
 
@@ -254,6 +293,7 @@ def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test"
             "f1_win_rate": round(f1_rate, 4),
             "f1_wins": f1_counts["wins"],
         },
+        "source_choice": source_choice(records["base"], records["finetuned"]),
         "split": split,
         "collection": collection,
         "generators": {"base": "base", "finetuned": finetuned},
@@ -320,6 +360,12 @@ def markdown_report(result: dict[str, Any], records: dict[str, list[Record]]) ->
         s = result[arm]
         lines.append(f"| {arm} | {s['f1']:.3f} | {s['rougeL']:.3f} | {s['citation_valid']:.1%} | "
                      f"{(s['grounded'] or 0):.3f} | {s['seconds_per_answer']:.1f} |")
+    choice = result.get("source_choice") or {}
+    if choice.get("questions"):
+        lines += ["", f"Source choice ({choice['questions']} questions with sources): the answer follows the source "
+                  f"most like the gold answer in {choice['finetuned_picked']:.0%} (fine-tuned) and "
+                  f"{choice['base_picked']:.0%} (base) of them; that source answered verbatim would score ROUGE-L "
+                  f"{choice['gold_source_rougeL']:.3f} and win {choice['gold_source_win_rate']:.0%} over base."]
     lines.append("")
     for i, (base, tuned) in enumerate(zip(records["base"], records["finetuned"], strict=True), start=1):
         mark = "fine-tuned wins" if tuned.scores.rougeL > base.scores.rougeL else (

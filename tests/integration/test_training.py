@@ -144,6 +144,10 @@ def test_eval_answers_json_schema(cli, examples_ingested, tmp_path):
         assert set(data[arm]) == {"f1", "rougeL", "citation_valid", "grounded", "seconds_per_answer"}
         assert 0.0 <= data[arm]["f1"] <= 1.0 and data[arm]["seconds_per_answer"] > 0
     assert data["generators"]["finetuned"] == f"finetuned:{NAME}"
+    choice = data["source_choice"]
+    assert set(choice) == {"questions", "base_picked", "finetuned_picked", "gold_source_rougeL",
+                           "gold_source_win_rate"}
+    assert 1 <= choice["questions"] <= 3 and 0.0 < choice["gold_source_rougeL"] <= 1.0
     assert (tmp_path / "chart.png").stat().st_size > 1000
     assert (tmp_path / "report.md").read_text().count("**Gold**") == 3
 

@@ -18,6 +18,7 @@ from training.evaluate import (
     rouge_l,
     run_conditions,
     score_answer,
+    source_choice,
     strip_citations,
     summarize,
     token_f1,
@@ -53,6 +54,23 @@ def test_score_answer_checks_citations_against_the_prompt_sources():
     assert not score_answer("24 months", "24 months", ["a", "b"]).citation_valid
 
 
+def test_source_choice_compares_the_sources_each_answer_follows():
+    sources = ["The warranty is 24 months from delivery.", "Returns are accepted within 30 days."]
+    scores = score_answer("Within 30 days [2].", "The warranty is 24 months.", sources)
+    assert (scores.closest_source, scores.gold_source) == (2, 1) and scores.gold_source_rougeL > 0.5
+    assert score_answer("anything", "gold", []).gold_source is None
+
+    def rec(text: str) -> Record:
+        return Record("q", "How long?", "The warranty is 24 months.", "x", text, 2, False, 1.0, None,
+                      score_answer(text, "The warranty is 24 months.", sources))
+
+    base = [rec("Returns are accepted within 30 days."), rec("It depends.")]
+    tuned = [rec("The warranty is 24 months [1]."), rec("Returns: 30 days [2].")]
+    choice = source_choice(base, tuned)
+    assert choice["questions"] == 2 and choice["finetuned_picked"] == 0.5 and choice["base_picked"] == 0.0
+    assert choice["gold_source_win_rate"] == 1.0  # the warranty source verbatim beats both base answers
+
+
 def test_win_rate_counts_ties_half():
     rate, counts = win_rate([0.5, 0.2, 0.3, 0.9], [0.4, 0.2, 0.6, 0.1])
     assert counts == {"wins": 2, "ties": 1, "losses": 1} and rate == pytest.approx(2.5 / 4)
@@ -83,6 +101,9 @@ def test_summary_chart_and_report(tmp_path):
     text = markdown_report(result, {"base": [base], "finetuned": [tuned]})
     assert "## 1. How long?" in text and "> 24 months [1]" in text and "> It is long." in text
     assert "fine-tuned wins" in text
+    result["source_choice"] = source_choice([base], [tuned])
+    assert "the answer follows the source most like the gold answer in 100% (fine-tuned)" in markdown_report(
+        result, {"base": [base], "finetuned": [tuned]})
 
 
 class SlowEchoChain:
