@@ -84,6 +84,9 @@ def train(
                                                         "\\[default: 10].")] = None,
     redraw: Annotated[bool | None, typer.Option("--redraw/--no-redraw", help="Each epoch draws its own sources "
                                                 "per pair (oracle kept or not, their order) \\[default: on].")] = None,
+    source_order: Annotated[str | None, typer.Option(help="Sources in a prompt: 'shuffled' (RAFT) or 'ranked' (the "
+                                                     "retriever's order, oracles where it ranked them) "
+                                                     "\\[default: shuffled].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for examples, split and training \\[default: 0].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run (--name, else the latest) "
                                                           "from its last checkpoint.")] = False,
@@ -103,7 +106,7 @@ def train(
         "epochs": epochs, "max_steps": max_steps, "lr": lr, "lora_r": lora_r, "lora_alpha": lora_alpha,
         "target_modules": _modules(target_modules) if target_modules else None, "batch_size": batch_size,
         "k": k, "oracle_p": oracle_p, "save_steps": save_steps, "redraw": redraw,
-        "seed": seed,
+        "source_order": source_order, "seed": seed,
     }
     given = {key: value for key, value in given.items() if value is not None}
     services = _services()

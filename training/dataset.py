@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from langchain_core.documents import Document
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from chatbot.services import Services
 
 DEFAULT_ORACLE_P = 0.8
+SourceOrder = Literal["shuffled", "ranked"]
 
 # Chunks of the document(s) named by a QA pair's `source` / `corpus_id`, with their similarity to the answer.
 # No ORDER BY on the vector column: with a filter, an HNSW scan could miss the document's chunks entirely.
@@ -190,19 +191,35 @@ def cite(answer: str, numbers: Sequence[int]) -> str:
     return f"{answer} " + "".join(f"[{n}]" for n in sorted(numbers))
 
 
+def ranked_sources(oracles: Sequence[Document], distractors: Sequence[Document], candidates: Sequence[Document],
+                   rng: random.Random) -> list[Document]:
+    """The distractors in rank order, each oracle where the retriever ranked it among `candidates` (a random
+    place when it was not retrieved): the order the chain shows at answer time."""
+    documents = list(distractors)
+    ranks = {chunk_key(d): rank for rank, d in enumerate(candidates)}
+    for oracle in sorted(oracles, key=lambda o: ranks.get(chunk_key(o), len(candidates))):
+        rank = ranks.get(chunk_key(oracle))
+        documents.insert(min(rank, len(documents)) if rank is not None else rng.randint(0, len(documents)), oracle)
+    return documents
+
+
 def assemble_example(question: str, answer: str, oracles: Sequence[Document], candidates: Sequence[Document],
-                     *, k: int, p: float, rng: random.Random, question_id: str = "") -> Example:
-    """k sources: the oracles (in document order; kept with probability p) + distinct distractors, shuffled;
-    the target cited (see `cite`)."""
+                     *, k: int, p: float, rng: random.Random, question_id: str = "",
+                     order: SourceOrder = "shuffled") -> Example:
+    """k sources: the oracles (in document order; kept with probability p) + distinct distractors, shuffled
+    (or, `ranked`, in the retriever's order); the target cited (see `cite`)."""
     if k < 1:
         raise ValueError("k must be at least 1")
     oracles = list(oracles)[:k]
     keep = rng.random() < p  # drawn even without an oracle, so that the stream of draws stays aligned
     shown = oracles if keep else []
     distractors = distinct_distractors(candidates, oracles)[: k - len(shown)]
-    documents = shown + distractors
-    documents.sort(key=lambda d: str(chunk_key(d)))  # the shuffle then depends on the set, not on rank ties
-    rng.shuffle(documents)
+    if order == "ranked":
+        documents = ranked_sources(shown, distractors, candidates, rng)
+    else:
+        documents = shown + distractors
+        documents.sort(key=lambda d: str(chunk_key(d)))  # the shuffle then depends on the set, not on rank ties
+        rng.shuffle(documents)
     numbers = [documents.index(oracle) + 1 for oracle in shown]
     messages = rag_messages(question, [(d.page_content, d.metadata) for d in documents])
     messages.append({"role": "assistant", "content": cite(answer, numbers)})
@@ -277,7 +294,7 @@ def collection_size(services: Services, collection: str) -> int:
 
 
 def iter_examples(services: Services, pairs: Sequence[QAPair], collection: str, *, k: int | None = None,
-                  p: float = DEFAULT_ORACLE_P, seed: int = 0, draws: int = 1,
+                  p: float = DEFAULT_ORACLE_P, seed: int = 0, draws: int = 1, order: SourceOrder = "shuffled",
                   stats: BuildStats | None = None) -> Iterator[Example]:
     """`draws` examples per pair, in the order of `pairs` (deterministic for a given seed and store)."""
     if not 0.0 <= p <= 1.0:
@@ -297,7 +314,8 @@ def iter_examples(services: Services, pairs: Sequence[QAPair], collection: str, 
             stats.pairs += 1
         for draw in range(draws):
             example = assemble_example(pair.question, pair.answer, oracles, candidates, k=k, p=p,
-                                       rng=rng_for(seed, pair.id, pair.question, draw), question_id=pair.id)
+                                       rng=rng_for(seed, pair.id, pair.question, draw), question_id=pair.id,
+                                       order=order)
             if stats is not None:
                 stats.examples += 1
                 stats.oracle_present += bool(example.oracle_numbers)
@@ -305,9 +323,11 @@ def iter_examples(services: Services, pairs: Sequence[QAPair], collection: str, 
 
 
 def build_examples(services: Services, pairs: Sequence[QAPair], collection: str, *, k: int | None = None,
-                   p: float = DEFAULT_ORACLE_P, seed: int = 0, draws: int = 1) -> tuple[list[Example], BuildStats]:
+                   p: float = DEFAULT_ORACLE_P, seed: int = 0, draws: int = 1,
+                   order: SourceOrder = "shuffled") -> tuple[list[Example], BuildStats]:
     stats = BuildStats()
-    examples = list(iter_examples(services, pairs, collection, k=k, p=p, seed=seed, draws=draws, stats=stats))
+    examples = list(iter_examples(services, pairs, collection, k=k, p=p, seed=seed, draws=draws, order=order,
+                                  stats=stats))
     named = sum(1 for pair in pairs if pair.document_key)
     if named and len(stats.unmatched_documents) > named / 2:
         raise DatasetError(

@@ -33,6 +33,7 @@ from training.dataset import (
     BuildStats,
     Example,
     QAPair,
+    SourceOrder,
     build_examples,
     examples_sha256,
     file_sha256,
@@ -77,6 +78,7 @@ class TrainConfig:
     max_length: int | None = None  # None → the generator's context window
     save_steps: int = 10  # a checkpoint (and, with validation pairs, a validation loss) every N steps
     redraw: bool = True  # each epoch draws its own sources per pair (oracle kept or not, their order)
+    source_order: SourceOrder = "shuffled"  # or "ranked": the retriever's order, oracles where it ranked them
     bf16: bool | None = None  # bf16 autocast; None → on where supported (measured faster on this CPU)
     seed: int = 0
 
@@ -87,6 +89,8 @@ class TrainConfig:
             raise TrainingError(f"invalid adapter name '{self.name}': letters, digits, '.', '_' and '-' only")
         if self.max_steps is not None and self.max_steps < 1:
             raise TrainingError("--max-steps must be at least 1")
+        if self.source_order not in ("shuffled", "ranked"):
+            raise TrainingError(f"unknown source order '{self.source_order}' (choose shuffled or ranked)")
         if self.epochs <= 0:
             raise TrainingError("--epochs must be positive")
         if self.batch_size < 1 or (self.micro_batch_size is not None and self.micro_batch_size < 1):
@@ -145,10 +149,10 @@ def prepare_data(services: Services, config: TrainConfig, collection: str) -> Pr
     pairs = load_qa(qa_path, config.split)
     train_pairs, val_pairs = validation_split(pairs, config.val_fraction, config.seed)
     draws = draws_for(config, len(train_pairs))
-    train, stats = build_examples(services, train_pairs, collection, k=config.k, p=config.oracle_p,
-                                  seed=config.seed, draws=draws)
-    validation, val_stats = (build_examples(services, val_pairs, collection, k=config.k, p=config.oracle_p,
-                                            seed=config.seed) if val_pairs else ([], BuildStats()))
+    options = {"k": config.k, "p": config.oracle_p, "seed": config.seed, "order": config.source_order}
+    train, stats = build_examples(services, train_pairs, collection, draws=draws, **options)
+    validation, val_stats = (build_examples(services, val_pairs, collection, **options) if val_pairs
+                             else ([], BuildStats()))
     return PreparedData(train, validation, stats + val_stats, pairs, file_sha256(qa_path),
                         examples_sha256(train + validation), draws)
 

@@ -216,6 +216,8 @@ def test_config_rejects_bad_names_and_quantizations():
         TrainConfig(qa="x", name="../evil")
     with pytest.raises(TrainingError, match="unknown quantization"):
         TrainConfig(qa="x", quant="fp8")  # type: ignore[arg-type]
+    with pytest.raises(TrainingError, match="unknown source order"):
+        TrainConfig(qa="x", source_order="sorted")  # type: ignore[arg-type]
 
 
 def test_build_stats_add_up_and_survive_the_run_file():
@@ -227,3 +229,20 @@ def test_build_stats_add_up_and_survive_the_run_file():
     saved = json.loads(json.dumps(total.to_json()))
     assert saved["oracle_rate"] == round(7 / 9, 4)
     assert BuildStats.from_json(saved).counts() == total.counts()
+
+
+def test_ranked_order_keeps_the_retrievers_ranks_and_places_unretrieved_oracles_at_random():
+    retrieved = CANDIDATES[4]  # the oracle, ranked after three distinct distractors
+    for seed in range(10):
+        example = assemble_example("q", "chunk 4 text", [retrieved], CANDIDATES, k=4, p=1.0,
+                                   rng=random.Random(seed), order="ranked")
+        assert example.chunk_ids == [1, 2, 3, 4] and example.oracle_numbers == [4]
+    places = set()
+    for seed in range(30):
+        example = assemble_example("q", "a", [chunk(9, "unretrieved")], CANDIDATES, k=4, p=1.0,
+                                   rng=random.Random(seed), order="ranked")
+        assert [c for c in example.chunk_ids if c != 9] == [1, 2, 3]  # distractors keep their rank order
+        places.add(example.oracle_numbers[0])
+    assert places == {1, 2, 3, 4}
+    left_out = assemble_example("q", "a", [retrieved], CANDIDATES, k=4, p=0.0, rng=random.Random(0), order="ranked")
+    assert left_out.chunk_ids == [1, 2, 3, 5] and left_out.oracle_numbers == []
