@@ -44,8 +44,10 @@ class AnswerGuard:
         if self.stopped:
             return ""
         self.text += piece
-        cut = runoff_at(self.text, self.n_sources)
+        line = max(self.text.rfind("\n", 0, self.emitted), 0)  # run-offs never span lines: scan the last one
+        cut = runoff_at(self.text[line:], self.n_sources)
         if cut is not None:
+            cut += line
             self.text = self.text[:cut].rstrip()
             self.stopped = True
             return self._release(len(self.text))
