@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from chatbot.adapters import valid_adapter_name
 from chatbot.quantization import QUANTS, Quant, quantization_config, torch_device
@@ -89,8 +89,9 @@ class TrainConfig:
             raise TrainingError(f"invalid adapter name '{self.name}': letters, digits, '.', '_' and '-' only")
         if self.max_steps is not None and self.max_steps < 1:
             raise TrainingError("--max-steps must be at least 1")
-        if self.source_order not in ("shuffled", "ranked"):
-            raise TrainingError(f"unknown source order '{self.source_order}' (choose shuffled or ranked)")
+        if self.source_order not in get_args(SourceOrder):
+            raise TrainingError(f"unknown source order '{self.source_order}' "
+                                f"(choose from {', '.join(get_args(SourceOrder))})")
         if self.epochs <= 0:
             raise TrainingError("--epochs must be positive")
         if self.batch_size < 1 or (self.micro_batch_size is not None and self.micro_batch_size < 1):
