@@ -83,10 +83,10 @@ def train(
     save_steps: Annotated[int | None, typer.Option(help="Checkpoint, and validation loss, every N steps "
                                                         "\\[default: 10].")] = None,
     redraw: Annotated[bool | None, typer.Option("--redraw/--no-redraw", help="Each epoch draws its own sources "
-                                                "per pair (oracle kept or not, their order) \\[default: on].")] = None,
-    source_order: Annotated[str | None, typer.Option(help="Sources in a prompt: 'shuffled' (RAFT) or 'ranked' (the "
-                                                     "retriever's order, oracles where it ranked them) "
-                                                     "\\[default: shuffled].")] = None,
+                                                "per pair (oracle kept or not, where it goes) \\[default: on].")] = None,
+    source_order: Annotated[str | None, typer.Option(help="Sources in a prompt: 'ranked' (the retriever's "
+                                                     "order, oracles where it ranked them) or 'shuffled' "
+                                                     "(RAFT) \\[default: ranked].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for examples, split and training \\[default: 0].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run (--name, else the latest) "
                                                           "from its last checkpoint.")] = False,

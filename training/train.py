@@ -30,6 +30,7 @@ from chatbot.quantization import QUANTS, Quant, quantization_config, torch_devic
 from chatbot.settings import Settings
 from training.dataset import (
     DEFAULT_ORACLE_P,
+    DEFAULT_SOURCE_ORDER,
     BuildStats,
     Example,
     QAPair,
@@ -77,8 +78,8 @@ class TrainConfig:
     val_fraction: float = 0.1
     max_length: int | None = None  # None → the generator's context window
     save_steps: int = 10  # a checkpoint (and, with validation pairs, a validation loss) every N steps
-    redraw: bool = True  # each epoch draws its own sources per pair (oracle kept or not, their order)
-    source_order: SourceOrder = "shuffled"  # or "ranked": the retriever's order, oracles where it ranked them
+    redraw: bool = True  # each epoch draws its own sources per pair (oracle kept or not, where it goes)
+    source_order: SourceOrder = DEFAULT_SOURCE_ORDER  # "ranked" (the retriever's order) or "shuffled" (RAFT)
     bf16: bool | None = None  # bf16 autocast; None → on where supported (measured faster on this CPU)
     seed: int = 0
 

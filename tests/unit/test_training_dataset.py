@@ -231,18 +231,28 @@ def test_build_stats_add_up_and_survive_the_run_file():
     assert BuildStats.from_json(saved).counts() == total.counts()
 
 
-def test_ranked_order_keeps_the_retrievers_ranks_and_places_unretrieved_oracles_at_random():
+def test_default_ranked_order_keeps_the_retrievers_ranks_and_places_unretrieved_oracles_at_random():
     retrieved = CANDIDATES[4]  # the oracle, ranked after three distinct distractors
     for seed in range(10):
-        example = assemble_example("q", "chunk 4 text", [retrieved], CANDIDATES, k=4, p=1.0,
-                                   rng=random.Random(seed), order="ranked")
+        example = assemble_example("q", "chunk 4 text", [retrieved], CANDIDATES, k=4, p=1.0, rng=random.Random(seed))
         assert example.chunk_ids == [1, 2, 3, 4] and example.oracle_numbers == [4]
     places = set()
     for seed in range(30):
-        example = assemble_example("q", "a", [chunk(9, "unretrieved")], CANDIDATES, k=4, p=1.0,
-                                   rng=random.Random(seed), order="ranked")
+        example = assemble_example("q", "a", [chunk(9, "unretrieved")], CANDIDATES, k=4, p=1.0, rng=random.Random(seed))
         assert [c for c in example.chunk_ids if c != 9] == [1, 2, 3]  # distractors keep their rank order
         places.add(example.oracle_numbers[0])
     assert places == {1, 2, 3, 4}
-    left_out = assemble_example("q", "a", [retrieved], CANDIDATES, k=4, p=0.0, rng=random.Random(0), order="ranked")
+    left_out = assemble_example("q", "a", [retrieved], CANDIDATES, k=4, p=0.0, rng=random.Random(0))
     assert left_out.chunk_ids == [1, 2, 3, 5] and left_out.oracle_numbers == []
+
+
+def test_shuffled_order_shows_the_same_sources_with_the_oracle_anywhere():
+    retrieved = CANDIDATES[4]
+    ranked = assemble_example("q", "chunk 4 text", [retrieved], CANDIDATES, k=4, p=1.0, rng=random.Random(0))
+    places = set()
+    for seed in range(30):
+        example = assemble_example("q", "chunk 4 text", [retrieved], CANDIDATES, k=4, p=1.0,
+                                   rng=random.Random(seed), order="shuffled")
+        assert sorted(example.chunk_ids) == sorted(ranked.chunk_ids)
+        places.add(example.oracle_numbers[0])
+    assert places == {1, 2, 3, 4}
