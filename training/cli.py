@@ -83,7 +83,8 @@ def train(
     save_steps: Annotated[int | None, typer.Option(help="Checkpoint, and validation loss, every N steps "
                                                         "\\[default: 10].")] = None,
     redraw: Annotated[bool | None, typer.Option("--redraw/--no-redraw", help="Each epoch draws its own sources "
-                                                "per pair (oracle kept or not, where it goes) \\[default: on].")] = None,
+                                                "per pair (oracle kept or not, where it goes) "
+                                                "\\[default: on].")] = None,
     source_order: Annotated[str | None, typer.Option(help="Sources in a prompt: 'ranked' (the retriever's "
                                                      "order, oracles where it ranked them) or 'shuffled' "
                                                      "(RAFT) \\[default: ranked].")] = None,
