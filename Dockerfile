@@ -29,7 +29,7 @@ COPY --chown=ragbot:ragbot . .
 RUN pip install --no-deps -e .
 
 USER ragbot
-# Convert the bundled generator (GGUF → safetensors) into $RAGBOT_HOME/models and check the embedder loads;
+# Convert the bundled generator (GGUF → safetensors) and export the embedder to ONNX into $RAGBOT_HOME/models;
 # a named volume on /data starts with these files.
 RUN ragbot models prepare
 

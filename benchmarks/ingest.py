@@ -1,44 +1,100 @@
-"""Ingest throughput against the embedder's raw throughput on the same chunk texts."""
+"""Ingest throughput and query-embedding latency per embedder backend, measured in one run on the same chunks."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from chatbot.embeddings import Backend, Embedder, load_embedder, resolve_backend
 from chatbot.services import Services
-from ingestion.beir import corpus_items, dataset_name
+from ingestion.beir import corpus_items
+from ingestion.pipeline import Ingestor, IngestReport, expand_paths
+
+QUERIES = [
+    "How do I reset the hub to factory settings?",
+    "What does a blinking amber LED mean?",
+    "Can I get a refund after 30 days?",
+    "How do I update the firmware?",
+    "Which smart home platforms are supported?",
+    "How is my data protected?",
+]
 
 
-def run_ingest_benchmark(services: Services, data: Path, limit: int | None = None) -> dict[str, Any]:
-    """Ingest `data/corpus.jsonl` into a fresh collection, then encode its chunks raw; report both."""
-    items = corpus_items(data)[:limit]
-    collection = f"bench-{dataset_name(data)}"
+def _ingest(services: Services, embedder: Embedder, data: Path, collection: str, limit: int | None) -> IngestReport:
+    """A fresh ingest of `data` (a BEIR folder or files and folders) with `embedder`."""
     services.store.delete_collection(collection)
-    ingestor = services.ingestor
-    report = ingestor.ingest_items(items, collection, total=len(items))
+    ingestor = Ingestor(services.store, embedder, services.chunker, services.settings.max_upload_bytes)
+    if (data / "corpus.jsonl").is_file():
+        items = corpus_items(data)[:limit]
+        return ingestor.ingest_items(items, collection, total=len(items))
+    return ingestor.ingest_paths(expand_paths([data])[:limit], collection)
 
+
+def _chunk_texts(services: Services, collection: str) -> list[str]:
     with services.pool.connection() as conn:
-        texts = [r[0] for r in conn.execute(
-            "SELECT k.text FROM chunks k JOIN documents d ON d.id = k.document_id"
-            " JOIN collections c ON c.id = d.collection_id WHERE c.name = %s ORDER BY d.id, k.ordinal",
-            (collection,),
-        )]
-    started = time.perf_counter()
-    services.embedder.model.encode(texts, batch_size=services.embedder.batch_size, normalize_embeddings=True)
-    raw_seconds = time.perf_counter() - started
-    services.store.delete_collection(collection)
+        return [r[0] for r in conn.execute(
+            "SELECT k.text FROM chunks k JOIN collections c ON c.id = k.collection_id WHERE c.name = %s"
+            " ORDER BY k.document_id, k.ordinal", (collection,))]
 
-    pipeline_rate = report.chunks_added / report.seconds if report.seconds else 0.0
-    raw_rate = len(texts) / raw_seconds if raw_seconds else 0.0
+
+def _query_p50_ms(embedder: Embedder, rounds: int = 10) -> float:
+    embedder.encode(QUERIES[:1])  # warm-up
+    times = []
+    for _ in range(rounds):
+        for query in QUERIES:
+            started = time.perf_counter()
+            embedder.encode([query])
+            times.append(time.perf_counter() - started)
+    return round(1000 * statistics.median(times), 2)
+
+
+def run_ingest_benchmark(services: Services, data: Path, backends: list[Backend], limit: int | None = None,
+                         repeats: int = 3) -> dict[str, Any]:
+    """Per backend: the whole ingest (load, chunk, embed, write) and the embedder alone on the same chunks, each the
+    median of `repeats` runs interleaved across backends (so that load drifts hit them alike); query p50."""
+    from chatbot.precision import cpu_report
+
+    embedders = {name: load_embedder(services.settings, name) for name in backends}
+    for embedder in embedders.values():
+        embedder.encode(QUERIES)  # warm-up: first runs allocate and pick kernels
+    ingests: dict[str, list[float]] = {name: [] for name in backends}
+    encodes: dict[str, list[float]] = {name: [] for name in backends}
+    texts: list[str] = []
+    report = IngestReport()
+    for _ in range(repeats):
+        for name, embedder in embedders.items():
+            collection = f"bench-ingest-{name}"
+            report = _ingest(services, embedder, data, collection, limit)
+            texts = texts or _chunk_texts(services, collection)
+            ingests[name].append(report.chunks_added / report.seconds)
+            started = time.perf_counter()
+            embedder.encode(texts)
+            encodes[name].append(len(texts) / (time.perf_counter() - started))
+            services.store.delete_collection(collection)
+    reference = embedders["torch"].encode(texts) if "torch" in embedders else None
+    results: dict[str, dict[str, Any]] = {}
+    for name, embedder in embedders.items():
+        results[name] = {"chunks_per_s": round(statistics.median(ingests[name]), 2),
+                         "encode_chunks_per_s": round(statistics.median(encodes[name]), 2),
+                         "query_p50_ms": _query_p50_ms(embedder)}
+        if reference is not None:
+            cosine = np.sum(embedder.encode(texts) * reference, axis=1)
+            results[name]["cosine_vs_torch"] = {"mean": round(float(cosine.mean()), 5),
+                                                "min": round(float(cosine.min()), 5)}
+    if "torch" in results:
+        for figures in results.values():
+            figures["vs_torch"] = {key: round(figures[key] / results["torch"][key], 2)
+                                   for key in ("chunks_per_s", "encode_chunks_per_s", "query_p50_ms")}
     return {
-        "dataset": dataset_name(data),
-        "documents": len(items),
+        "cpu": cpu_report(services.settings),
+        "data": str(data),
         "files_failed": len(report.files_failed),
-        "chunks": report.chunks_added,
-        "seconds": round(report.seconds, 2),
-        "chunks_per_s": round(pipeline_rate, 2),
-        "raw_encode_seconds": round(raw_seconds, 2),
-        "raw_encode_chunks_per_s": round(raw_rate, 2),
-        "ratio": round(pipeline_rate / raw_rate, 3) if raw_rate else 0.0,
+        "chunks": len(texts),
+        "repeats": repeats,
+        "backends": results,
+        "default": resolve_backend(services.settings.model_copy(update={"embedder_backend": "auto"}))[0],
     }

@@ -42,8 +42,13 @@ def _seed_vectors(services: Services, real_collection: str | None, rng: np.rando
 
 def ensure_synthetic(services: Services, chunks: int, real_collection: str | None = None, seed: int = 7) -> int:
     """A collection of `chunks` synthetic chunks: perturbed copies of a real collection's embeddings (or of
-    random centers) and word-salad text from a fixed vocabulary. Reused when already at that size."""
+    random centers) and word-salad text from a fixed vocabulary. Reused when already at that size. Its vectors
+    stand for any embedder's: it is recorded as the configured one's, so that the retriever accepts it."""
+    embedder = services.embedder.identity
     if _collection_size(services, SYNTHETIC) == chunks:
+        with services.pool.connection() as conn:
+            conn.execute("UPDATE collections SET embedder_model = %s, embedder_backend = %s, embedder_dim = %s"
+                         " WHERE name = %s", (embedder.model, embedder.backend, embedder.dimension, SYNTHETIC))
         return chunks
     services.store.delete_collection(SYNTHETIC)
     rng = np.random.default_rng(seed)
@@ -53,7 +58,8 @@ def ensure_synthetic(services: Services, chunks: int, real_collection: str | Non
     vocabulary = [f"term{i}" for i in range(5000)] + [w.lower() for q in QUESTIONS for w in q.split()]
     per_document = 50
     with services.pool.connection() as conn, conn.transaction():
-        conn.execute("INSERT INTO collections (name) VALUES (%s) ON CONFLICT DO NOTHING", (SYNTHETIC,))
+        conn.execute("INSERT INTO collections (name, embedder_model, embedder_backend, embedder_dim)"
+                     " VALUES (%s, %s, %s, %s)", (SYNTHETIC, embedder.model, embedder.backend, embedder.dimension))
         for start in range(0, chunks, per_document):
             count = min(per_document, chunks - start)
             document_id, collection_id = conn.execute(

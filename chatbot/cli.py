@@ -145,18 +145,22 @@ def db_restore(
 
 @models_app.command("prepare")
 def models_prepare() -> None:
-    """Convert the bundled generator to safetensors once and check the embedder loads."""
-    from chatbot.embeddings import SentenceTransformerEmbeddings
+    """Convert the bundled generator to safetensors and export the embedder to ONNX (once each); check both load."""
+    from chatbot.embeddings import load_embedder, resolve_backend
     from chatbot.models import ModelError, base_model_location, embedder_location
+    from chatbot.onnx_export import prepare_onnx_embedder
 
     settings = _settings()
     try:
         base = base_model_location(settings)
-        embedder = SentenceTransformerEmbeddings.from_settings(settings)
+        exports = prepare_onnx_embedder(settings)
+        backend, reason = resolve_backend(settings)
+        embedder = load_embedder(settings, backend)
     except ModelError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"generator: {base}")
     typer.echo(f"embedder:  {embedder_location(settings)} ({embedder.dimension}-d, {embedder.max_tokens} tokens)")
+    typer.echo(f"embedder backend: {backend} ({reason}); ONNX exports in {exports}")
 
 
 # --- documents -----------------------------------------------------------------------------------
@@ -236,21 +240,47 @@ def documents(collection: CollectionOpt = None, as_json: JsonOpt = False) -> Non
     print_table(table)
 
 
+@app.command()
+def reembed(collection: CollectionOpt = None) -> None:
+    """Re-encode every chunk of a collection with the configured embedder, in one transaction, and record it."""
+    services = _services()
+    name = collection or services.settings.collection
+    try:
+        count = services.ingestor.reembed(name)
+    except (ValueError, db.DatabaseError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    typer.echo(f"re-embedded {count} chunks of '{name}' with {services.embedder.identity}")
+
+
 # --- benchmarks ----------------------------------------------------------------------------------
 
 
 @bench_app.command("ingest")
 def bench_ingest(
-    data: Annotated[Path, typer.Option(help="A BEIR folder with corpus.jsonl.")],
+    data: Annotated[Path, typer.Option(help="Documents (files, folders) or a BEIR folder with corpus.jsonl.")] = Path(
+        "examples/docs"),
+    backends: Annotated[str, typer.Option(help="Embedder backends to compare.")] = "torch,onnx,onnx-int8",
     limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs per backend (medians reported).")] = 3,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest throughput vs raw SentenceTransformer.encode on the same chunks, in one run."""
+    """Chunks/s of the whole ingest and of the embedder alone, and query-embedding p50, per embedder backend."""
     from benchmarks.ingest import run_ingest_benchmark
+    from chatbot.embeddings import BACKENDS
+    from chatbot.models import ModelError
 
+    wanted = [b.strip() for b in backends.split(",") if b.strip()]
+    if not wanted or any(b not in BACKENDS for b in wanted):
+        raise _fail(f"unknown backend(s) in '{backends}' (choose from {', '.join(BACKENDS)})")
+    if not data.exists():
+        raise _fail(f"{data}: no such file or folder")
     services = _services()
     try:
-        result = run_ingest_benchmark(services, data, limit=limit)
+        result = run_ingest_benchmark(services, data, wanted, limit=limit, repeats=repeats)  # type: ignore[arg-type]
+    except (ModelError, db.DatabaseError) as exc:
+        raise _fail(str(exc)) from exc
     finally:
         services.close()
     if as_json:

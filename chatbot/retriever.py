@@ -13,7 +13,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from pydantic import ConfigDict
 
-from chatbot.embeddings import SentenceTransformerEmbeddings
+from chatbot.embeddings import Embedder
+from chatbot.store import check_embedder
 
 Mode = Literal["hybrid", "vector", "fts"]
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
@@ -82,7 +83,7 @@ class PgRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     pool: ConnectionPool
-    embedder: SentenceTransformerEmbeddings
+    embedder: Embedder
     collection: str = "default"
     mode: Mode = "hybrid"
     k: int = 5
@@ -104,6 +105,7 @@ class PgRetriever(BaseRetriever):
         params = {"q": vector, "collection": self.collection, "limit": fetch, "text": all_words_query(query),
                   "filter": Jsonb(self.metadata_filter) if self.metadata_filter else None}
         with self.pool.connection() as conn, conn.transaction():
+            check_embedder(conn, self.collection, self.embedder.identity)
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, fetch)),))
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
             vector_hits = [Hit(*row) for row in conn.execute(VECTOR_SQL, params)] if self.mode != "fts" else []

@@ -12,7 +12,7 @@ from chatbot.adapter_registry import AdapterRegistry
 from chatbot.chain import RagChain
 from chatbot.chat_service import ChatService
 from chatbot.conversations import ConversationStore
-from chatbot.embeddings import SentenceTransformerEmbeddings
+from chatbot.embeddings import Embedder, load_embedder
 from chatbot.gate import GenerationGate
 from chatbot.generators import Generators
 from chatbot.jobs import JobRunner
@@ -36,8 +36,9 @@ class Services:
         return db.database_url(self.settings)
 
     @cached_property
-    def embedder(self) -> SentenceTransformerEmbeddings:
-        return SentenceTransformerEmbeddings.from_settings(self.settings)
+    def embedder(self) -> Embedder:
+        """The configured embedder (`RAGBOT_EMBEDDER_BACKEND`); collections record which one wrote them."""
+        return load_embedder(self.settings)
 
     @cached_property
     def pool(self) -> ConnectionPool:

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".ragbot"), description="pgdata, converted models, adapters.")
 
     embedder: str = Field(default=BUNDLED, description="'bundled' (all-MiniLM-L6-v2), a HF id or a path.")
+    embedder_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        default="auto", description="How the embedder runs; 'auto' → the measured default (see embeddings).")
     base_model: str = Field(default=BUNDLED, description="'bundled' (SmolLM2-135M-Instruct), a HF id or path.")
     adapter: str | None = Field(default=None, description="Adapter for the fine-tuned generator; newest if unset.")
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"

@@ -2,13 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
+from tqdm import tqdm
+
+from chatbot.db import DatabaseError
+from chatbot.embeddings import EmbedderIdentity
+
+_EMBEDDER_RECORD = (
+    "SELECT c.id, c.embedder_model, c.embedder_backend, c.embedder_dim,"
+    " EXISTS (SELECT 1 FROM chunks k WHERE k.collection_id = c.id) FROM collections c WHERE c.name = %s"
+)
+_SET_EMBEDDER = "UPDATE collections SET embedder_model = %s, embedder_backend = %s, embedder_dim = %s WHERE id = %s"
+
+
+class EmbedderMismatch(DatabaseError):
+    """A collection's vectors were written by another embedder than the configured one."""
+
+
+def check_embedder(conn: psycopg.Connection, collection: str, embedder: EmbedderIdentity, *,
+                   claim: bool = False) -> None:
+    """The one check before vectors are compared or added: raise `EmbedderMismatch` unless `collection`'s vectors
+    were made by `embedder` (an unknown or empty collection passes). A collection with no record predates them:
+    its vectors came from the torch backend of the configured model. With `claim` (inside a write's transaction)
+    the collection row is locked against a concurrent re-embed and `embedder` is recorded when nothing is, or
+    when the collection holds no vectors yet."""
+    row = conn.execute(_EMBEDDER_RECORD + (" FOR UPDATE OF c" if claim else ""), (collection,)).fetchone()
+    if row is None:
+        return
+    collection_id, model, backend, dim, has_vectors = row
+    recorded = EmbedderIdentity(model, backend, dim) if model is not None else None
+    stored = recorded or EmbedderIdentity(embedder.model, "torch", embedder.dimension)
+    if has_vectors and stored != embedder:
+        made_by = str(stored) if recorded else f"{stored}, from before embedder records"
+        raise EmbedderMismatch(
+            f"collection '{collection}' holds vectors made by {made_by}, but the configured embedder is {embedder}."
+            f" Vectors of different embedders must not be compared: configure the collection's embedder again"
+            f" (RAGBOT_EMBEDDER, RAGBOT_EMBEDDER_BACKEND={stored.backend}), or re-embed the collection with the"
+            f" configured one: `ragbot reembed --collection {collection}`"
+        )
+    if claim and recorded != embedder:
+        conn.execute(_SET_EMBEDDER, (embedder.model, embedder.backend, embedder.dimension, collection_id))
 
 
 @dataclass(frozen=True)
@@ -73,12 +114,16 @@ class Store:
         title: str,
         metadata: dict[str, Any],
         chunks: list[NewChunk],
+        embedder: EmbedderIdentity,
     ) -> WriteResult:
-        """Insert or replace one document and all its chunks in a single transaction."""
+        """Insert or replace one document and all its chunks (made by `embedder`) in a single transaction."""
         with self.pool.connection() as conn, conn.transaction():
             conn.execute(
-                "INSERT INTO collections (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", (collection,)
+                "INSERT INTO collections (name, embedder_model, embedder_backend, embedder_dim)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                (collection, embedder.model, embedder.backend, embedder.dimension),
             )
+            check_embedder(conn, collection, embedder, claim=True)
             document_id, created = conn.execute(
                 "INSERT INTO documents (collection_id, source, sha256, title, metadata)"
                 " SELECT id, %s, %s, %s, %s FROM collections WHERE name = %s"
@@ -98,6 +143,30 @@ class Store:
                     ],
                 )
         return WriteResult(document_id, bool(created), len(chunks), removed)
+
+    def check_embedder(self, collection: str, embedder: EmbedderIdentity) -> None:
+        """`check_embedder` on a connection of its own (to fail before any work)."""
+        with self.pool.connection() as conn:
+            check_embedder(conn, collection, embedder)
+
+    def reembed(self, collection: str, embedder: EmbedderIdentity, encode: Callable[[list[str]], np.ndarray],
+                batch: int = 256) -> int:
+        """Re-encode every chunk of `collection` and record `embedder`, all in one transaction (queries see the
+        old vectors until it commits; writes to the collection wait). Returns the number of chunks."""
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute("SELECT id FROM collections WHERE name = %s FOR UPDATE", (collection,)).fetchone()
+            if row is None:
+                raise ValueError(f"no collection '{collection}'")
+            chunks = conn.execute("SELECT id, text FROM chunks WHERE collection_id = %s ORDER BY id", row).fetchall()
+            with conn.cursor() as cur, tqdm(total=len(chunks), unit="chunk", desc="re-embed", disable=None) as bar:
+                for start in range(0, len(chunks), batch):
+                    part = chunks[start: start + batch]
+                    vectors = encode([text for _, text in part])
+                    cur.executemany("UPDATE chunks SET embedding = %s WHERE id = %s",
+                                    [(v, chunk_id) for (chunk_id, _), v in zip(part, vectors, strict=True)])
+                    bar.update(len(part))
+            conn.execute(_SET_EMBEDDER, (embedder.model, embedder.backend, embedder.dimension, row[0]))
+        return len(chunks)
 
     def delete_source(self, collection: str, source: str) -> int:
         """Delete one document by source; returns how many documents went (0 or 1)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from chatbot.embeddings import SentenceTransformerEmbeddings
+from chatbot.embeddings import Embedder
 from chatbot.store import NewChunk, Store
 from ingestion.chunking import Chunk, Chunker
 from ingestion.errors import IngestError
@@ -117,7 +117,7 @@ class _Pending:
 class Ingestor:
     """Runs ingests against one store with one embedder and chunker."""
 
-    def __init__(self, store: Store, embedder: SentenceTransformerEmbeddings, chunker: Chunker,
+    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker,
                  max_bytes: int, batch_chunks: int = 64) -> None:
         self.store = store
         self.embedder = embedder
@@ -146,6 +146,10 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
+    def reembed(self, collection: str) -> int:
+        """Re-encode every chunk of `collection` with this embedder and record it (one transaction)."""
+        return self.store.reembed(collection, self.embedder.identity, self.embedder.encode)
+
     def prune(self, folders: list[Path], collection: str) -> int:
         """Delete documents stored from under `folders` whose files no longer exist."""
         roots = [source_for_path(f).rstrip("/") + "/" for f in folders if f.is_dir()]
@@ -163,6 +167,7 @@ class Ingestor:
                 report.files_failed.append(FileFailure(str(path), str(exc)))
 
     def _run(self, items: Iterator[SourceItem], total: int | None, collection: str, report: IngestReport) -> None:
+        self.store.check_embedder(collection, self.embedder.identity)  # fail before loading or embedding anything
         known = self.store.document_hashes(collection)
         pending: list[_Pending] = []
         with tqdm(total=total, unit="file", desc="ingest", disable=None, leave=False) as bar:
@@ -214,6 +219,7 @@ class Ingestor:
                 p.document.title,
                 p.document.metadata,
                 [NewChunk(c.text, c.token_count, v, c.metadata) for c, v in zip(p.chunks, chunk_vectors, strict=True)],
+                self.embedder.identity,
             )
             known[p.item.source] = p.item.content_hash
             report.files_ok += 1

@@ -1,0 +1,99 @@
+"""Embedder backends on the real bundled model and the embedded Postgres: close vectors, never mixed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from chatbot.embeddings import BACKENDS
+from chatbot.services import Services
+from chatbot.store import EmbedderMismatch
+from tests.conftest import EXAMPLE_DOCS
+
+pytestmark = pytest.mark.integration
+
+QUESTION = "How do I reset the hub?"
+
+
+@pytest.fixture(scope="module")
+def backends(settings, services) -> Iterator[dict[str, Services]]:
+    """One `Services` per backend on the session's database (`services` started and migrated it)."""
+    made = {name: Services(settings.model_copy(update={"embedder_backend": name})) for name in BACKENDS}
+    yield made
+    for each in made.values():
+        each.close()
+
+
+def chunk_texts(services: Services, collection: str) -> list[str]:
+    with services.pool.connection() as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT k.text FROM chunks k JOIN collections c ON c.id = k.collection_id WHERE c.name = %s ORDER BY k.id",
+            (collection,))]
+
+
+def stored_vectors(services: Services, collection: str) -> np.ndarray:
+    with services.pool.connection() as conn:
+        return np.stack([r[0].to_numpy() for r in conn.execute(
+            "SELECT k.embedding FROM chunks k JOIN collections c ON c.id = k.collection_id WHERE c.name = %s"
+            " ORDER BY k.id", (collection,))])
+
+
+def test_onnx_vectors_are_close_to_torchs(backends, examples_ingested):
+    texts = [*chunk_texts(backends["torch"], "examples"), QUESTION, "x"]
+    reference = backends["torch"].embedder.encode(texts)
+    for name, minimum in (("onnx", 0.999), ("onnx-int8", 0.97)):
+        vectors = backends[name].embedder.encode(texts)
+        cosine = np.sum(vectors * reference, axis=1)
+        assert vectors.shape == reference.shape and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+        assert cosine.min() > minimum and cosine.mean() > 0.99, (name, cosine.min(), cosine.mean())
+    assert backends["onnx"].embedder.max_tokens == backends["torch"].embedder.max_tokens
+
+
+def test_another_backend_fails_until_the_collection_is_reembedded(backends, collection):
+    torch_side, int8_side = backends["torch"], backends["onnx-int8"]
+    first, second = sorted(EXAMPLE_DOCS.glob("*.md"))[:2]
+    assert torch_side.ingestor.ingest_paths([first], collection).documents_added == 1
+
+    with pytest.raises(EmbedderMismatch) as caught:
+        int8_side.retriever(collection).search(QUESTION)
+    message = str(caught.value)
+    assert "on torch" in message and "on onnx-int8" in message
+    assert f"ragbot reembed --collection {collection}" in message
+    with pytest.raises(EmbedderMismatch):
+        int8_side.ingestor.ingest_paths([second], collection)
+    assert len(int8_side.store.list_documents(collection)) == 1  # nothing of the refused ingest was written
+
+    texts = chunk_texts(int8_side, collection)
+    assert int8_side.ingestor.reembed(collection) == len(texts)
+    cosine = np.sum(stored_vectors(int8_side, collection) * int8_side.embedder.encode(texts), axis=1)
+    assert cosine.min() > 0.9999
+    assert int8_side.retriever(collection).search(QUESTION)
+    assert int8_side.ingestor.ingest_paths([second], collection).documents_added == 1
+    with pytest.raises(EmbedderMismatch, match="on onnx-int8"):
+        torch_side.retriever(collection).search(QUESTION)
+
+
+def test_a_collection_from_before_records_counts_as_torch(backends, collection):
+    torch_side = backends["torch"]
+    torch_side.ingestor.ingest_paths(sorted(EXAMPLE_DOCS.glob("*.md"))[:1], collection)
+    with torch_side.pool.connection() as conn:
+        conn.execute("UPDATE collections SET embedder_model = NULL, embedder_backend = NULL, embedder_dim = NULL"
+                     " WHERE name = %s", (collection,))
+    assert torch_side.retriever(collection).search(QUESTION)
+    with pytest.raises(EmbedderMismatch, match="before embedder records"):
+        backends["onnx"].retriever(collection).search(QUESTION)
+
+
+def test_an_emptied_collection_takes_the_next_embedder(backends, collection):
+    doc = sorted(EXAMPLE_DOCS.glob("*.md"))[0]
+    backends["torch"].ingestor.ingest_paths([doc], collection)
+    backends["torch"].store.delete_source(collection, doc.resolve().as_posix())
+    assert backends["onnx"].ingestor.ingest_paths([doc], collection).documents_added == 1
+    assert backends["onnx"].retriever(collection).search(QUESTION)
+
+
+def test_reembed_of_an_unknown_collection_is_refused(backends):
+    with pytest.raises(ValueError, match="no collection"):
+        backends["onnx"].ingestor.reembed("no-such-collection")
