@@ -97,3 +97,15 @@ def test_an_emptied_collection_takes_the_next_embedder(backends, collection):
 def test_reembed_of_an_unknown_collection_is_refused(backends):
     with pytest.raises(ValueError, match="no collection"):
         backends["onnx"].ingestor.reembed("no-such-collection")
+
+
+def test_ingest_benchmark_compares_backends_on_the_same_chunks(services):
+    from benchmarks.ingest import run_ingest_benchmark
+
+    result = run_ingest_benchmark(services, EXAMPLE_DOCS, ["torch", "onnx-int8"], limit=3, repeats=1)
+    assert set(result["backends"]) == {"torch", "onnx-int8"} and result["default"] == "onnx-int8"
+    assert result["chunks"] > 0 and result["cpu"]["capability"] and result["files_failed"] == 0
+    int8 = result["backends"]["onnx-int8"]
+    assert int8["chunks_per_s"] > 0 and int8["query_p50_ms"] > 0 and int8["cosine_vs_torch"]["mean"] > 0.99
+    assert result["backends"]["torch"]["vs_torch"]["chunks_per_s"] == 1.0
+    assert not services.store.list_documents("bench-ingest-torch")
