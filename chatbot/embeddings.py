@@ -1,7 +1,7 @@
 """The embedder as a LangChain `Embeddings`: sentence-transformers on torch, or its ONNX export on ONNX Runtime.
 
 `RAGBOT_EMBEDDER_BACKEND` picks `torch`, `onnx` (the float32 export) or `onnx-int8` (its dynamic int8
-quantization); `auto` picks `AUTO_BACKEND`, the one measured fastest within 0.01 nDCG@10 of torch (README,
+quantization); `auto` picks `AUTO_BACKEND`, the one measured fastest without losing nDCG@10 against torch (README,
 "Evaluation and benchmarks"), and falls back to torch, with the reason logged, when its export is missing.
 The exports are made once, offline, by `ragbot models prepare` (`chatbot.onnx_export`); loading never exports.
 """
@@ -157,7 +157,7 @@ def resolve_backend(settings: Settings) -> tuple[Backend, str]:
         return settings.embedder_backend, "configured"
     path = onnx_embedder_dir(settings) / ONNX_FILES[AUTO_BACKEND]
     if path.is_file():
-        return AUTO_BACKEND, f"auto: {AUTO_BACKEND} measured fastest within 0.01 nDCG@10 of torch"
+        return AUTO_BACKEND, f"auto: {AUTO_BACKEND}, measured fastest without losing nDCG@10"
     return "torch", f"auto: no {AUTO_BACKEND} export at {path} (run `ragbot models prepare`), so torch"
 
 
