@@ -1,8 +1,10 @@
-"""Generation through the chain's streaming path vs raw `model.generate` on the same prompt, and the memory
-cost of serving base and fine-tuned side by side (a QLoRA adapter on its quantized base, as served)."""
+"""Generation through the chain's streaming path vs raw `model.generate` on the same prompt, the memory
+cost of serving base and fine-tuned side by side (a QLoRA adapter on its quantized base, as served), and the
+streaming speed of each dtype the precision policy could choose."""
 
 from __future__ import annotations
 
+import gc
 import statistics
 import tempfile
 import time
@@ -13,8 +15,11 @@ import psutil
 import torch
 from langchain_core.documents import Document
 
+from chatbot import precision
 from chatbot.chain import to_message
 from chatbot.generators import LocalChatModel
+from chatbot.local_model import LocalModel
+from chatbot.models import base_model_location
 from chatbot.services import Services
 
 QUESTION = "How do I factory reset the hub, and what happens to my data?"
@@ -98,7 +103,8 @@ def run_generate_benchmark(services: Services, collection: str, new_tokens: int 
 
     median = statistics.median
     return {
-        "model": local.location, "dtype": services.settings.dtype, "base_quant": local.quant,
+        "cpu": precision.cpu_report(services.settings), "precision": local.precision.to_json(),
+        "model": local.location, "base_quant": local.quant,
         "threads": torch.get_num_threads(),
         "context_chunks": len(fitted), "prompt_tokens": prompt_tokens, "new_tokens": new_tokens,
         "raw_tokens_per_s": round(median(raw_rates), 2), "chain_tokens_per_s": round(median(chain_rates), 2),
@@ -107,3 +113,49 @@ def run_generate_benchmark(services: Services, collection: str, new_tokens: int 
         "rss_base_mb": round(base_rss), "rss_base_plus_adapter_mb": round(both_rss), "adapter": adapter_name,
         "rss_ratio": round(both_rss / base_rss, 3),
     }
+
+
+def stream_rates(local: LocalModel, messages: list[dict[str, str]], new_tokens: int,
+                 repeats: int) -> dict[str, float]:
+    """Medians over `repeats` streamed answers: tokens/s over the whole answer (prefill included, as a user
+    waits for it), seconds to the first token, and decode tokens/s after it."""
+    rates, firsts, decodes = [], [], []
+    list(local.stream(messages, max_new_tokens=2))  # warm-up (lazy init, oneDNN kernels)
+    for _ in range(repeats):
+        started = time.perf_counter()
+        first, pieces = None, []
+        for piece in local.stream(messages, max_new_tokens=new_tokens):
+            first = first if first is not None else time.perf_counter() - started
+            pieces.append(piece)
+        elapsed = time.perf_counter() - started
+        tokens = local.count_tokens("".join(pieces))
+        firsts.append(first or elapsed)
+        rates.append(tokens / elapsed)
+        decodes.append((tokens - 1) / max(elapsed - (first or 0.0), 1e-9))
+    median = statistics.median
+    return {"tok_s": round(median(rates), 2), "first_token_s": round(median(firsts), 3),
+            "decode_tok_s": round(median(decodes), 2)}
+
+
+def run_dtype_benchmark(services: Services, collection: str, dtypes: list[str], new_tokens: int = 48,
+                        repeats: int = 3) -> dict[str, Any]:
+    """Streaming speed per dtype (`auto`: what the policy chose), each on the model `base` answers with, one
+    loaded at a time; `auto_ratio` = auto's tok/s over the fastest explicit dtype's."""
+    quant = services.generators.base_quant()
+    documents = context_documents(services, collection)
+    figures: dict[str, dict[str, Any]] = {}
+    for name in dtypes:
+        local = LocalModel(base_model_location(services.settings), services.settings.model_copy(update={"dtype": name}),
+                           quant)
+        messages, _ = services.chain.build_messages(QUESTION, documents)
+        figures[name] = stream_rates(local, messages, new_tokens, repeats)
+        if name == "auto":
+            figures[name].update(chose=local.precision.name, reason=local.precision.reason)
+        del local
+        gc.collect()
+    explicit = [f["tok_s"] for name, f in figures.items() if name != "auto"]
+    result: dict[str, Any] = {"cpu": precision.cpu_report(services.settings), "base_quant": quant,
+                              "new_tokens": new_tokens, "repeats": repeats, "dtypes": figures}
+    if "auto" in figures and explicit:
+        result["auto_ratio"] = round(figures["auto"]["tok_s"] / max(explicit), 3)
+    return result

@@ -149,6 +149,7 @@ def models_prepare() -> None:
     from chatbot.embeddings import load_embedder, resolve_backend
     from chatbot.models import ModelError, base_model_location, embedder_location
     from chatbot.onnx_export import prepare_onnx_embedder
+    from chatbot.precision import resolve as resolve_precision
 
     settings = _settings()
     try:
@@ -158,7 +159,9 @@ def models_prepare() -> None:
         embedder = load_embedder(settings, backend)
     except ModelError as exc:
         raise _fail(str(exc)) from exc
+    chosen = resolve_precision(settings)
     typer.echo(f"generator: {base}")
+    typer.echo(f"precision: {chosen.name} on {chosen.device} ({chosen.reason})")
     typer.echo(f"embedder:  {embedder_location(settings)} ({embedder.dimension}-d, {embedder.max_tokens} tokens)")
     typer.echo(f"embedder backend: {backend} ({reason}); ONNX exports in {exports}")
 
@@ -395,6 +398,8 @@ def serve(
         err.print(f"[bold]admin login[/bold]: user '{credentials.user}', password '{credentials.password}'"
                   " (generated for this run; set RAGBOT_ADMIN_PASSWORD to choose one)", highlight=False)
     application = create_app(services, credentials, with_ui=not no_ui)
+    if chosen := services.generators.precision():
+        err.print(f"generator precision: {chosen.name} on {chosen.device} ({chosen.reason})", highlight=False)
     err.print(f"ragbot on http://{host}:{port}/  (admin: /admin, API: /v1, docs: /docs)", highlight=False)
     try:
         uvicorn.run(application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
@@ -423,14 +428,44 @@ def bench_retrieve(
 def bench_generate(
     collection: CollectionOpt = None,
     new_tokens: Annotated[int, typer.Option(help="Tokens generated per run.")] = 48,
+    dtypes: Annotated[str | None, typer.Option(
+        help="Instead: streaming speed per dtype, e.g. float32,bfloat16,auto (auto: the policy's choice).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Tokens/s and time to first token: chain streaming path vs raw generate; RSS base vs base+adapter."""
-    from benchmarks.generate import run_generate_benchmark
+    from benchmarks.generate import run_dtype_benchmark, run_generate_benchmark
+    from chatbot.precision import DTYPES
+
+    wanted = [d.strip() for d in (dtypes or "").split(",") if d.strip()]
+    if unknown := [d for d in wanted if d not in ("auto", *DTYPES)]:
+        raise _fail(f"unknown dtype(s): {', '.join(unknown)} (choose from auto, {', '.join(DTYPES)})")
+    services = _services()
+    try:
+        target = collection or services.settings.collection
+        result = (run_dtype_benchmark(services, target, wanted, new_tokens) if wanted
+                  else run_generate_benchmark(services, target, new_tokens))
+    finally:
+        services.close()
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("train")
+def bench_train(
+    qa: Annotated[Path, typer.Option(help="Question/answer pairs (JSONL).")] = Path("examples/qa.jsonl"),
+    docs: Annotated[Path, typer.Option(help="The documents the pairs are about.")] = Path("examples/docs"),
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps of each recipe.")] = 3,
+    quant: Annotated[str, typer.Option(help="The recipe's quantization (nf4, int8, none).")] = "nf4",
+    as_json: JsonOpt = False,
+) -> None:
+    """Seconds per step of the training recipe (in the policy's dtype) vs a float32 LoRA, same examples."""
+    from benchmarks.train import run_train_benchmark
+    from training.train import TrainingError
 
     services = _services()
     try:
-        result = run_generate_benchmark(services, collection or services.settings.collection, new_tokens)
+        result = run_train_benchmark(services, qa, docs, steps, quant)
+    except TrainingError as exc:
+        raise _fail(str(exc)) from exc
     finally:
         services.close()
     typer.echo(json.dumps(result, indent=None if as_json else 2))

@@ -16,6 +16,8 @@ from pydantic import ConfigDict
 from chatbot.adapters import AdapterInfo, list_adapters, select_adapter
 from chatbot.local_model import LocalModel
 from chatbot.models import base_model_location
+from chatbot.precision import Precision
+from chatbot.precision import resolve as resolve_precision
 from chatbot.prompts import to_chat_dict
 from chatbot.quantization import adapter_quant
 from chatbot.settings import Settings
@@ -78,6 +80,10 @@ class Generators:
             if quant not in self._models:
                 self._models[quant] = LocalModel(base_model_location(self.settings), self.settings, quant)
             return self._models[quant]
+
+    def precision(self) -> Precision | None:
+        """The dtype the local generator computes in, and why (None with a remote server)."""
+        return None if self.remote else resolve_precision(self.settings)
 
     def names(self) -> list[str]:
         """`base`, `finetuned` and `finetuned:<adapter>` for each adapter on disk."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from transformers.cache_utils import Cache
 from chatbot.batching import ContinuousBatcher
 from chatbot.settings import Settings
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+log = logging.getLogger(__name__)
 
 
 def inference_threads(settings: Settings) -> int:
@@ -36,30 +37,31 @@ def configure_threads(settings: Settings) -> int:
 class LocalModel:
     """The base model loaded once; adapters are attached to it, never a second copy of the base.
 
-    `quant="nf4"|"int8"` loads the base through bitsandbytes instead (the copy QLoRA adapters are served on). On a
-    CPU those weights are then dequantized once to bf16: the same values, without bitsandbytes' per-call
-    dequantization (measured on 2 cores: 1.2× faster for one answer, 8 concurrent answers 2.4× faster than
-    sequential vs 1.4× on the bitsandbytes layers), at bf16's memory."""
+    Its dtype follows the precision policy (`chatbot.precision`: bf16 only where native). `quant="nf4"|"int8"`
+    loads the base through bitsandbytes instead (the copy QLoRA adapters are served on). On a CPU those weights
+    are then dequantized once to that dtype: the same values, without bitsandbytes' per-call dequantization
+    (measured on 2 cores: 1.2× faster for one answer, 8 concurrent answers 2.4× faster than sequential vs 1.4×
+    on the bitsandbytes layers)."""
 
     def __init__(self, location: str, settings: Settings, quant: str = "none") -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from chatbot.quantization import quantization_config, torch_device
+        from chatbot import precision
+        from chatbot.quantization import quantization_config
 
         self.location = location
         self.quant = quant
+        self.precision = precision.resolve(settings)
+        log.info("generator %s (%s) in %s: %s", location, quant, self.precision.name, self.precision.reason)
+        dtype = self.precision.dtype
         self.tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
-        qconfig = quantization_config(quant)
-        if qconfig is None:
-            self.model: Any = AutoModelForCausalLM.from_pretrained(
-                location, dtype=_DTYPES[settings.dtype], local_files_only=True)
-        else:
-            cuda = torch_device() == "cuda"
-            self.model = AutoModelForCausalLM.from_pretrained(
-                location, quantization_config=qconfig, dtype=torch.bfloat16, local_files_only=True,
-                device_map={"": 0} if cuda else "cpu")
-            if not cuda:
-                self.model = self.model.dequantize(dtype=torch.bfloat16)
+        qconfig = quantization_config(quant, dtype)
+        cuda = self.precision.device == "cuda"
+        self.model: Any = AutoModelForCausalLM.from_pretrained(
+            location, quantization_config=qconfig, dtype=dtype, local_files_only=True,
+            device_map={"": 0} if cuda else "cpu")
+        if qconfig is not None and not cuda:
+            self.model = self.model.dequantize(dtype=dtype)
         self.model.eval()
         self.max_new_tokens = settings.max_new_tokens
         self.adapters: dict[str, Path] = {}

@@ -5,30 +5,25 @@ Measured (DESIGN.md): an NF4-trained adapter scores token F1 0.319 on the NF4 ba
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from chatbot.adapters import AdapterInfo
+
+if TYPE_CHECKING:
+    import torch
 
 Quant = Literal["nf4", "int8", "none"]
 QUANTS: tuple[str, ...] = ("nf4", "int8", "none")
 QUANTIZED: tuple[str, ...] = ("nf4", "int8")
 
 
-def torch_device() -> str:
-    """`cuda` when a GPU is present, else `cpu`."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def quantization_config(quant: Quant | str) -> Any:
-    """The `BitsAndBytesConfig` for `nf4` (bf16 compute) or `int8`; None for `none`."""
-    import torch
+def quantization_config(quant: Quant | str, compute_dtype: torch.dtype) -> Any:
+    """The `BitsAndBytesConfig` for `nf4` (computing in `compute_dtype`, see `chatbot.precision`) or `int8`;
+    None for `none`."""
     from transformers import BitsAndBytesConfig
 
     if quant == "nf4":
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                  bnb_4bit_compute_dtype=torch.bfloat16)
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
     if quant == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)
     return None

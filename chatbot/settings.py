@@ -46,7 +46,10 @@ class Settings(BaseSettings):
         default="auto", description="How the embedder runs; 'auto' → the measured default (see embeddings).")
     base_model: str = Field(default=BUNDLED, description="'bundled' (SmolLM2-135M-Instruct), a HF id or path.")
     adapter: str | None = Field(default=None, description="Adapter for the fine-tuned generator; newest if unset.")
-    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="Generator dtype; 'auto' → per device (bf16 only where native, see precision).")
+    cpu_bf16: Literal["auto", "native", "emulated"] = Field(
+        default="auto", description="Whether bf16 is native on this CPU: 'auto' → measured (cached probe).")
     base_quant: Literal["auto", "none", "nf4", "int8"] = Field(
         default="auto", description="How the base answers: 'auto' → on the quantized base the default adapter "
         "was trained on (one model in memory), else in `dtype`; 'none' → always in `dtype` (a second copy).")

@@ -1,10 +1,11 @@
 """QLoRA fine-tuning of the base generator on RAFT-style examples (TRL's SFTTrainer, completion-only loss).
 
-The base is loaded 4-bit NF4 (bitsandbytes; CPU backend here, CUDA when available), prepared for k-bit
-training without gradient checkpointing, and a LoRA adapter on every linear layer of attention and MLP is
-trained on the answer tokens only. The adapter is saved in standard PEFT format under
-`RAGBOT_HOME/adapters/<name>/` (staged, then renamed into place) with a `manifest.json`, and registered in
-Postgres. Checkpoints go to `RAGBOT_HOME/runs/<name>/` so that `--resume` can continue an interrupted run.
+The base is quantized to 4-bit NF4 (bitsandbytes) and computes in the precision policy's dtype. On CUDA it stays
+4-bit, prepared for k-bit training without gradient checkpointing; on a CPU its NF4 values are dequantized once
+to float32 (as they are served), since bitsandbytes' CPU layers dequantize at every call. A LoRA adapter on every
+linear layer of attention and MLP is trained on the answer tokens only. The adapter is saved in standard PEFT
+format under `RAGBOT_HOME/adapters/<name>/` (staged, then renamed into place) with a `manifest.json`, and
+registered in Postgres. Checkpoints go to `RAGBOT_HOME/runs/<name>/` so that `--resume` can continue an interrupted run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from chatbot.adapters import valid_adapter_name
-from chatbot.quantization import QUANTS, Quant, quantization_config, torch_device
+from chatbot.precision import Precision
+from chatbot.quantization import QUANTS, Quant, quantization_config
 from chatbot.settings import Settings
 from training.dataset import (
     DEFAULT_ORACLE_P,
@@ -80,7 +82,6 @@ class TrainConfig:
     save_steps: int = 10  # a checkpoint (and, with validation pairs, a validation loss) every N steps
     redraw: bool = True  # each epoch draws its own sources per pair (oracle kept or not, where it goes)
     source_order: SourceOrder = DEFAULT_SOURCE_ORDER  # "ranked" (the retriever's order) or "shuffled" (RAFT)
-    bf16: bool | None = None  # bf16 autocast; None → on where supported (measured faster on this CPU)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -189,36 +190,25 @@ def to_prompt_completion(example: Example) -> dict[str, Any]:
 # --- the base model ------------------------------------------------------------------------------
 
 
-def load_base(location: str, quant: Quant, device: str | None = None) -> Any:
-    """The base causal LM, quantized as asked, on the CPU (or the first GPU when there is one)."""
+def load_base(location: str, quant: Quant, precision: Precision) -> Any:
+    """The base causal LM, quantized as asked (computing in the policy's dtype), on `precision.device`. Without
+    quantization the weights stay float32: LoRA then trains under autocast to the policy's dtype."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    device = device or torch_device()
-    qconfig = quantization_config(quant)
+    qconfig = quantization_config(quant, precision.dtype)
     model = AutoModelForCausalLM.from_pretrained(
         location,
         quantization_config=qconfig,
-        dtype=torch.bfloat16 if qconfig is not None else torch.float32,
-        device_map={"": 0} if device == "cuda" else "cpu",
+        dtype=precision.dtype if qconfig is not None else torch.float32,
+        device_map={"": 0} if precision.device == "cuda" else "cpu",
     )
+    if qconfig is not None and precision.device == "cpu":
+        # The quantized values, dequantized once, as served: bitsandbytes' CPU layers would redo it at every call.
+        model = model.dequantize(dtype=torch.float32)
+        model.is_loaded_in_4bit = model.is_loaded_in_8bit = False  # else TRL casts the LoRA weights to bf16
     model.config.use_cache = False
-    keep_4bit_trainable(model)
     return model
-
-
-def keep_4bit_trainable(model: Any) -> int:
-    """Stop bitsandbytes from repacking 4-bit weights for its CPU inference kernel (AVX512-BF16).
-
-    On such CPUs, a `Linear4bit` run in eval mode without grad converts its weight, permanently, to a packed
-    layout whose kernel (`gemv_4bit`) has no autograd: training after any evaluation then gets silently wrong
-    gradients (measured: loss 1.6 → 16.6 in 3 steps). Returns how many layers were switched off."""
-    count = 0
-    for module in model.modules():
-        if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
-            count += 1
-    return count
 
 
 def model_files(location: str) -> list[Path]:
@@ -342,7 +332,9 @@ def resumable_run(settings: Settings, name: str | None) -> tuple[str, dict[str, 
                             key=lambda p: p.stat().st_mtime, reverse=True) if root.is_dir() else []
     for run in candidates:
         if last_checkpoint(run) is not None and (run / "run.json").is_file():
-            return run.name, json.loads((run / "run.json").read_text())["config"]
+            saved = json.loads((run / "run.json").read_text())["config"]
+            known = {f.name for f in dataclasses.fields(TrainConfig)}  # runs saved by older versions had more
+            return run.name, {key: value for key, value in saved.items() if key in known}
     which = f"run '{name}'" if name else "any run"
     raise TrainingError(f"nothing to resume: no checkpoint for {which} under {root}")
 
@@ -353,13 +345,28 @@ def default_name(collection: str) -> str:
     return f"{safe[:40]}-{stamp}"
 
 
+def build_trainer(settings: Settings, location: str, config: TrainConfig, data: PreparedData, run_dir: Path,
+                  precision: Precision) -> tuple[Any, int]:
+    """The SFT trainer around the base loaded as `config.quant`, and the longest sequence it trains on."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(location)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = load_base(location, config.quant, precision)
+    window = int(getattr(model.config, "max_position_embeddings", settings.context_window) or 0)
+    max_length = config.max_length or min(settings.context_window, window or settings.context_window)
+    return make_trainer(model, tokenizer, config, data, run_dir, max_length, precision), max_length
+
+
 def make_trainer(model: Any, tokenizer: Any, config: TrainConfig, data: PreparedData, run_dir: Path,
-                 max_length: int, device: str) -> Any:
+                 max_length: int, precision: Precision) -> Any:
+    import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from trl import SFTConfig, SFTTrainer
 
-    if config.quant != "none":
+    if getattr(model, "is_quantized", False):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
@@ -367,6 +374,7 @@ def make_trainer(model: Any, tokenizer: Any, config: TrainConfig, data: Prepared
     )
     model = get_peft_model(model, lora)
     has_val = bool(data.validation)
+    device = precision.device
     micro = config.micro_batch_size or (1 if device == "cpu" else config.batch_size)
     micro = min(micro, config.batch_size)
     args = SFTConfig(
@@ -392,7 +400,8 @@ def make_trainer(model: Any, tokenizer: Any, config: TrainConfig, data: Prepared
         metric_for_best_model="eval_loss",
         greater_is_better=False,
         activation_checkpointing=False,  # (transformers 5 name of gradient_checkpointing) +40–60 % per step
-        bf16=use_bf16(config.bf16, device),
+        bf16=precision.name == "bfloat16",  # the policy's dtype (measured: emulated bf16 is 17× slower a step)
+        fp16=precision.name == "float16",
         use_cpu=device == "cpu",
         seed=config.seed,
         data_seed=config.seed,
@@ -410,27 +419,13 @@ def make_trainer(model: Any, tokenizer: Any, config: TrainConfig, data: Prepared
     )
     train_set = Dataset.from_list([to_prompt_completion(e) for e in data.train])
     val_set = Dataset.from_list([to_prompt_completion(e) for e in data.validation]) if has_val else None
-    return SFTTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
-                      processing_class=tokenizer)
-
-
-def use_bf16(wanted: bool | None, device: str) -> bool:
-    import torch
-
-    if wanted is not None:
-        return wanted
-    if device == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return cpu_has_bf16()
-
-
-def cpu_has_bf16() -> bool:
-    """AVX512-BF16 or AMX-BF16: bf16 matmuls run natively (oneDNN) instead of being emulated."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
+                         processing_class=tokenizer)
+    if precision.name != "bfloat16":  # TRL casts a quantized model's LoRA weights to bf16, slow where not native
+        for param in trainer.model.parameters():
+            if param.requires_grad and param.dtype == torch.bfloat16:
+                param.data = param.data.float()
+    return trainer
 
 
 def loss_curve(log_history: list[dict[str, Any]], key: str = "loss") -> list[list[float]]:
@@ -443,10 +438,11 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
     """Build the examples, train, save the adapter atomically with its manifest, register it.
     `on_data` sees the examples before training; `on_step` gets (step, total, loss) after each step."""
     import torch
-    from transformers import AutoTokenizer, set_seed
+    from transformers import set_seed
 
     from chatbot.adapter_registry import AdapterRegistry, install_adapter
     from chatbot.models import base_model_location
+    from chatbot.precision import resolve as resolve_precision
 
     settings = services.settings
     collection = config.collection or settings.collection
@@ -478,14 +474,10 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
     data_seconds = time.perf_counter() - started
 
     location = base_model_location(settings)
-    device = torch_device()
-    tokenizer = AutoTokenizer.from_pretrained(location)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = load_base(location, config.quant, device)
-    window = int(getattr(model.config, "max_position_embeddings", settings.context_window) or 0)
-    max_length = config.max_length or min(settings.context_window, window or settings.context_window)
-    trainer = make_trainer(model, tokenizer, config, data, run_dir, max_length, device)
+    precision = resolve_precision(settings)
+    device = precision.device
+    log.info("training in %s on %s: %s", precision.name, device, precision.reason)
+    trainer, max_length = build_trainer(settings, location, config, data, run_dir, precision)
     threads_seen = None
     if device == "cpu" and not settings.torch_threads:
         threads_seen = thread_callback(settings)
@@ -516,7 +508,7 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
             "files": [p.name for p in model_files(location)],
         },
         "quant": config.quant,
-        "compute_dtype": "bfloat16" if config.quant == "nf4" else None,
+        "compute_dtype": precision.name,
         "serve_on": config.quant,  # serve on the base quantized as in training (measured: F1 0.319 vs 0.257)
         "prompt": "chatbot.prompts.rag_messages",
         "data": {
@@ -562,7 +554,7 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
             "device": device,
             "torch_threads": threads if device == "cpu" else None,
             "torch_threads_used": threads_seen.seen if threads_seen is not None else None,
-            "cpu_bf16": cpu_has_bf16() if device == "cpu" else None,
+            "precision": precision.to_json(),
             **versions(),
         },
     }
@@ -579,7 +571,7 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
 
             shutil.rmtree(staged, ignore_errors=True)
     AdapterRegistry(services.pool).register(name, target, manifest)
-    del trainer, model
+    del trainer
     if device == "cuda":
         torch.cuda.empty_cache()
     return TrainResult(name, target, manifest, data.stats.to_json())

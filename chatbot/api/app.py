@@ -30,7 +30,9 @@ def create_app(services: Services, credentials: AdminCredentials, *, with_ui: bo
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
-        body: dict[str, Any] = {"status": "ok", "database": "ok", "generators": services.generators.names()}
+        chosen = services.generators.precision()
+        body: dict[str, Any] = {"status": "ok", "database": "ok", "generators": services.generators.names(),
+                                "precision": chosen.to_json() if chosen else None}
         try:
             with services.pool.connection(timeout=5) as conn:
                 conn.execute("SELECT 1")
