@@ -17,6 +17,7 @@ from chatbot.api.body_limit import BodyLimitMiddleware
 from chatbot.api.request_log import RequestLogMiddleware
 from chatbot.metrics import metrics_response, track_requests
 from chatbot.services import Services
+from chatbot.store import EmbedderMismatch
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,10 @@ def create_app(services: Services, credentials: AdminCredentials, *, with_ui: bo
     @app.exception_handler(psycopg.OperationalError)  # includes psycopg_pool.PoolTimeout: the server went away
     async def database_down(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
+
+    @app.exception_handler(EmbedderMismatch)  # the configured embedder is not the one that wrote the vectors
+    async def other_embedder(_request: Request, exc: EmbedderMismatch) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(psycopg.DataError)  # a value the database cannot store (a NUL in a name…): 422, not 500
     async def unstorable(_request: Request, exc: psycopg.DataError) -> JSONResponse:

@@ -35,6 +35,7 @@ def client(base_url: str) -> OpenAI:
 def test_healthz_and_models(base_url):
     health = httpx.get(f"{base_url}/healthz").json()
     assert health["status"] == "ok" and health["database"] == "ok"
+    assert health["precision"]["name"] in ("float32", "bfloat16") and health["precision"]["reason"]
     ids = [m.id for m in client(base_url).models.list()]
     assert ids[:2] == ["base", "finetuned"]
 

@@ -109,3 +109,17 @@ def test_ingest_benchmark_compares_backends_on_the_same_chunks(services):
     assert int8["chunks_per_s"] > 0 and int8["query_p50_ms"] > 0 and int8["cosine_vs_torch"]["mean"] > 0.99
     assert result["backends"]["torch"]["vs_torch"]["chunks_per_s"] == 1.0
     assert not services.store.list_documents("bench-ingest-torch")
+
+
+def test_the_api_answers_another_embedder_with_409_naming_both(backends, collection):
+    import httpx
+
+    from chatbot.api.app import create_app
+    from chatbot.api.auth import AdminCredentials
+    from tests.integration.private_db import serving
+
+    backends["torch"].ingestor.ingest_paths(sorted(EXAMPLE_DOCS.glob("*.md"))[:1], collection)
+    with serving(create_app(backends["onnx"], AdminCredentials("admin", "x", generated=False), with_ui=False)) as url:
+        reply = httpx.get(f"{url}/api/search", params={"q": QUESTION, "collection": collection}, timeout=60)
+    assert reply.status_code == 409
+    assert "on torch" in reply.json()["detail"] and "on onnx" in reply.json()["detail"]
