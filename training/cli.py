@@ -98,6 +98,7 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Fine-tune the base generator (QLoRA) on RAFT-style examples built from QA pairs and the store."""
+    from chatbot.precision import resolve as resolve_precision
     from training.train import TrainConfig, estimate_steps, resumable_run
     from training.train import dry_run as build_only
     from training.train import train as run_training
@@ -137,9 +138,10 @@ def train(
             return
 
         def announce(data) -> None:
+            chosen = resolve_precision(services.settings)
             err.print(f"{len(data.train)} training + {len(data.validation)} validation examples "
                       f"(oracle kept in {data.stats.oracle_present}/{data.stats.examples}); "
-                      f"~{estimate_steps(data, config)} steps", highlight=False)
+                      f"~{estimate_steps(data, config)} steps in {chosen.name} ({chosen.reason})", highlight=False)
 
         with contextlib.redirect_stdout(sys.stderr):  # the trainer's progress logs must not reach stdout
             result = run_training(services, config, resume=resume, on_data=announce)

@@ -32,22 +32,30 @@ def test_the_served_nf4_base_computes_in_bf16_where_native(settings):
     assert {p.dtype for p in local.model.parameters()} == {torch.bfloat16}
 
 
-def test_the_training_nf4_base_computes_in_float32_without_native_bf16(no_native_bf16):
-    import bitsandbytes as bnb
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+def test_the_training_nf4_base_computes_in_float32_without_native_bf16(no_native_bf16, tmp_path):
+    """On a CPU the trained base holds the NF4 values as served (dequantized once), LoRA weights in float32 (TRL
+    would cast a quantized model's to bf16), and a training step runs in float32 with finite gradients."""
+    from transformers import AutoTokenizer
 
-    from training.train import load_base
+    from training.dataset import BuildStats, Example
+    from training.train import PreparedData, TrainConfig, load_base, make_trainer
 
     chosen = precision.resolve(no_native_bf16)
-    model = load_base(base_model_location(no_native_bf16), "nf4", chosen)
-    assert model.config.quantization_config.bnb_4bit_compute_dtype == torch.float32
-    quantized = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
-    assert quantized and {m.compute_dtype for m in quantized} == {torch.float32}
-    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM"))
-    ids = torch.randint(0, 1000, (1, 16))
-    output = model(input_ids=ids, labels=ids)
-    output.loss.backward()
-    assert output.logits.dtype == torch.float32
-    grads = [p.grad for n, p in model.named_parameters() if "lora_" in n and p.requires_grad]
-    assert grads and all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+    location = base_model_location(no_native_bf16)
+    model = load_base(location, "nf4", chosen)
+    served = LocalModel(location, no_native_bf16, "nf4").model
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert torch.equal(model.model.layers[0].self_attn.q_proj.weight, served.model.layers[0].self_attn.q_proj.weight)
+
+    messages = [{"role": "user", "content": "Where is the reset button?"},
+                {"role": "assistant", "content": "On the underside of the hub [1]."}]
+    data = PreparedData([Example(messages=messages, question_id="q")], [], BuildStats(), [], "", "")
+    tokenizer = AutoTokenizer.from_pretrained(location)
+    trainer = make_trainer(model, tokenizer, TrainConfig(qa="unused", max_steps=1, lora_r=4), data, tmp_path, 256,
+                           chosen)
+    trainable = [p for p in trainer.model.parameters() if p.requires_grad]
+    assert trainable and {p.dtype for p in trainable} == {torch.float32}
+    assert not trainer.args.bf16 and not trainer.args.fp16
+    trainer.train()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in trainable)
+    assert trainer.state.global_step == 1 and trainer.state.log_history[0]["loss"] > 0
