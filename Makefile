@@ -25,7 +25,7 @@ lint: install
 test: install lint models e2e-deps
 	$(BIN)/python -m pytest
 
-# The demo adapter: a few QLoRA steps on examples/qa.jsonl (train split), trained once (~4 min on 2 cores).
+# The demo adapter: a few QLoRA steps on examples/qa.jsonl (train split), trained once (2.5–4 min on 2 cores).
 DEMO_STEPS ?= 8
 
 demo: models
