@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 from benchmarks.stats import summary_ms
 from chatbot.retriever import VECTOR_SQL
 from chatbot.services import Services
+from chatbot.store import record_embedder
 
 SYNTHETIC = "bench-synthetic"
 QUESTIONS = [
@@ -47,8 +48,8 @@ def ensure_synthetic(services: Services, chunks: int, real_collection: str | Non
     embedder = services.embedder.identity
     if _collection_size(services, SYNTHETIC) == chunks:
         with services.pool.connection() as conn:
-            conn.execute("UPDATE collections SET embedder_model = %s, embedder_backend = %s, embedder_dim = %s"
-                         " WHERE name = %s", (embedder.model, embedder.backend, embedder.dimension, SYNTHETIC))
+            collection_id = conn.execute("SELECT id FROM collections WHERE name = %s", (SYNTHETIC,)).fetchone()[0]
+            record_embedder(conn, collection_id, embedder)
         return chunks
     services.store.delete_collection(SYNTHETIC)
     rng = np.random.default_rng(seed)

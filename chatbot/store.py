@@ -20,7 +20,12 @@ _EMBEDDER_RECORD = (
     "SELECT c.id, c.embedder_model, c.embedder_backend, c.embedder_dim,"
     " EXISTS (SELECT 1 FROM chunks k WHERE k.collection_id = c.id) FROM collections c WHERE c.name = %s"
 )
-_SET_EMBEDDER = "UPDATE collections SET embedder_model = %s, embedder_backend = %s, embedder_dim = %s WHERE id = %s"
+
+
+def record_embedder(conn: psycopg.Connection, collection_id: int, embedder: EmbedderIdentity) -> None:
+    """Record `embedder` as the one that wrote the collection's vectors."""
+    conn.execute("UPDATE collections SET embedder_model = %s, embedder_backend = %s, embedder_dim = %s WHERE id = %s",
+                 (embedder.model, embedder.backend, embedder.dimension, collection_id))
 
 
 class EmbedderMismatch(DatabaseError):
@@ -49,7 +54,7 @@ def check_embedder(conn: psycopg.Connection, collection: str, embedder: Embedder
             f" configured one: `ragbot reembed --collection {collection}`"
         )
     if claim and recorded != embedder:
-        conn.execute(_SET_EMBEDDER, (embedder.model, embedder.backend, embedder.dimension, collection_id))
+        record_embedder(conn, collection_id, embedder)
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ class Store:
                     cur.executemany("UPDATE chunks SET embedding = %s WHERE id = %s",
                                     [(v, chunk_id) for (chunk_id, _), v in zip(part, vectors, strict=True)])
                     bar.update(len(part))
-            conn.execute(_SET_EMBEDDER, (embedder.model, embedder.backend, embedder.dimension, row[0]))
+            record_embedder(conn, row[0], embedder)
         return len(chunks)
 
     def delete_source(self, collection: str, source: str) -> int:
