@@ -149,6 +149,13 @@ class Store:
                 )
         return WriteResult(document_id, bool(created), len(chunks), removed)
 
+    def recorded_embedder(self, collection: str) -> EmbedderIdentity | None:
+        """The embedder the collection records (None: unknown collection, or from before embedder records)."""
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT embedder_model, embedder_backend, embedder_dim FROM collections"
+                               " WHERE name = %s", (collection,)).fetchone()
+        return EmbedderIdentity(*row) if row and row[0] is not None else None
+
     def check_embedder(self, collection: str, embedder: EmbedderIdentity) -> None:
         """`check_embedder` on a connection of its own (to fail before any work)."""
         with self.pool.connection() as conn:
