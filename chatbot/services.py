@@ -12,7 +12,7 @@ from chatbot.adapter_registry import AdapterRegistry
 from chatbot.chain import RagChain
 from chatbot.chat_service import ChatService
 from chatbot.conversations import ConversationStore
-from chatbot.embeddings import Embedder, load_embedder
+from chatbot.embeddings import Embedder, EmbedderIdentity, load_embedder
 from chatbot.gate import GenerationGate
 from chatbot.generators import Generators
 from chatbot.jobs import JobRunner
@@ -41,6 +41,23 @@ class Services:
         return load_embedder(self.settings)
 
     @cached_property
+    def _tuned_embedders(self) -> dict[EmbedderIdentity, Embedder]:
+        return {}
+
+    def embedder_for(self, collection: str) -> Embedder:
+        """The embedder to query and ingest `collection` with: the tuned one it records (loaded once per identity),
+        else the configured one (whose vectors `check_embedder` verifies against the collection's record)."""
+        from chatbot.embedder_registry import load_tuned, tuned_name
+
+        recorded = self.store.recorded_embedder(collection)
+        name = tuned_name(recorded)
+        if name is None:
+            return self.embedder
+        if recorded not in self._tuned_embedders:
+            self._tuned_embedders[recorded] = load_tuned(self.settings, name)
+        return self._tuned_embedders[recorded]
+
+    @cached_property
     def pool(self) -> ConnectionPool:
         """The pool, after the schema is migrated (the embedder is loaded only if migrations are pending)."""
         if db.pending_migrations(self.url):
@@ -64,7 +81,8 @@ class Services:
     @cached_property
     def ingestor(self) -> Ingestor:
         self.check_embedding_dimension()
-        return Ingestor(self.store, self.embedder, self.chunker, self.settings.max_upload_bytes)
+        return Ingestor(self.store, self.embedder, self.chunker, self.settings.max_upload_bytes,
+                        embedder_for=self.embedder_for)
 
     @cached_property
     def reranker(self):
@@ -78,8 +96,9 @@ class Services:
     def retriever(self, collection: str | None = None, mode: Mode | None = None, k: int | None = None,
                   metadata_filter: dict | None = None) -> PgRetriever:
         s = self.settings
+        name = collection or s.collection
         return PgRetriever(
-            pool=self.pool, embedder=self.embedder, collection=collection or s.collection,
+            pool=self.pool, embedder=self.embedder_for(name), collection=name,
             mode=mode or s.retrieval_mode, k=k or s.top_k, ef_search=s.ef_search,
             metadata_filter=metadata_filter, reranker=self.reranker,
         )

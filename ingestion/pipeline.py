@@ -117,10 +117,11 @@ class _Pending:
 class Ingestor:
     """Runs ingests against one store with one embedder and chunker."""
 
-    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker,
-                 max_bytes: int, batch_chunks: int = 64) -> None:
+    def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, max_bytes: int, batch_chunks: int = 64,
+                 embedder_for: Callable[[str], Embedder] | None = None) -> None:
         self.store = store
         self.embedder = embedder
+        self.embedder_for = embedder_for or (lambda _collection: embedder)  # the one a collection records
         self.chunker = chunker
         self.max_bytes = max_bytes
         self.batch_chunks = batch_chunks
@@ -147,7 +148,7 @@ class Ingestor:
         return report
 
     def reembed(self, collection: str) -> int:
-        """Re-encode every chunk of `collection` with this embedder and record it (one transaction)."""
+        """Re-encode every chunk of `collection` with the configured embedder and record it (one transaction)."""
         return self.store.reembed(collection, self.embedder.identity, self.embedder.encode)
 
     def prune(self, folders: list[Path], collection: str) -> int:
@@ -167,7 +168,8 @@ class Ingestor:
                 report.files_failed.append(FileFailure(str(path), str(exc)))
 
     def _run(self, items: Iterator[SourceItem], total: int | None, collection: str, report: IngestReport) -> None:
-        self.store.check_embedder(collection, self.embedder.identity)  # fail before loading or embedding anything
+        embedder = self.embedder_for(collection)
+        self.store.check_embedder(collection, embedder.identity)  # fail before loading or embedding anything
         known = self.store.document_hashes(collection)
         pending: list[_Pending] = []
         with tqdm(total=total, unit="file", desc="ingest", disable=None, leave=False) as bar:
@@ -182,8 +184,8 @@ class Ingestor:
                     continue
                 pending.append(prepared)
                 if sum(len(p.chunks) for p in pending) >= self.batch_chunks:
-                    self._flush(pending, collection, known, report)
-            self._flush(pending, collection, known, report)
+                    self._flush(embedder, pending, collection, known, report)
+            self._flush(embedder, pending, collection, known, report)
 
     def _prepare(self, item: SourceItem, report: IngestReport) -> _Pending | None:
         try:
@@ -200,14 +202,14 @@ class Ingestor:
             return None
         return _Pending(item, document, chunks)
 
-    def _flush(self, pending: list[_Pending], collection: str, known: dict[str, str],
+    def _flush(self, embedder: Embedder, pending: list[_Pending], collection: str, known: dict[str, str],
                report: IngestReport) -> None:
         """Embed every pending chunk in one call, then write each document in its own transaction."""
         if not pending:
             return
         texts = [c.text for p in pending for c in p.chunks]
         unique = {text: i for i, text in enumerate(dict.fromkeys(texts))}  # a repeated chunk is embedded once
-        vectors = self.embedder.encode(list(unique))[[unique[text] for text in texts]]
+        vectors = embedder.encode(list(unique))[[unique[text] for text in texts]]
         offset = 0
         for p in pending:
             chunk_vectors = vectors[offset: offset + len(p.chunks)]
@@ -219,7 +221,7 @@ class Ingestor:
                 p.document.title,
                 p.document.metadata,
                 [NewChunk(c.text, c.token_count, v, c.metadata) for c, v in zip(p.chunks, chunk_vectors, strict=True)],
-                self.embedder.identity,
+                embedder.identity,
             )
             known[p.item.source] = p.item.content_hash
             report.files_ok += 1

@@ -309,7 +309,7 @@ def iter_examples(services: Services, pairs: Sequence[QAPair], collection: str, 
     k = k or services.settings.top_k
     if collection_size(services, collection) == 0:
         raise DatasetError(f"collection '{collection}' is empty or missing: ingest its documents first")
-    answer_vectors = services.embedder.encode([pair.answer for pair in pairs])
+    answer_vectors = services.embedder_for(collection).encode([pair.answer for pair in pairs])
     limit = oracle_limit(k)
     retriever = services.retriever(collection, k=k + limit)  # spares: the oracles may be among them
     for pair, vector in zip(pairs, answer_vectors, strict=True):
