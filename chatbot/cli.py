@@ -342,6 +342,10 @@ app.command("train")(training_cli.train)
 app.add_typer(training_cli.adapters_app, name="adapters")
 eval_app.command("answers")(training_cli.answers)
 
+from chatbot.embedder_cli import embedder_app  # noqa: E402
+
+app.add_typer(embedder_app, name="embedder")
+
 
 @eval_app.command("retrieval")
 def eval_retrieval(

@@ -41,7 +41,8 @@ class Services:
         return load_embedder(self.settings)
 
     @cached_property
-    def _tuned_embedders(self) -> dict[EmbedderIdentity, Embedder]:
+    def tuned_embedders(self) -> dict[EmbedderIdentity, Embedder]:
+        """Tuned embedders loaded so far, by identity (`embedder_for`, `chatbot.embedder_admin`)."""
         return {}
 
     def embedder_for(self, collection: str) -> Embedder:
@@ -53,9 +54,9 @@ class Services:
         name = tuned_name(recorded)
         if name is None:
             return self.embedder
-        if recorded not in self._tuned_embedders:
-            self._tuned_embedders[recorded] = load_tuned(self.settings, name)
-        return self._tuned_embedders[recorded]
+        if recorded not in self.tuned_embedders:
+            self.tuned_embedders[recorded] = load_tuned(self.settings, name)
+        return self.tuned_embedders[recorded]
 
     @cached_property
     def pool(self) -> ConnectionPool:

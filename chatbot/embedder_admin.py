@@ -1,0 +1,100 @@
+"""What `ragbot embedder use | list | drop` and the admin UI do with embedders and the collections' vectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatbot.embedder_registry import (
+    BASE,
+    TUNED_PREFIX,
+    EmbedderRegistryError,
+    get_tuned,
+    list_tuned,
+    load_tuned,
+    remove_files,
+    tuned_name,
+)
+from chatbot.embeddings import Embedder, EmbedderIdentity
+from chatbot.models import embedder_name
+from chatbot.services import Services
+from chatbot.vector_sets import Progress, SwitchResult, drop, saved_sets, stage, switch
+
+
+@dataclass
+class EmbedderRow:
+    """One embedder: the collections that query with it, those that keep its vectors, its training figures."""
+
+    name: str
+    model: str
+    used_by: list[str] = field(default_factory=list)  # "collection (backend)"
+    kept_in: list[str] = field(default_factory=list)  # "collection: N chunks (backend)"
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        metrics, data = self.manifest.get("metrics", {}), self.manifest.get("data", {})
+        return {"name": self.name, "model": self.model, "used_by": self.used_by, "kept_in": self.kept_in,
+                "created_at": self.manifest.get("created_at"), "collection": data.get("collection"),
+                "pairs": data.get("train"), "qa_pairs": data.get("train_qa"), "steps": metrics.get("steps"),
+                "seconds": metrics.get("seconds"),
+                "heldout_mrr": [metrics.get(k, {}).get("mrr@10") for k in ("heldout_before", "heldout_after")]
+                if metrics else None}
+
+
+def embedder_named(services: Services, name: str) -> Embedder:
+    """`base` (the configured embedder) or a tuned one, loaded once per identity."""
+    if name == BASE:
+        return services.embedder
+    tuned = get_tuned(services.settings, name)
+    if tuned.identity not in services.tuned_embedders:
+        services.tuned_embedders[tuned.identity] = load_tuned(services.settings, name)
+    return services.tuned_embedders[tuned.identity]
+
+
+def use_embedder(services: Services, name: str, collection: str, progress: Progress | None = None) -> SwitchResult:
+    """Encode the collection with embedder `name` (unless its vectors are kept from before), then switch to them
+    atomically; the vectors it had are kept until `drop_vectors`."""
+    embedder = embedder_named(services, name)
+    stage(services.pool, collection, embedder.identity, embedder.encode, progress=progress)
+    unrecorded = EmbedderIdentity(embedder_name(services.settings), "torch", embedder.dimension)
+    return switch(services.pool, collection, embedder.identity, embedder.encode, unrecorded)
+
+
+def collection_embedders(services: Services) -> dict[str, EmbedderIdentity | None]:
+    """Each collection → the embedder its vectors come from (None: from before embedder records)."""
+    with services.pool.connection() as conn:
+        rows = conn.execute("SELECT name, embedder_model, embedder_backend, embedder_dim FROM collections"
+                            " ORDER BY name").fetchall()
+    return {name: EmbedderIdentity(*rest) if rest[0] is not None else None for name, *rest in rows}
+
+
+def drop_vectors(services: Services, name: str, collection: str | None = None) -> tuple[int, bool]:
+    """Delete the kept vectors of embedder `name` (in `collection`, else everywhere) and, for a tuned embedder
+    dropped everywhere, its files. Refused while a collection queries with it. Returns (vectors deleted, whether
+    files were)."""
+    model = embedder_name(services.settings) if name == BASE else f"{TUNED_PREFIX}{name}"
+    users = [c for c, identity in collection_embedders(services).items()
+             if (identity.model if identity else embedder_name(services.settings)) == model
+             and collection in (None, c)]
+    if users:
+        raise EmbedderRegistryError(f"collection(s) {', '.join(users)} query with '{name}': switch them to another"
+                                    f" embedder first (`ragbot embedder use NAME --collection C`)")
+    deleted = drop(services.pool, model, collection=collection)
+    return deleted, name != BASE and collection is None and remove_files(services.settings, name)
+
+
+def embedder_rows(services: Services) -> list[EmbedderRow]:
+    """`base`, then the tuned embedders (newest first), then any other model a collection records."""
+    base = embedder_name(services.settings)
+    rows = {base: EmbedderRow(BASE, base)}
+    for tuned in list_tuned(services.settings):
+        rows[tuned.identity.model] = EmbedderRow(tuned.name, tuned.identity.model, manifest=tuned.manifest)
+    for collection, identity in collection_embedders(services).items():
+        model = identity.model if identity else base
+        row = rows.setdefault(model, EmbedderRow(tuned_name(identity) or model, model))
+        row.used_by.append(f"{collection} ({identity.backend if identity else 'torch, unrecorded'})")
+    for kept in saved_sets(services.pool):
+        row = rows.setdefault(kept.model, EmbedderRow(kept.model.removeprefix(TUNED_PREFIX), kept.model))
+        row.kept_in.append(f"{kept.collection}: {kept.chunks} chunks ({kept.backend})")
+    return list(rows.values())
+

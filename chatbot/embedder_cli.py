@@ -1,0 +1,136 @@
+"""`ragbot embedder tune | use | list | drop`: an embedder tuned on the store, and which one each collection uses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chatbot import db
+from chatbot.embedder_registry import BASE, EmbedderRegistryError
+from chatbot.tables import print_table
+
+embedder_app = typer.Typer(help="Embedders tuned on the store; which one each collection's vectors come from.",
+                           no_args_is_help=True)
+err = Console(stderr=True)
+
+CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: settings).")]
+
+
+def _services():
+    from chatbot.cli import _services
+
+    return _services()
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+@embedder_app.command("tune")
+def tune(
+    collection: CollectionOpt = None,
+    name: Annotated[str | None, typer.Option(help="The new embedder's name (default: <collection>-<time>).")] = None,
+    qa: Annotated[Path | None, typer.Option(help="Also QA pairs (JSONL): each question → its gold chunks.")] = None,
+    split: Annotated[str, typer.Option(help="Which QA split to train on.")] = "train",
+    max_pairs: Annotated[int, typer.Option(min=1, help="Training pairs at most (QA pairs all kept).")] = 3000,
+    epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the pairs.")] = 1.0,
+    batch_size: Annotated[int, typer.Option(min=2, help="Pairs per batch (the others are each one's negatives).")] = 32,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 3e-5,
+    max_seq_length: Annotated[int, typer.Option(min=16, help="Tokens of a passage while training.")] = 256,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after N steps.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling and training seed.")] = 0,
+    use: Annotated[bool, typer.Option("--use", help="Then switch the collection to it.")] = False,
+) -> None:
+    """Tune the embedder on (heading/title → chunk) pairs from the collection, plus QA pairs when given."""
+    from datetime import UTC, datetime
+
+    from training.dataset import DatasetError
+    from training.embedder_tune import TuneConfig
+    from training.embedder_tune import tune as run_tune
+
+    services = _services()
+    target = collection or services.settings.collection
+    try:
+        config = TuneConfig(target, name or f"{target}-{datetime.now(UTC):%Y%m%d-%H%M%S}", str(qa) if qa else None,
+                            split, max_pairs, epochs, batch_size, lr, max_seq_length=max_seq_length,
+                            max_steps=max_steps, seed=seed)
+        result = run_tune(services, config, on_data=lambda pairs: err.print(f"pairs: {pairs.counts()}"))
+        typer.echo(f"tuned embedder '{result.name}' in {result.path}")
+        typer.echo(json.dumps(result.manifest["metrics"]))
+        if use:
+            _switch(services, result.name, target)
+    except (ValueError, DatasetError, EmbedderRegistryError, db.DatabaseError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+
+
+def _switch(services, name: str, collection: str) -> None:
+    from chatbot.embedder_admin import use_embedder
+
+    result = use_embedder(services, name, collection)
+    typer.echo(f"'{collection}' now queries with {result.current} ({result.chunks} chunks; "
+               f"the vectors of {result.previous} are kept until `ragbot embedder drop`)")
+
+
+@embedder_app.command("use")
+def use(
+    name: Annotated[str, typer.Argument(help=f"A tuned embedder, or '{BASE}' for the configured one.")],
+    collection: CollectionOpt = None,
+) -> None:
+    """Switch a collection to another embedder: its chunks are encoded (unless kept from before), then the vectors
+    switch in one transaction; the previous ones are kept until `ragbot embedder drop`."""
+    services = _services()
+    try:
+        _switch(services, name, collection or services.settings.collection)
+    except (ValueError, EmbedderRegistryError, db.DatabaseError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+
+
+@embedder_app.command("list")
+def list_embedders(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The embedders, the collections that query with each, the vectors kept of each."""
+    from chatbot.embedder_admin import embedder_rows
+
+    services = _services()
+    try:
+        rows = [row.to_json() for row in embedder_rows(services)]
+    finally:
+        services.close()
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("name", "used by", "vectors kept", "pairs (qa)", "steps", "held-out MRR before → after")
+    for r in rows:
+        mrr = " → ".join(str(v) for v in r["heldout_mrr"]) if r["heldout_mrr"] else ""
+        pairs = f"{r['pairs']} ({r['qa_pairs']})" if r["pairs"] is not None else ""
+        table.add_row(r["name"], ", ".join(r["used_by"]), ", ".join(r["kept_in"]), pairs, str(r["steps"] or ""), mrr)
+    print_table(table)
+
+
+@embedder_app.command("drop")
+def drop(
+    name: Annotated[str, typer.Argument(help=f"A tuned embedder, or '{BASE}' for the configured one's kept vectors.")],
+    collection: Annotated[str | None, typer.Option(help="Only the vectors kept in this collection.")] = None,
+) -> None:
+    """Delete an embedder's kept vectors (and a tuned one's files, unless --collection); refused while in use."""
+    from chatbot.embedder_admin import drop_vectors
+
+    services = _services()
+    try:
+        vectors, files = drop_vectors(services, name, collection)
+    except (EmbedderRegistryError, db.DatabaseError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    if not vectors and not files:
+        raise _fail(f"nothing to drop for '{name}'" + (f" in '{collection}'" if collection else ""))
+    typer.echo(f"dropped {vectors} kept vectors of '{name}'" + (" and its files" if files else ""))

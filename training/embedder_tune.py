@@ -1,0 +1,167 @@
+"""Tune the embedder on a collection's store (`ragbot embedder tune`): sentence-transformers' trainer,
+MultipleNegativesRankingLoss (the other passages of a batch are the negatives) with batches free of duplicates,
+on the CPU, from (query, passage) pairs (`training.embedder_pairs`). Saved to `RAGBOT_HOME/embedders/<name>/`
+with a manifest: base model, data hash, pair counts, training arguments, metrics, precision.
+
+Training time grows with pairs × tokens: `max_pairs` bounds the first and `max_seq_length` the second (passages
+are chunks of `RAGBOT_CHUNK_SIZE` tokens, cut there while training only; the saved model keeps the base's limit).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from chatbot.embedder_registry import MANIFEST, check_name, embedders_dir, install, tuned_identity
+from chatbot.models import embedder_location, embedder_name
+from training.embedder_pairs import Pair, PairSet, build_pairs
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+    from chatbot.services import Services
+
+OnStep = Callable[[int, int, float | None], None]
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    collection: str
+    name: str
+    qa: str | None = None
+    split: str = "train"
+    max_pairs: int = 3000
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 3e-5
+    warmup_ratio: float = 0.1
+    max_seq_length: int = 256
+    max_steps: int | None = None  # stop early (tests, quick checks)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if self.max_pairs < 1 or self.batch_size < 2 or self.max_seq_length < 16 or self.epochs <= 0:
+            raise ValueError("max_pairs ≥ 1, batch_size ≥ 2 (in-batch negatives), max_seq_length ≥ 16, epochs > 0")
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    name: str
+    path: Path
+    manifest: dict[str, Any]
+
+
+def heldout_scores(model: SentenceTransformer, pairs: list[Pair], k: int = 10) -> dict[str, float]:
+    """MRR@k and hit@1 of each held-out query among all held-out passages (label-free: store pairs)."""
+    passages = list(dict.fromkeys(p.passage for p in pairs))
+    queries = list(dict.fromkeys(p.query for p in pairs))
+    if not queries:
+        return {}
+    relevant: dict[str, set[int]] = {q: set() for q in queries}
+    index = {text: i for i, text in enumerate(passages)}
+    for pair in pairs:
+        relevant[pair.query].add(index[pair.passage])
+    encode = {"normalize_embeddings": True, "convert_to_numpy": True, "show_progress_bar": False}
+    scores = model.encode(queries, **encode) @ model.encode(passages, **encode).T
+    reciprocal, hits = [], []
+    for row, query in zip(np.argsort(-scores, axis=1)[:, :k], queries, strict=True):
+        rank = next((r for r, i in enumerate(row, start=1) if i in relevant[query]), None)
+        reciprocal.append(1.0 / rank if rank else 0.0)
+        hits.append(rank == 1)
+    return {"mrr@10": round(float(np.mean(reciprocal)), 4), "hit@1": round(float(np.mean(hits)), 4),
+            "queries": len(queries), "passages": len(passages)}
+
+
+def _train(model: SentenceTransformer, pairs: PairSet, config: TuneConfig, output: Path, bf16: bool,
+           callbacks: list[Any]) -> tuple[Any, int]:
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    dataset = Dataset.from_dict({"anchor": [p.query for p in pairs.train],
+                                 "positive": [p.passage for p in pairs.train]})
+    steps = config.max_steps or math.ceil(len(pairs.train) / config.batch_size * config.epochs)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(output), num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.batch_size, learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps
+        batch_sampler=BatchSamplers.NO_DUPLICATES, seed=config.seed, data_seed=config.seed, use_cpu=True, bf16=bf16,
+        save_strategy="no", logging_steps=max(1, steps // 20), report_to="none", disable_tqdm=False,
+        dataloader_num_workers=0,
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
+                                         loss=MultipleNegativesRankingLoss(model), callbacks=callbacks)
+    return trainer.train(), int(trainer.state.global_step)
+
+
+def tune(services: Services, config: TuneConfig, *, on_data: Callable[[PairSet], None] | None = None,
+         on_step: OnStep | None = None) -> TuneResult:
+    """Build the pairs, train, check on the held-out pairs, save with a manifest; returns where it went."""
+    import sentence_transformers
+    from sentence_transformers import SentenceTransformer
+
+    from chatbot.precision import cpu_report, resolve
+    from training.train import set_threads, step_callback, thread_callback, versions
+
+    settings = services.settings
+    target = embedders_dir(settings) / config.name
+    if target.exists():
+        raise ValueError(f"an embedder named '{config.name}' exists already: choose another name")
+    started = time.perf_counter()
+    threads = set_threads(settings)
+    pairs = build_pairs(services, config.collection, max_pairs=config.max_pairs, seed=config.seed,
+                        qa=Path(config.qa) if config.qa else None, split=config.split)
+    if on_data is not None:
+        on_data(pairs)
+    data_seconds = time.perf_counter() - started
+    model = SentenceTransformer(embedder_location(settings), device="cpu", local_files_only=True)
+    full_length = int(model.max_seq_length)
+    precision = resolve(settings, "cpu")
+    before = heldout_scores(model, pairs.heldout)
+    model.max_seq_length = min(config.max_seq_length, full_length)
+    callbacks = [thread_callback(settings)] + ([step_callback(on_step)] if on_step else [])
+    embedders_dir(settings).mkdir(parents=True, exist_ok=True)
+    work = embedders_dir(settings) / f".tune-{config.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        train_started = time.perf_counter()
+        output, steps = _train(model, pairs, config, work / "run", precision.name == "bfloat16", callbacks)
+        train_seconds = time.perf_counter() - train_started
+        model.max_seq_length = full_length
+        after = heldout_scores(model, pairs.heldout)
+        model.save(str(work / "model"))
+        dimension = int(model.get_embedding_dimension())
+        manifest = {
+            "name": config.name,
+            "identity": asdict(tuned_identity(config.name, dimension)),
+            "dimension": dimension,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "base_model": {"name": embedder_name(settings), "location": embedder_location(settings)},
+            "data": {"collection": config.collection, "qa_file": str(Path(config.qa).resolve()) if config.qa else None,
+                     "split": config.split if config.qa else None, "sha256": pairs.sha256(), **pairs.counts()},
+            "training": {**{k: v for k, v in asdict(config).items() if k not in ("collection", "name", "qa", "split")},
+                         "loss": "MultipleNegativesRankingLoss", "batch_sampler": "no_duplicates",
+                         "max_seq_length_saved": full_length},
+            "metrics": {"train_loss": round(float(output.training_loss), 4), "steps": steps,
+                        "seconds": round(train_seconds, 1), "seconds_per_step": round(train_seconds / max(steps, 1), 2),
+                        "data_seconds": round(data_seconds, 1), "heldout_before": before, "heldout_after": after},
+            "runtime": {"device": "cpu", "torch_threads": threads, "precision": precision.to_json(),
+                        "cpu": cpu_report(settings), "sentence_transformers": sentence_transformers.__version__,
+                        **versions()},
+        }
+        (work / "model" / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+        install(work / "model", target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return TuneResult(config.name, target, manifest)
