@@ -119,7 +119,7 @@ def list_embedders(as_json: Annotated[bool, typer.Option("--json", help="Print J
 @embedder_app.command("drop")
 def drop(
     name: Annotated[str, typer.Argument(help=f"A tuned embedder, or '{BASE}' for the configured one's kept vectors.")],
-    collection: Annotated[str | None, typer.Option(help="Only the vectors kept in this collection.")] = None,
+    collection: Annotated[str | None, typer.Option("--collection", "-c", help="Only the vectors kept here.")] = None,
 ) -> None:
     """Delete an embedder's kept vectors (and a tuned one's files, unless --collection); refused while in use."""
     from chatbot.embedder_admin import drop_vectors

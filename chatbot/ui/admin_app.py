@@ -1,6 +1,7 @@
 """The admin Blocks (mounted at /admin behind a login), in tabs: Documents (upload, list, delete, collection
 stats), Monitor (usage and votes over time), Fine-tuning (train an adapter in the background, choose the active
-one) and Evaluation (the 2×2 as a background job, saved reports)."""
+one), Embedders (each collection's embedder; tune one on the store, switch) and Evaluation (the 2×2 as a
+background job, saved reports)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import gradio as gr
 from chatbot.api.admin import ingest_uploads
 from chatbot.db import DatabaseError
 from chatbot.services import Services
+from chatbot.ui.embedders_tab import build_embedders_tab
 from chatbot.ui.evaluation_tab import build_evaluation_tab
 from chatbot.ui.formatting import (
     DOCUMENT_HEADERS,
@@ -59,6 +61,8 @@ def build_admin_app(services: Services) -> gr.Blocks:
                     deleted = gr.Markdown("", elem_id="admin-delete-result")
             with gr.Tab("Fine-tuning", id="training-tab"):
                 build_training_tab(admin, services)
+            with gr.Tab("Embedders", id="embedders-tab"):
+                build_embedders_tab(admin, services)
             with gr.Tab("Monitor", id="monitor-tab"):
                 build_monitor_tab(admin, services)
             with gr.Tab("Evaluation", id="evaluation-tab"):

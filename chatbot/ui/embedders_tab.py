@@ -1,0 +1,106 @@
+"""Admin → Embedders: which embedder each collection's vectors come from, tune one on the store in the background,
+switch a collection to another embedder (its previous vectors are kept, so switching back encodes nothing)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from chatbot.embedder_admin import embedder_rows
+from chatbot.embedder_registry import BASE, EmbedderRegistryError
+from chatbot.jobs import Job
+from chatbot.services import Services
+from chatbot.ui.formatting import job_status
+from chatbot.ui.training_tab import qa_choices
+from training.dataset import DatasetError
+from training.embedder_background import KIND, submit_tune, submit_use
+from training.embedder_tune import TuneConfig
+
+EMBEDDER_HEADERS = ["name", "used by", "vectors kept", "pairs (QA)", "steps", "held-out MRR@10 before → after"]
+
+
+def embedder_table(services: Services) -> list[list]:
+    rows = []
+    for row in embedder_rows(services):
+        r = row.to_json()
+        mrr = " → ".join(str(v) for v in r["heldout_mrr"]) if r["heldout_mrr"] else ""
+        pairs = f"{r['pairs']} ({r['qa_pairs']})" if r["pairs"] is not None else ""
+        rows.append([r["name"], ", ".join(r["used_by"]), ", ".join(r["kept_in"]), pairs, r["steps"] or "", mrr])
+    return rows
+
+
+def latest_job(services: Services) -> Job | None:
+    jobs = services.jobs.jobs(KIND)
+    return jobs[0] if jobs else None
+
+
+def build_embedders_tab(blocks: gr.Blocks, services: Services) -> None:
+    settings = services.settings
+    hidden = {"api_visibility": "private"}
+    gr.Markdown("Each collection is queried with the embedder that made its vectors. Tune one on a collection's own "
+                "documents (each section heading or title → its chunks, plus a QA file's questions → their gold "
+                "chunks), then switch the collection to it: its chunks are encoded in the background and the "
+                "vectors switch at once; the previous ones are kept, so switching back is immediate.")
+    table = gr.Dataframe(headers=EMBEDDER_HEADERS, value=[], interactive=False, wrap=True, elem_id="emb-table")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            gr.Markdown("### Tune an embedder")
+            with gr.Row():
+                collection = gr.Textbox(settings.collection, label="Collection", max_lines=1, elem_id="emb-collection")
+                name = gr.Textbox("", label="Name (optional)", max_lines=1, elem_id="emb-name")
+            qa_file = gr.Dropdown(qa_choices(services), value=None, label="QA file (optional: its train questions)",
+                                  elem_id="emb-qa-file")
+            with gr.Row():
+                max_pairs = gr.Number(3000, label="Max pairs", precision=0, minimum=1, elem_id="emb-max-pairs")
+                epochs = gr.Number(1, label="Epochs", minimum=0.01, maximum=20, elem_id="emb-epochs")
+                switch = gr.Checkbox(True, label="Switch the collection to it when done", elem_id="emb-switch")
+            start = gr.Button("Tune", variant="primary", elem_id="emb-tune")
+        with gr.Column(scale=2):
+            gr.Markdown("### Switch a collection")
+            chosen = gr.Dropdown([], label="Embedder", elem_id="emb-choose")
+            target = gr.Textbox(settings.collection, label="Collection", max_lines=1, elem_id="emb-target")
+            use = gr.Button("Switch", elem_id="emb-use")
+    status = gr.Markdown(job_status(latest_job(services)), elem_id="emb-status")
+
+    def listing() -> tuple:
+        rows = embedder_table(services)
+        return rows, gr.update(choices=[r[0] for r in rows])
+
+    def start_tune(collection_name: str, embedder: str, qa: str | None, pairs: float | None, n_epochs: float | None,
+                   then_switch: bool) -> str:
+        from datetime import UTC, datetime
+
+        collection_name = (collection_name or settings.collection).strip()
+        default_name = f"{collection_name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        try:
+            config = TuneConfig(collection_name, embedder.strip() or default_name, qa=qa or None,
+                                max_pairs=int(pairs or 3000), epochs=float(n_epochs or 1))
+            job = submit_tune(services, config, switch=then_switch)
+        except (ValueError, DatasetError, EmbedderRegistryError) as exc:
+            return f"**Not started:** {exc}"
+        return job_status(job)
+
+    def start_use(embedder: str | None, collection_name: str) -> str:
+        if not embedder:
+            return "**Choose an embedder** (`base` is the configured one)."
+        try:
+            job = submit_use(services, embedder, (collection_name or settings.collection).strip())
+        except EmbedderRegistryError as exc:
+            return f"**Not started:** {exc}"
+        return job_status(job)
+
+    def poll(seen: str) -> tuple:
+        """The job's status every tick; the table only when a job has just finished."""
+        job = latest_job(services)
+        state = f"{job.id}:{job.status}" if job else ""
+        if state == seen or not job or job.active:
+            return job_status(job), state, gr.update(), gr.update()
+        return job_status(job), state, *listing()
+
+    start.click(start_tune, [collection, name, qa_file, max_pairs, epochs, switch], status, concurrency_limit=1,
+                concurrency_id="embedder", **hidden)
+    use.click(start_use, [chosen, target], status, concurrency_limit=1, concurrency_id="embedder", **hidden)
+    seen = gr.State("")
+    gr.Timer(2.0).tick(poll, seen, [status, seen, table, chosen], show_progress="hidden", **hidden)
+    blocks.load(listing, None, [table, chosen], **hidden)
+    gr.Markdown(f"`{BASE}` is the configured embedder (RAGBOT_EMBEDDER, RAGBOT_EMBEDDER_BACKEND). `ragbot embedder "
+                "drop NAME` deletes an embedder's kept vectors (and a tuned one's files) once no collection uses it.")
