@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -350,31 +351,71 @@ app.add_typer(embedder_app, name="embedder")
 @eval_app.command("retrieval")
 def eval_retrieval(
     beir: Annotated[Path, typer.Option(help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv.")],
-    mode: Annotated[str, typer.Option(help="hybrid, vector or fts.")] = "hybrid",
+    mode: Annotated[str, typer.Option(help="Comma-separated: hybrid, vector, fts, bm25-reference (bm25s over the "
+                                      "same chunks), or all.")] = "hybrid",
     k: Annotated[int, typer.Option(help="Documents per query.")] = 10,
+    split: Annotated[str, typer.Option(help="all, or only the queries qa.jsonl marks train or test.")] = "all",
     report: Annotated[Path | None, typer.Option(help="Write a Markdown report with the misses.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest a BEIR corpus (reused when unchanged), run its queries, score with ranx."""
-    from chatbot.retrieval_eval import evaluate_retrieval, misses_report
+    """Ingest a BEIR corpus (reused when unchanged), run its queries in each mode, score with ranx."""
+    from chatbot.precision import cpu_report
+    from chatbot.retrieval_eval import MODES, REFERENCE, SPLITS, evaluate_retrieval, misses_report
 
-    if mode not in ("hybrid", "vector", "fts"):
-        raise _fail(f"unknown mode '{mode}' (hybrid, vector or fts)")
+    known = (*MODES, REFERENCE)
+    modes = list(known) if mode == "all" else [m.strip() for m in mode.split(",") if m.strip()]
+    if not modes or any(m not in known for m in modes):
+        raise _fail(f"unknown mode in '{mode}' ({', '.join(known)} or all)")
+    if split not in SPLITS:
+        raise _fail(f"unknown split '{split}' ({', '.join(SPLITS)})")
     services = _services()
     try:
-        evaluation = evaluate_retrieval(services, beir, mode, k)  # type: ignore[arg-type]
+        evaluation = evaluate_retrieval(services, beir, modes, k, split)
     except (FileNotFoundError, ValueError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:
         services.close()
     if report:
-        report.write_text(misses_report(evaluation, k), encoding="utf-8")
-    scores = evaluation["scores"]
+        report.write_text(misses_report(evaluation), encoding="utf-8")
+    summary = {key: evaluation[key] for key in ("dataset", "split", "queries", "embedder", "lexical_weight")}
+    summary["results"] = evaluation["results"]
+    if REFERENCE in modes and "fts" in modes and evaluation["results"][REFERENCE]["ndcg@10"]:
+        summary["fts_vs_reference_ndcg"] = round(
+            evaluation["results"]["fts"]["ndcg@10"] / evaluation["results"][REFERENCE]["ndcg@10"], 3)
+    summary["cpu"] = cpu_report(services.settings)
     if as_json:
-        typer.echo(json.dumps(scores))
-    else:
-        for key, value in scores.items():
-            typer.echo(f"{key:>10}: {value}")
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(f"{summary['dataset']} ({split}, {summary['queries']} queries), {summary['embedder']},"
+               f" hybrid lexical weight {summary['lexical_weight']}")
+    for name, scores in evaluation["results"].items():
+        typer.echo(f"{name:>15}: " + "  ".join(f"{m} {v:.4f}" for m, v in scores.items()))
+    if "fts_vs_reference_ndcg" in summary:
+        typer.echo(f"fts / bm25-reference nDCG@10: {summary['fts_vs_reference_ndcg']}")
+
+
+@app.command()
+def calibrate(
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Calibrate a collection's hybrid fusion now, from its own titles and headings (no labels)."""
+    services = _services()
+    try:
+        result = services.calibrate_fusion(collection or services.settings.collection, force=True)
+    except db.DatabaseError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    data = asdict(result) if result else {}
+    if as_json:
+        typer.echo(json.dumps(data))
+    elif result and result.lexical_weight is None:
+        typer.echo(f"only {result.queries} titles/headings name a single document (< 30): the default weight"
+                   f" ({services.settings.lexical_weight}) stays")
+    elif result:
+        typer.echo(f"lexical weight {result.lexical_weight} (from {result.queries} titles/headings); "
+                   f"nDCG@10 by weight: {result.ndcg_by_weight}")
 
 
 # --- serving -------------------------------------------------------------------------------------

@@ -1,16 +1,21 @@
-"""Retrieval evaluation on a BEIR-layout dataset with ranx (recall@5/10, nDCG@10, MRR@10)."""
+"""Retrieval evaluation on a BEIR-layout dataset with ranx (recall@5/10, nDCG@10, MRR@10): every mode of the
+retriever, and a reference BM25 (bm25s) over the very same chunks, measured in one run."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
-from chatbot.retriever import Mode
+from chatbot.fusion_calibration import document_ranking
 from chatbot.services import Services
 from ingestion.beir import corpus_items, dataset_name, qrels, queries
 
 METRICS = ["recall@5", "recall@10", "ndcg@10", "mrr@10"]
+MODES = ("hybrid", "vector", "fts")
+REFERENCE = "bm25-reference"
+SPLITS = ("all", "train", "test")
 
 
 def ingest_corpus(services: Services, directory: Path) -> dict[str, Any]:
@@ -20,45 +25,93 @@ def ingest_corpus(services: Services, directory: Path) -> dict[str, Any]:
     return report.to_json()
 
 
-def document_ranking(services: Services, collection: str, mode: Mode, query: str, k: int) -> list[str]:
-    """Corpus ids in rank order; a document ranks where its first chunk does."""
-    retriever = services.retriever(collection, mode=mode, k=k * 4)
-    ranked: list[str] = []
-    for hit, _score in retriever.search(query):
-        if hit.source not in ranked:
-            ranked.append(hit.source)
-    return ranked[:k]
+def split_queries(directory: Path, split: str) -> set[str] | None:
+    """Query ids that `qa.jsonl` marks with `split` (None for "all"): scoring only test questions keeps tuning on
+    the train ones honest."""
+    if split == "all":
+        return None
+    path = directory / "qa.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"--split {split} needs {path} (QA pairs with a 'split' field)")
+    with path.open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return {str(row["_id"]) for row in rows if row.get("split") == split}
 
 
-def evaluate_retrieval(services: Services, directory: Path, mode: Mode, k: int = 10) -> dict[str, Any]:
-    """Scores plus the per-query rankings (for the misses report)."""
+def reference_bm25(chunks: list[tuple[str, str]], texts: dict[str, str], k: int) -> dict[str, list[str]]:
+    """Rankings by bm25s (Lucene BM25, k1 1.2, b 0.75, English stop words and Snowball stemmer) over `chunks`
+    ((source, text) pairs, heading included as the lexical arm indexes it); a document ranks at its best chunk."""
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    index = bm25s.BM25(method="lucene", k1=1.2, b=0.75)
+    index.index(bm25s.tokenize([text for _, text in chunks], stopwords="en", stemmer=stemmer, show_progress=False),
+                show_progress=False)
+    rankings: dict[str, list[str]] = {}
+    fetch = min(len(chunks), k * 4)
+    for qid, text in texts.items():
+        tokens = bm25s.tokenize([text], stopwords="en", stemmer=stemmer, show_progress=False)
+        ids, scores = index.retrieve(tokens, k=fetch, show_progress=False)
+        ranked: list[str] = []
+        for i, score in zip(ids[0], scores[0], strict=True):
+            source = chunks[int(i)][0]
+            if score > 0 and source not in ranked:
+                ranked.append(source)
+        rankings[qid] = ranked[:k]
+    return rankings
+
+
+def evaluate_retrieval(services: Services, directory: Path, modes: list[str], k: int = 10,
+                       split: str = "all") -> dict[str, Any]:
+    """Scores per mode plus the per-query rankings (for the misses report). The collection's fusion is
+    calibrated first when it is new or changed (as an ingest does)."""
     os.environ.setdefault("IR_DATASETS_HOME", str(services.settings.home / "cache" / "ir_datasets"))
     from ranx import Qrels, Run, evaluate
 
     ingest = ingest_corpus(services, directory)
     collection = dataset_name(directory)
+    services.calibrate_fusion(collection)
     judged = qrels(directory)
-    texts = {qid: text for qid, text in queries(directory).items() if qid in judged}
-    rankings = {qid: document_ranking(services, collection, mode, text, k) for qid, text in texts.items()}
-    run = Run({qid: {doc: float(k - i) for i, doc in enumerate(docs)} or {"__none__": 0.0}
-               for qid, docs in rankings.items()})
-    scores = evaluate(Qrels({q: judged[q] for q in texts}), run, METRICS, make_comparable=True)
-    result: dict[str, Any] = {"dataset": collection, "mode": mode, "queries": len(texts)}
-    result.update({m: round(float(scores[m]), 4) for m in METRICS})
-    return {"scores": result, "ingest": ingest, "rankings": rankings, "queries": texts, "qrels": judged}
+    chosen = split_queries(directory, split)
+    texts = {qid: text for qid, text in queries(directory).items()
+             if qid in judged and (chosen is None or qid in chosen)}
+    if not texts:
+        raise ValueError(f"no judged queries in {directory} for split '{split}'")
+    qrels_run = Qrels({q: judged[q] for q in texts})
+    results: dict[str, dict[str, Any]] = {}
+    rankings: dict[str, dict[str, list[str]]] = {}
+    for mode in modes:
+        if mode == REFERENCE:
+            rankings[mode] = reference_bm25(services.store.chunk_texts(collection), texts, k)
+        else:
+            retriever = services.retriever(collection, mode=mode, k=k * 4)  # type: ignore[arg-type]
+            rankings[mode] = {qid: document_ranking(retriever.search(text), k) for qid, text in texts.items()}
+        run = Run({qid: {doc: float(k - i) for i, doc in enumerate(docs)} or {"__none__": 0.0}
+                   for qid, docs in rankings[mode].items()})
+        scores = evaluate(qrels_run, run, METRICS, make_comparable=True)
+        results[mode] = {m: round(float(scores[m]), 4) for m in METRICS}
+    state = services.fusion_records.state(collection)
+    return {"dataset": collection, "split": split, "queries": len(texts), "k": k,
+            "embedder": str(services.embedder_for(collection).identity),
+            "lexical_weight": state.lexical_weight if state else None,
+            "results": results, "ingest": ingest, "rankings": rankings, "texts": texts, "qrels": judged}
 
 
-def misses_report(evaluation: dict[str, Any], k: int = 10) -> str:
-    """Markdown: the scores, then every query whose relevant document is not in the top k."""
-    scores = evaluation["scores"]
-    lines = [f"# Retrieval evaluation: {scores['dataset']} ({scores['mode']})", "",
-             "| metric | value |", "|---|---|"]
-    lines += [f"| {m} | {scores[m]} |" for m in ["queries", *METRICS]]
-    misses = [(q, docs) for q, docs in evaluation["rankings"].items()
-              if not set(evaluation["qrels"][q]) & set(docs[:k])]
-    lines += ["", f"## Misses ({len(misses)} queries with no relevant document in the top {k})", ""]
-    for qid, docs in misses:
-        lines.append(f"- **{qid}** {evaluation['queries'][qid]}  ")
-        lines.append(f"  expected: {', '.join(evaluation['qrels'][qid])}  ")
-        lines.append(f"  got: {', '.join(docs[:3]) or '(nothing)'}")
+def misses_report(evaluation: dict[str, Any]) -> str:
+    """Markdown: the scores of every mode, then per mode every query whose relevant document is not in the top k."""
+    k = evaluation["k"]
+    lines = [f"# Retrieval evaluation: {evaluation['dataset']} ({evaluation['split']} split, "
+             f"{evaluation['queries']} queries)", "", f"Embedder: {evaluation['embedder']}; hybrid lexical weight: "
+             f"{evaluation['lexical_weight']}", "", "| mode | " + " | ".join(METRICS) + " |",
+             "|---|" + "---|" * len(METRICS)]
+    lines += [f"| {mode} | " + " | ".join(str(s[m]) for m in METRICS) + " |"
+              for mode, s in evaluation["results"].items()]
+    for mode, ranked in evaluation["rankings"].items():
+        misses = [(q, docs) for q, docs in ranked.items() if not set(evaluation["qrels"][q]) & set(docs[:k])]
+        lines += ["", f"## {mode}: misses ({len(misses)} queries with no relevant document in the top {k})", ""]
+        for qid, docs in misses:
+            lines.append(f"- **{qid}** {evaluation['texts'][qid]}  ")
+            lines.append(f"  expected: {', '.join(evaluation['qrels'][qid])}  ")
+            lines.append(f"  got: {', '.join(docs[:3]) or '(nothing)'}")
     return "\n".join(lines) + "\n"

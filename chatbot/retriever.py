@@ -34,26 +34,32 @@ _OUTER = (
 )
 VECTOR_SQL = _OUTER.format(
     inner=_CANDIDATES.format(extra="", where="", order="k.embedding <=> %(q)s"), order="h.distance")
-FTS_SQL = _OUTER.format(
-    inner=_CANDIDATES.format(
-        extra=", ts_rank_cd(k.tsv, websearch_to_tsquery('english', %(text)s), 32) AS rank",
-        where=" AND k.tsv @@ websearch_to_tsquery('english', %(text)s)", order="rank DESC, k.id"),
-    order="h.rank DESC, h.id")
+# BM25 (Lucene's IDF, k1 and b from settings) over `chunk_terms` (sql/005_bm25.sql): the query's lexemes, their
+# document frequencies and the collection's totals are read live, so scores match a BM25 index rebuilt now.
+BM25_SQL = (
+    "WITH s AS (SELECT id, chunk_count::float8 AS n,"
+    " greatest(term_total::float8 / greatest(chunk_count, 1), 1) AS avgdl"
+    " FROM collections WHERE name = %(collection)s),"
+    " q AS (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS term),"
+    " idf AS (SELECT t.term, ln(1 + (s.n - count(*) + 0.5) / (count(*) + 0.5)) AS w"
+    " FROM s JOIN chunk_terms t ON t.collection_id = s.id JOIN q ON q.term = t.term GROUP BY t.term, s.n),"
+    " scored AS (SELECT t.chunk_id, sum(idf.w * t.tf * (%(k1)s + 1)"
+    " / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * t.chunk_length / s.avgdl))) AS rank"
+    " FROM s JOIN chunk_terms t ON t.collection_id = s.id JOIN idf ON idf.term = t.term GROUP BY t.chunk_id),"
+    " top AS (SELECT k.id, k.document_id, k.text, k.metadata, k.embedding, sc.rank FROM scored sc"
+    " JOIN chunks k ON k.id = sc.chunk_id"
+    " WHERE %(filter)s::jsonb IS NULL OR k.metadata @> %(filter)s"
+    " OR k.document_id IN (SELECT id FROM documents WHERE metadata @> %(filter)s)"
+    " ORDER BY sc.rank DESC, k.id LIMIT %(limit)s)"
+    " SELECT top.id, top.document_id, top.text, top.metadata, d.source, d.title, %(collection)s,"
+    " 1 - (top.embedding <=> %(q)s), top.rank FROM top JOIN documents d ON d.id = top.document_id"
+    " ORDER BY top.rank DESC, top.id"
+)
 
 
-def question_words(question: str) -> list[str]:
-    """The question's words; operators (quotes, `-`, `or`) are neutralised: only words survive."""
-    return [w for w in _WORD.findall(question.lower())[:64] if w != "or"]
-
-
-def all_words_query(question: str) -> str:
-    """For `websearch_to_tsquery`: every word required (Postgres drops the stop words)."""
-    return " ".join(question_words(question))
-
-
-def any_word_query(question: str) -> str:
-    """For `websearch_to_tsquery`: any word matches."""
-    return " or ".join(question_words(question))
+def lexical_text(question: str) -> str:
+    """The question's words for BM25 (Postgres stems them and drops stop words); only words survive, at most 64."""
+    return " ".join(_WORD.findall(question.lower())[:64])
 
 
 @dataclass(frozen=True)
@@ -68,13 +74,25 @@ class Hit:
     similarity: float
 
 
-def reciprocal_rank_fusion(rankings: list[list[int]], weights: list[float], k: int) -> dict[int, float]:
-    """Weighted RRF: Σ w / (k + rank) over the rankings each id appears in (ranks from 1)."""
-    scores: dict[int, float] = {}
-    for ranking, weight in zip(rankings, weights, strict=True):
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
-    return scores
+def _min_max(scores: list[float]) -> list[float]:
+    """Scores scaled to [0, 1] within one arm's list (all 1.0 when they are equal)."""
+    low, high = min(scores), max(scores)
+    return [1.0 if high == low else (x - low) / (high - low) for x in scores]
+
+
+def fuse(vector_hits: list[tuple[Hit, float]], lexical_hits: list[tuple[Hit, float]],
+         lexical_weight: float) -> list[tuple[Hit, float]]:
+    """Convex combination of the arms' min-max-normalised scores, (1 - w)·vector + w·lexical; a chunk one arm
+    did not return scores 0 there. w = 0 is the vector arm's ranking, w = 1 the lexical arm's."""
+    fused: dict[int, float] = {}
+    hits: dict[int, Hit] = {}
+    for arm, weight in ((vector_hits, 1.0 - lexical_weight), (lexical_hits, lexical_weight)):
+        if not arm:
+            continue
+        for (hit, _), score in zip(arm, _min_max([s for _, s in arm]), strict=True):
+            hits[hit.chunk_id] = hit
+            fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + weight * score
+    return [(hits[i], s) for i, s in sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 class PgRetriever(BaseRetriever):
@@ -89,9 +107,10 @@ class PgRetriever(BaseRetriever):
     k: int = 5
     fetch_k: int = 40
     ef_search: int = 100
-    rrf_k: int = 10
-    vector_weight: float = 1.0
-    fts_weight: float = 0.3
+    lexical_weight: float | None = None  # None: the collection's calibrated weight, else default_lexical_weight
+    default_lexical_weight: float = 0.3
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
     metadata_filter: dict[str, Any] | None = None
     reranker: Any = None  # a sentence-transformers CrossEncoder, when configured
 
@@ -100,42 +119,43 @@ class PgRetriever(BaseRetriever):
 
     def search(self, query: str) -> list[tuple[Hit, float]]:
         """Ranked (hit, score) pairs; the score is the fused (or reranked, or single-mode) score."""
-        vector = self.embedder.encode([query])[0]
-        fetch = max(self.fetch_k, self.k)
-        params = {"q": vector, "collection": self.collection, "limit": fetch, "text": all_words_query(query),
-                  "filter": Jsonb(self.metadata_filter) if self.metadata_filter else None}
-        with self.pool.connection() as conn, conn.transaction():
-            check_embedder(conn, self.collection, self.embedder.identity)
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, fetch)),))
-            conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-            vector_hits = [Hit(*row) for row in conn.execute(VECTOR_SQL, params)] if self.mode != "fts" else []
-            fts_hits = self._full_text(conn, params, query) if self.mode != "vector" and params["text"] else []
-        by_id = {h.chunk_id: h for h in (*vector_hits, *fts_hits)}
+        vector_hits, lexical_hits, calibrated = self._arms(query)
         if self.mode == "vector":
-            ranked = [(h, h.similarity) for h in vector_hits]
+            ranked = vector_hits
         elif self.mode == "fts":
-            ranked = [(h, 1.0 / (self.rrf_k + rank)) for rank, h in enumerate(fts_hits, start=1)]
+            ranked = lexical_hits
         else:
-            fused = reciprocal_rank_fusion(
-                [[h.chunk_id for h in vector_hits], [h.chunk_id for h in fts_hits]],
-                [self.vector_weight, self.fts_weight],
-                self.rrf_k,
-            )
-            ranked = [(by_id[i], s) for i, s in sorted(fused.items(), key=lambda kv: kv[1], reverse=True)]
+            weight = self.lexical_weight if self.lexical_weight is not None else calibrated
+            ranked = fuse(vector_hits, lexical_hits, self.default_lexical_weight if weight is None else weight)
         if self.reranker is not None and ranked:
             candidates = [h for h, _ in ranked]
             scores = self.reranker.predict([(query, h.text) for h in candidates])
             ranked = sorted(zip(candidates, map(float, scores), strict=True), key=lambda p: p[1], reverse=True)
         return ranked[: self.k]
 
-    @staticmethod
-    def _full_text(conn: Any, params: dict[str, Any], query: str) -> list[Hit]:
-        """Chunks holding all the question's words (precise: measured best for fusion on python-faq); when no
-        chunk holds them all, chunks holding any of them (so full text alone always finds something)."""
-        hits = [Hit(*row) for row in conn.execute(FTS_SQL, params)]
-        if not hits:
-            hits = [Hit(*row) for row in conn.execute(FTS_SQL, {**params, "text": any_word_query(query)})]
-        return hits
+    def arms(self, query: str) -> tuple[list[tuple[Hit, float]], list[tuple[Hit, float]]]:
+        """The vector arm's (hit, cosine similarity) and the lexical arm's (hit, BM25 score), best first; an arm
+        the mode does not use is empty."""
+        vector_hits, lexical_hits, _ = self._arms(query)
+        return vector_hits, lexical_hits
+
+    def _arms(self, query: str) -> tuple[list[tuple[Hit, float]], list[tuple[Hit, float]], float | None]:
+        """`arms` and the collection's calibrated lexical weight, read in one transaction."""
+        vector = self.embedder.encode([query])[0]
+        fetch = max(self.fetch_k, self.k)
+        params = {"q": vector, "collection": self.collection, "limit": fetch, "text": lexical_text(query),
+                  "filter": Jsonb(self.metadata_filter) if self.metadata_filter else None,
+                  "k1": self.bm25_k1, "b": self.bm25_b}
+        with self.pool.connection() as conn, conn.transaction():
+            check_embedder(conn, self.collection, self.embedder.identity)
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, fetch)),))
+            conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            vector_hits = [(Hit(*row), row[-1]) for row in conn.execute(VECTOR_SQL, params)] \
+                if self.mode != "fts" else []
+            lexical_hits = [(Hit(*row[:-1]), float(row[-1])) for row in conn.execute(BM25_SQL, params)] \
+                if self.mode != "vector" and params["text"] else []
+            row = conn.execute("SELECT lexical_weight FROM collections WHERE name = %s", (self.collection,)).fetchone()
+        return vector_hits, lexical_hits, row[0] if row else None
 
     @staticmethod
     def _to_document(hit: Hit, score: float) -> Document:

@@ -13,12 +13,13 @@ from chatbot.chain import RagChain
 from chatbot.chat_service import ChatService
 from chatbot.conversations import ConversationStore
 from chatbot.embeddings import Embedder, EmbedderIdentity, load_embedder
+from chatbot.fusion_calibration import Calibration, calibrate, is_stale
 from chatbot.gate import GenerationGate
 from chatbot.generators import Generators
 from chatbot.jobs import JobRunner
 from chatbot.retriever import Mode, PgRetriever
 from chatbot.settings import Settings
-from chatbot.store import Store
+from chatbot.store import FusionRecords, Store
 from ingestion.chunking import Chunker
 from ingestion.pipeline import Ingestor
 
@@ -83,7 +84,7 @@ class Services:
     def ingestor(self) -> Ingestor:
         self.check_embedding_dimension()
         return Ingestor(self.store, self.embedder, self.chunker, self.settings.max_upload_bytes,
-                        embedder_for=self.embedder_for)
+                        embedder_for=self.embedder_for, on_change=self.calibrate_fusion)
 
     @cached_property
     def reranker(self):
@@ -102,7 +103,21 @@ class Services:
             pool=self.pool, embedder=self.embedder_for(name), collection=name,
             mode=mode or s.retrieval_mode, k=k or s.top_k, ef_search=s.ef_search,
             metadata_filter=metadata_filter, reranker=self.reranker,
+            default_lexical_weight=s.lexical_weight, bm25_k1=s.bm25_k1, bm25_b=s.bm25_b,
         )
+
+    @cached_property
+    def fusion_records(self) -> FusionRecords:
+        return FusionRecords(self.pool)
+
+    def calibrate_fusion(self, collection: str, *, force: bool = False) -> Calibration | None:
+        """Calibrate `collection`'s hybrid fusion when it is new or changed much (or `force`); None when skipped."""
+        if self.settings.calibration_queries == 0 or not (force or is_stale(self.fusion_records, collection)):
+            return None
+        calibration = calibrate(self.retriever(collection), self.fusion_records, self.settings.calibration_queries)
+        log.info("fusion of '%s': lexical weight %s from %d titles/headings", collection,
+                 calibration.lexical_weight, calibration.queries)
+        return calibration
 
     @cached_property
     def adapter_registry(self) -> AdapterRegistry:

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["hybrid", "vector", "fts"] = "hybrid"
     top_k: int = Field(default=5, ge=1, le=100)
     ef_search: int = Field(default=100, ge=1, le=1000)
+    lexical_weight: float = Field(default=0.3, ge=0.0, le=1.0, description="Hybrid fusion's BM25 weight for a "
+                                  "collection not yet calibrated (see fusion_calibration).")
+    calibration_queries: int = Field(default=200, ge=0, le=5000, description="Titles/headings a collection's "
+                                     "fusion is calibrated on (0: never calibrate).")
+    bm25_k1: float = Field(default=1.2, ge=0.0, le=10.0)
+    bm25_b: float = Field(default=0.75, ge=0.0, le=1.0)
     relevance_threshold: float = Field(default=0.3, ge=-1.0, le=1.0)
     reranker: str | None = Field(default=None, description="Cross-encoder id or path; off when unset.")
 

@@ -216,6 +216,14 @@ class Store:
             ).fetchall()
         return [DocumentInfo(*row) for row in rows]
 
+    def chunk_texts(self, collection: str) -> list[tuple[str, str]]:
+        """(source, heading + text) of every chunk of `collection`: what its lexical arm indexes."""
+        with self.pool.connection() as conn:
+            return [(source, text) for source, text in conn.execute(
+                "SELECT d.source, concat_ws(E'\\n', k.metadata->>'heading', k.text) FROM chunks k"
+                " JOIN documents d ON d.id = k.document_id JOIN collections c ON c.id = k.collection_id"
+                " WHERE c.name = %s ORDER BY k.id", (collection,))]
+
     def collection_stats(self) -> list[dict[str, Any]]:
         """Per collection: documents, chunks, tokens."""
         with self.pool.connection() as conn:
@@ -225,3 +233,50 @@ class Store:
                 " LEFT JOIN chunks k ON k.document_id = d.id GROUP BY c.name ORDER BY c.name"
             ).fetchall()
         return [{"collection": n, "documents": d, "chunks": k, "tokens": int(t)} for n, d, k, t in rows]
+
+
+# Titles and headings that name exactly one document of the collection, each with that document's source; a
+# stable pseudo-random sample (by hash), so calibrations of an unchanged collection agree.
+_PSEUDO_QUERIES = (
+    "WITH c AS (SELECT id FROM collections WHERE name = %(collection)s),"
+    " named AS (SELECT d.title AS text, d.source FROM documents d, c WHERE d.collection_id = c.id"
+    " AND length(d.title) BETWEEN 3 AND 200 AND d.title <> d.source"
+    " UNION SELECT k.metadata->>'heading', d.source FROM chunks k JOIN documents d ON d.id = k.document_id, c"
+    " WHERE k.collection_id = c.id AND length(k.metadata->>'heading') BETWEEN 3 AND 200),"
+    " unique_names AS (SELECT text, min(source) AS source FROM named GROUP BY text HAVING count(DISTINCT source) = 1)"
+    " SELECT text, source FROM unique_names ORDER BY md5(text) LIMIT %(limit)s"
+)
+
+
+@dataclass(frozen=True)
+class FusionState:
+    """A collection's calibrated lexical weight (None: never calibrated) and its chunk counts then and now."""
+
+    lexical_weight: float | None
+    calibrated_chunks: int | None
+    chunk_count: int
+
+
+class FusionRecords:
+    """The per-collection fusion calibration (sql/005_bm25.sql)."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def pseudo_queries(self, collection: str, limit: int) -> list[tuple[str, str]]:
+        """(title or heading, source of the one document it names), at most `limit`."""
+        with self.pool.connection() as conn:
+            return [(text, source) for text, source in
+                    conn.execute(_PSEUDO_QUERIES, {"collection": collection, "limit": limit})]
+
+    def state(self, collection: str) -> FusionState | None:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT lexical_weight, calibrated_chunks, chunk_count FROM collections"
+                               " WHERE name = %s", (collection,)).fetchone()
+        return FusionState(*row) if row else None
+
+    def record(self, collection: str, lexical_weight: float, details: dict[str, Any]) -> None:
+        """Store a calibration; the collection's current chunk count is recorded with it."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("UPDATE collections SET lexical_weight = %s, calibrated_chunks = chunk_count,"
+                         " calibration = %s WHERE name = %s", (lexical_weight, Jsonb(details), collection))

@@ -118,10 +118,12 @@ class Ingestor:
     """Runs ingests against one store with one embedder and chunker."""
 
     def __init__(self, store: Store, embedder: Embedder, chunker: Chunker, max_bytes: int, batch_chunks: int = 64,
-                 embedder_for: Callable[[str], Embedder] | None = None) -> None:
+                 embedder_for: Callable[[str], Embedder] | None = None,
+                 on_change: Callable[[str], object] | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.embedder_for = embedder_for or (lambda _collection: embedder)  # the one a collection records
+        self.on_change = on_change  # called with the collection after an ingest that changed it
         self.chunker = chunker
         self.max_bytes = max_bytes
         self.batch_chunks = batch_chunks
@@ -136,6 +138,7 @@ class Ingestor:
         self._run(self._file_items(files, report), len(files), collection, report)
         if prune:
             report.documents_pruned = self.prune(paths, collection)
+        self._changed(collection, report)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -144,6 +147,7 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         self._run(iter(items), total, collection, report)
+        self._changed(collection, report)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -159,6 +163,11 @@ class Ingestor:
             if any(source.startswith(root) for root in roots) and not Path(source).exists()
         ]
         return sum(self.store.delete_source(collection, source) for source in gone)
+
+    def _changed(self, collection: str, report: IngestReport) -> None:
+        """Tell `on_change` when documents went in or out (the fusion is calibrated again if it moved much)."""
+        if self.on_change and (report.documents_added or report.documents_updated or report.documents_pruned):
+            self.on_change(collection)
 
     def _file_items(self, files: list[Path], report: IngestReport) -> Iterator[SourceItem]:
         for path in files:

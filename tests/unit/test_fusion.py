@@ -1,21 +1,36 @@
-from chatbot.retriever import all_words_query, any_word_query, reciprocal_rank_fusion
+from chatbot.fusion_calibration import document_ranking
+from chatbot.retriever import Hit, fuse, lexical_text
 
 
-def test_rrf_rewards_agreement_and_respects_weights():
-    scores = reciprocal_rank_fusion([[1, 2, 3], [3, 4]], [1.0, 1.0], k=60)
-    assert max(scores, key=scores.get) == 3  # ranked by both lists
-    assert scores[1] > scores[2] == scores[4]  # same rank in one list each
-    weighted = reciprocal_rank_fusion([[1, 2], [2, 1]], [1.0, 0.1], k=60)
-    assert weighted[1] > weighted[2]
+def hit(chunk_id: int, source: str = "") -> Hit:
+    return Hit(chunk_id, chunk_id, "text", {}, source or f"doc{chunk_id}", "", "c", 0.0)
 
 
-def test_rrf_empty_rankings():
-    assert reciprocal_rank_fusion([[], []], [1.0, 1.0], k=60) == {}
+def test_fusion_weights_run_from_the_vector_ranking_to_the_lexical_one():
+    vector = [(hit(1), 0.9), (hit(2), 0.8), (hit(3), 0.1)]
+    lexical = [(hit(3), 12.0), (hit(4), 6.0)]
+    assert [h.chunk_id for h, _ in fuse(vector, lexical, 0.0)][:3] == [1, 2, 3]
+    assert fuse(vector, lexical, 1.0)[0][0].chunk_id == 3
+    mixed = dict((h.chunk_id, s) for h, s in fuse(vector, lexical, 0.5))
+    assert mixed[3] == 0.5 and mixed[1] == 0.5 and mixed[4] == 0.0  # min-max: each arm's last scores 0
 
 
-def test_full_text_queries_keep_words_and_drop_operators():
-    assert all_words_query("How do I reset the hub?") == "how do i reset the hub"
-    assert any_word_query("How do I reset the hub?") == "how or do or i or reset or the or hub"
-    assert all_words_query("'; DROP TABLE chunks; --") == "drop table chunks"
-    assert all_words_query("\"quoted\" -minus OR this") == "quoted minus this"
-    assert all_words_query("???") == any_word_query("???") == ""
+def test_fusion_rewards_agreement_and_survives_an_empty_arm():
+    vector = [(hit(1), 0.9), (hit(2), 0.85), (hit(3), 0.5)]
+    lexical = [(hit(2), 9.0), (hit(5), 8.0), (hit(1), 1.0)]
+    assert fuse(vector, lexical, 0.3)[0][0].chunk_id == 2  # near the top of both
+    assert [h.chunk_id for h, _ in fuse(vector, [], 0.3)] == [1, 2, 3]
+    assert fuse([], [], 0.3) == []
+
+
+def test_documents_rank_at_their_best_chunk():
+    hits = [(hit(1, "a"), 3.0), (hit(2, "b"), 2.0), (hit(3, "a"), 1.0), (hit(4, "c"), 0.5)]
+    assert document_ranking(hits) == ["a", "b", "c"]
+    assert document_ranking(hits, k=2) == ["a", "b"]
+
+
+def test_lexical_text_keeps_words_and_drops_operators():
+    assert lexical_text("How do I reset the hub?") == "how do i reset the hub"
+    assert lexical_text("'; DROP TABLE chunks; --") == "drop table chunks"
+    assert lexical_text("\"quoted\" -minus OR this & !that") == "quoted minus or this that"
+    assert lexical_text("???") == ""
