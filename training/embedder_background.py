@@ -42,7 +42,7 @@ def _tune(services: Services, config: TuneConfig, progress: Progress, switch: bo
     result = tune(services, config, on_data=on_data, on_step=on_step)
     metrics = result.manifest["metrics"]
     before, after = (metrics[k].get("mrr@10") for k in ("heldout_before", "heldout_after"))
-    summary = {"embedder": result.name, "pairs": result.manifest["data"]["train"], "steps": metrics["steps"],
+    summary = {"tuned": result.name, "pairs": result.manifest["data"]["train"], "steps": metrics["steps"],
                "held-out MRR@10": f"{before} → {after}"}
     if switch:
         summary |= _use(services, result.name, config.collection, progress, share)
