@@ -25,13 +25,32 @@ _END = object()
 IDLE_EXIT_S = 30.0
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """Repetition control for greedy decoding, on the answer's own tokens only (the prompt is not looked at, so
+    copying sources stays allowed). `no_repeat_ngram`: 0 = off; `repetition_penalty`: 1.0 = off."""
+
+    no_repeat_ngram: int = 6
+    repetition_penalty: float = 1.0
+
+
 def banned_next_tokens(generated: list[int], n: int = 6) -> set[int]:
-    """Tokens that would repeat an n-gram of the answer itself (the prompt is not looked at, so copying sources
-    stays allowed). Stops the citation loops ("[4] [4] [4] …") and phrase loops small models fall into."""
-    if len(generated) < n:
+    """Tokens that would repeat an n-gram of the answer itself. Stops the citation loops ("[4] [4] [4] …") and
+    phrase loops small models fall into."""
+    if n < 1 or len(generated) < n:
         return set()
     prefix = tuple(generated[-(n - 1):])
     return {generated[i + n - 1] for i in range(len(generated) - n + 1) if tuple(generated[i: i + n - 1]) == prefix}
+
+
+def penalize_repeats(logits: torch.Tensor, generated: list[int], penalty: float) -> None:
+    """CTRL's repetition penalty, in place, on the tokens the answer has already used: a positive logit is
+    divided by `penalty`, a negative one multiplied."""
+    if penalty == 1.0 or not generated:
+        return
+    used = torch.tensor(sorted(set(generated)), device=logits.device)
+    scores = logits[used]
+    logits[used] = torch.where(scores > 0, scores / penalty, scores * penalty)
 
 
 class RoomyLayer(DynamicLayer):
@@ -94,8 +113,9 @@ class ContinuousBatcher:
     """Runs requests on one background thread, up to `max_batch` rows at once; `stream` yields an answer's text."""
 
     def __init__(self, forward: Forward, decode: Callable[[list[int]], str], eos: set[int],
-                 max_batch: int, device: torch.device | str = "cpu") -> None:
+                 max_batch: int, device: torch.device | str = "cpu", decoding: Decoding | None = None) -> None:
         self.forward = forward
+        self.decoding = decoding or Decoding()
         self.decode = decode
         self.eos = eos
         self.max_batch = max_batch
@@ -217,10 +237,12 @@ class ContinuousBatcher:
             layer.rebuild([(layer.keys[index, :, start:], layer.values[index, :, start:])], self._mask.shape[1])
 
     def _choose(self, request: _Request, logits: torch.Tensor) -> bool:
-        """Pick the next token greedily, hand out the new text; True when the request is finished."""
+        """Pick the next token greedily (under `decoding`'s repetition control), hand out the new text; True when
+        the request is finished."""
         if request.abandoned:
             return True
-        banned = banned_next_tokens(request.generated)
+        penalize_repeats(logits, request.generated, self.decoding.repetition_penalty)
+        banned = banned_next_tokens(request.generated, self.decoding.no_repeat_ngram)
         if banned:
             logits[list(banned)] = float("-inf")
         token = int(logits.argmax())

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from transformers.cache_utils import Cache
 
-from chatbot.batching import ContinuousBatcher
+from chatbot.batching import ContinuousBatcher, Decoding
 from chatbot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class LocalModel:
         self._lock = threading.Lock()
         self._batcher = ContinuousBatcher(
             self._forward, lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True),
-            eos=self._eos_ids(), max_batch=settings.max_batch, device=self.model.device)
+            eos=self._eos_ids(), max_batch=settings.max_batch, device=self.model.device,
+            decoding=Decoding(settings.no_repeat_ngram, settings.repetition_penalty))
 
     def _eos_ids(self) -> set[int]:
         configured = self.model.generation_config.eos_token_id

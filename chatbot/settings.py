@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     torch_threads: int = Field(default=0, ge=0, description="0 → half the available cores (see local_model).")
     max_new_tokens: int = Field(default=160, ge=1, le=4096)
     context_window: int = Field(default=2048, ge=256, description="Tokens the generator may see.")
+    no_repeat_ngram: int = Field(default=6, ge=0, le=64, description="A local answer never repeats an n-gram of "
+                                 "its own tokens this long (0: off; see batching.Decoding).")
+    repetition_penalty: float = Field(default=1.0, ge=1.0, le=3.0, description="CTRL penalty on tokens the local "
+                                      "answer already used (1.0: off).")
+    stop_on_loop: bool = Field(default=True, description="End an answer before a repeated line or 8-word span "
+                               "(answer_guard; any generator).")
 
     openai_base_url: str | None = Field(default=None, description="An OpenAI-compatible server (vLLM…).")
     openai_api_key: SecretStr = SecretStr("EMPTY")

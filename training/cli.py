@@ -275,3 +275,45 @@ def answers(
     c = result["comparison"]
     typer.echo(f"n={result['n']}; fine-tuned ROUGE-L win rate {result['finetuned_win_rate']:.1%} "
                f"({c['wins']} wins, {c['ties']} ties counted half, {c['losses']} losses); F1 ratio {c['f1_ratio']}")
+
+
+# --- eval loops ----------------------------------------------------------------------------------
+
+
+@app.command("loops")
+def loops(
+    qa: Annotated[Path, typer.Option(help="QA pairs (JSONL) with gold answers.")],
+    split: Annotated[str, typer.Option(help="Split to answer ('all' for every pair).")] = "test",
+    collection: CollectionOpt = None,
+    generator: Annotated[list[str] | None, typer.Option(
+        help="Generator(s) to answer with, with retrieval (repeat the option) \\[default: base].")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Share of answers that loop (a line or an 8-word span said 3 times) under the configured decoding
+    (RAGBOT_NO_REPEAT_NGRAM, RAGBOT_REPETITION_PENALTY, RAGBOT_STOP_ON_LOOP), with token F1 and ROUGE-L."""
+    from training.loop_eval import evaluate_loops
+
+    services = _services()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            result = evaluate_loops(services, qa, split=None if split == "all" else split, collection=collection,
+                                    generators=generator or ["base"], limit=limit)
+    except _expected_errors() as exc:
+        raise _fail(str(exc), as_json) from exc
+    finally:
+        services.close()
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    cpu, decoding = result["cpu"], result["decoding"]
+    typer.echo(f"CPU: {cpu['model']} ({cpu['capability']}, bf16 {'native' if cpu['native_bf16'] else 'emulated'})")
+    typer.echo("decoding: " + ", ".join(f"{k} {v}" for k, v in decoding.items()))
+    table = Table("generator", "answers", "looping", "token F1", "ROUGE-L", "valid citations", "s/answer")
+    for name, s in result["generators"].items():
+        table.add_row(name, str(s["n"]), f"{s['loops']} ({s['loop_share']:.0%})", f"{s['f1']:.3f}",
+                      f"{s['rougeL']:.3f}", f"{s['citation_valid']:.0%}", f"{s['seconds_per_answer']:.1f}")
+    print_table(table)
+    for name, s in result["generators"].items():
+        for loop in s["looping"]:
+            typer.echo(f"{name} loops on {loop['question_id']}: {loop['repeat']!r}")
