@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,7 +13,8 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
 
 from chatbot.answer_guard import AnswerGuard
-from chatbot.generators import Generators
+from chatbot.extractive import Extractor
+from chatbot.generators import EXTRACTIVE, Generators, GeneratorUnavailable
 from chatbot.prompts import NOT_COVERED, cited_numbers, plain_messages, rag_messages
 from chatbot.settings import Settings
 
@@ -89,6 +90,14 @@ class RagChain:
     def retrieve(self, query: str, collection: str) -> list[Document]:
         return self.retriever_for(collection).invoke(query)
 
+    def extractor(self, collection: str) -> Extractor:
+        """The extractive generator, with the embedder (and reranker) the collection is searched with."""
+        retriever = self.retriever_for(collection)
+        embedder = getattr(retriever, "embedder", None)
+        if embedder is None:
+            raise GeneratorUnavailable("`extractive` needs a retriever with an embedder")
+        return Extractor(embedder, getattr(retriever, "reranker", None))
+
     def covered(self, documents: Sequence[Document]) -> bool:
         """At least one retrieved chunk is similar enough to the question."""
         return any(d.metadata.get("similarity", 0.0) >= self.settings.relevance_threshold for d in documents)
@@ -106,7 +115,10 @@ class RagChain:
         """Events: `sources` (retrieved, numbered as in the prompt), then `token`s, then `done`."""
         started = time.perf_counter()
         collection = collection or self.settings.collection
-        model = self.generators.chat_model(generator)  # fails fast on an unavailable generator
+        extractive = generator == EXTRACTIVE
+        if extractive and not use_retrieval:
+            raise GeneratorUnavailable("`extractive` answers from retrieved sources: it needs retrieval")
+        model = None if extractive else self.generators.chat_model(generator)  # fails fast when unavailable
         search_query = condense_question(question, history)
         answer = Answer("", generator, question, search_query)
         if use_retrieval:
@@ -120,12 +132,29 @@ class RagChain:
                 yield ChainEvent("token", text=NOT_COVERED)
                 yield ChainEvent("done", answer=answer)
                 return
-            messages, answer.retrieved = self.build_messages(question, retrieved)
+            if not extractive:
+                messages, answer.retrieved = self.build_messages(question, retrieved)
         else:
             messages = plain_messages(question)
         yield ChainEvent("sources", documents=answer.retrieved)
+        if model is None:
+            answer.text = self.extractor(collection).answer(question, answer.retrieved)
+            if not answer.text:  # the sources hold no sentence to quote
+                answer.text, answer.not_covered = NOT_COVERED, True
+            answer.first_token_seconds = time.perf_counter() - started
+            yield ChainEvent("token", text=answer.text)
+        else:
+            answer.text = yield from self._generate(model, messages, answer, started)
+        answer.sources = [(n, answer.retrieved[n - 1]) for n in cited_numbers(answer.text)
+                          if 1 <= n <= len(answer.retrieved)]
+        answer.seconds = time.perf_counter() - started
+        yield ChainEvent("done", answer=answer)
+
+    def _generate(self, model: Any, messages: list[dict[str, str]], answer: Answer,
+                  started: float) -> Generator[ChainEvent, None, str]:
+        """Stream the model's answer through the guard as `token` events; returns the text sent."""
         pieces: list[str] = []
-        guard = AnswerGuard(len(answer.retrieved))
+        guard = AnswerGuard(len(answer.retrieved), stop_loops=self.settings.stop_on_loop)
         stream = model.stream([to_message(m) for m in messages])
         try:
             for chunk in stream:
@@ -142,11 +171,7 @@ class RagChain:
         if rest := guard.finish():
             pieces.append(rest)
             yield ChainEvent("token", text=rest)
-        answer.text = "".join(pieces).strip()
-        answer.sources = [(n, answer.retrieved[n - 1]) for n in cited_numbers(answer.text)
-                          if 1 <= n <= len(answer.retrieved)]
-        answer.seconds = time.perf_counter() - started
-        yield ChainEvent("done", answer=answer)
+        return "".join(pieces).strip()
 
     def invoke(self, question: str, **kwargs: Any) -> Answer:
         for event in self.stream(question, **kwargs):

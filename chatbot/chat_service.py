@@ -36,7 +36,7 @@ class ChatService:
         History comes from the stored conversation unless given explicitly (OpenAI clients send it)."""
         self.gate.acquire()
         try:
-            self.chain.generators.chat_model(generator)  # an unavailable generator fails before anything is stored
+            self.chain.generators.check(generator)  # an unavailable generator fails before anything is stored
             if conversation_id is None or not self.conversations.exists(conversation_id):
                 conversation_id = self.conversations.create(question[:80])
                 stored_history: list[tuple[str, str]] = []

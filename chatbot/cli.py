@@ -346,6 +346,7 @@ eval_app.command("answers")(training_cli.answers)
 from chatbot.embedder_cli import embedder_app  # noqa: E402
 
 app.add_typer(embedder_app, name="embedder")
+eval_app.command("loops")(training_cli.loops)
 
 
 @eval_app.command("retrieval")
@@ -454,16 +455,20 @@ def serve(
 
 @bench_app.command("retrieve")
 def bench_retrieve(
-    chunks: Annotated[int, typer.Option(help="Size of the synthetic collection.")] = 100_000,
+    chunks: Annotated[int, typer.Option(help="Size of each synthetic collection.")] = 100_000,
+    collections: Annotated[int, typer.Option(min=1, help="Synthetic collections (they overlap).")] = 1,
     real: Annotated[str | None, typer.Option(help="Also measure this ingested collection.")] = "python-faq",
     as_json: JsonOpt = False,
 ) -> None:
-    """p50/p95 of the retriever and of its SQL alone, and HNSW recall@10 vs exact search."""
+    """p50/p95 of the retriever (with and without the query embedding) and of its vector SQL alone, and each
+    collection's HNSW recall@10 vs exact search."""
     from benchmarks.retrieve import run_retrieve_benchmark
+    from chatbot.precision import cpu_report
 
     services = _services()
     try:
-        result = run_retrieve_benchmark(services, chunks, real)
+        result = run_retrieve_benchmark(services, chunks, real, collections)
+        result["cpu"] = cpu_report(services.settings)
     finally:
         services.close()
     typer.echo(json.dumps(result, indent=None if as_json else 2))
@@ -491,6 +496,27 @@ def bench_generate(
                   else run_generate_benchmark(services, target, new_tokens))
     finally:
         services.close()
+    typer.echo(json.dumps(result, indent=None if as_json else 2))
+
+
+@bench_app.command("extractive")
+def bench_extractive(
+    qa: Annotated[Path, typer.Option(help="QA pairs (JSONL) with gold answers.")],
+    split: Annotated[str, typer.Option(help="Split to answer ('all' for every pair).")] = "train",
+    collection: CollectionOpt = None,
+    top: Annotated[int, typer.Option(help="Settings to print, best first.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Token F1 of extractive answers over a grid of their settings (length, margin, source weight)."""
+    from benchmarks.extractive import run_extractive_benchmark
+
+    services = _services()
+    try:
+        result = run_extractive_benchmark(services, qa, None if split == "all" else split,
+                                          collection or services.settings.collection)
+    finally:
+        services.close()
+    result["settings"] = result["settings"][:top]
     typer.echo(json.dumps(result, indent=None if as_json else 2))
 
 

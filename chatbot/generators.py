@@ -1,4 +1,5 @@
-"""Generators behind one interface, each a LangChain chat model: `base`, `finetuned[:name]`, or a server."""
+"""Generators behind one interface, each a LangChain chat model: `base`, `finetuned[:name]`, or a server; and
+`extractive`, which answers with the retrieved sources' own sentences (`chatbot.extractive`, run by the chain)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from chatbot.settings import Settings
 
 BASE = "base"
 FINETUNED = "finetuned"
+EXTRACTIVE = "extractive"
+TRAIN_HINT = ("no fine-tuned generator yet: train an adapter in Admin → Fine-tuning, or with "
+              "`ragbot train --qa examples/qa.jsonl`")
 
 
 class GeneratorUnavailable(RuntimeError):
@@ -85,10 +89,24 @@ class Generators:
         """The dtype the local generator computes in, and why (None with a remote server)."""
         return None if self.remote else resolve_precision(self.settings)
 
+    def has_finetuned(self) -> bool:
+        """Whether `finetuned` can answer: an adapter on disk, or a server model configured for it."""
+        if self.remote:
+            return bool(self.settings.openai_model_finetuned)
+        return bool(list_adapters(self.settings.adapters_dir))
+
     def names(self) -> list[str]:
-        """`base`, `finetuned` and `finetuned:<adapter>` for each adapter on disk."""
-        adapters = [] if self.remote else [f"{FINETUNED}:{a.name}" for a in list_adapters(self.settings.adapters_dir)]
-        return [BASE, FINETUNED, *adapters]
+        """The generators that can answer here: `base`, `extractive`, and `finetuned` with `finetuned:<adapter>`
+        for each adapter on disk only once one exists (or a server model is configured for it)."""
+        if self.remote:
+            return [BASE, EXTRACTIVE, *([FINETUNED] if self.has_finetuned() else [])]
+        adapters = [f"{FINETUNED}:{a.name}" for a in list_adapters(self.settings.adapters_dir)]
+        return [BASE, EXTRACTIVE, *([FINETUNED, *adapters] if adapters else [])]
+
+    def check(self, name: str) -> None:
+        """Raise `GeneratorUnavailable` (saying how to fix it) unless `name` can answer here."""
+        if name != EXTRACTIVE:
+            self.chat_model(name)
 
     def base_quant(self) -> str:
         """The quantization `base` answers with: configured, or ('auto') that of the default adapter, so that
@@ -108,15 +126,14 @@ class Generators:
         except KeyError as exc:
             raise GeneratorUnavailable(str(exc.args[0])) from exc
         if adapter is None:
-            raise GeneratorUnavailable(
-                "no fine-tuned adapter exists yet: train one with "
-                "`ragbot train --qa examples/qa.jsonl` (or pick `base`)"
-            )
+            raise GeneratorUnavailable(f"{TRAIN_HINT} (or pick `base` or `extractive`)")
         return adapter
 
     def chat_model(self, name: str) -> BaseChatModel:
         if self.remote:
             return self._remote_model(name)
+        if name == EXTRACTIVE:
+            raise GeneratorUnavailable("`extractive` runs no model: the chain builds its answers")
         if name == BASE:
             return LocalChatModel(local=self.local(self.base_quant()))
         if name == FINETUNED or name.startswith(f"{FINETUNED}:"):
@@ -137,7 +154,7 @@ class Generators:
         elif name.startswith(f"{FINETUNED}:"):
             model = name.partition(":")[2]
         else:
-            raise GeneratorUnavailable(f"unknown generator '{name}'")
+            raise GeneratorUnavailable(f"unknown generator '{name}' (choose from: {', '.join(self.names())})")
         if not model:
             raise GeneratorUnavailable(
                 f"no server model is configured for '{name}': set RAGBOT_OPENAI_MODEL_{name.upper()}"

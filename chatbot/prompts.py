@@ -25,7 +25,10 @@ NOT_COVERED = (
     "Try rephrasing, or ask about a topic the documentation covers."
 )
 
-_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+# A run of citations ("[1]", "[1, 3]", "[1][2]"), not an index into code (`x[0]`): never right after a word, `)`
+# or `]`.
+_CITATION_RUN = re.compile(r"(?<![\w)\]])\[\d+(?:\s*,\s*\d+)*\](?:[ \t]*\[\d+(?:\s*,\s*\d+)*\])*")
+_NUMBER = re.compile(r"\d+")
 
 
 def source_header(n: int, metadata: dict[str, Any]) -> str:
@@ -58,8 +61,8 @@ def to_chat_dict(message: Any) -> dict[str, str]:
 def cited_numbers(answer: str) -> list[int]:
     """Every [n] / [n, m] citation in order of first appearance (duplicates removed)."""
     seen: list[int] = []
-    for group in _CITATION.findall(answer):
-        for part in group.split(","):
+    for run in _CITATION_RUN.findall(answer):
+        for part in _NUMBER.findall(run):
             number = int(part)
             if number not in seen:
                 seen.append(number)

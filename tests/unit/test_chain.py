@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.retrievers import BaseRetriever
 
 from chatbot.chain import RagChain, condense_question, fit_documents
+from chatbot.generators import GeneratorUnavailable
 from chatbot.prompts import NOT_COVERED
 from chatbot.settings import Settings
 
@@ -97,3 +101,22 @@ def test_a_runoff_ends_the_answer_and_the_generation():
     answer = events[-1].answer
     assert tokens.strip() == answer.text == "24 months [1]. [2]"
     assert [n for n, _ in answer.sources] == [1, 2]
+
+
+class EmbeddingRetriever(ListRetriever):
+    embedder: Any
+    reranker: Any = None
+
+
+def test_extractive_answers_quote_the_sources_without_any_generator():
+    from tests.unit.test_extractive import BagOfWords
+
+    docs = [doc("Invoices are sent by email each month.", 0.5), doc("Hold the reset button for 15 seconds.", 0.7)]
+    generators = FakeGenerators("never used")
+    settings = Settings(relevance_threshold=0.3, _env_file=None)
+    chain = RagChain(settings, generators, lambda _c: EmbeddingRetriever(documents=docs, embedder=BagOfWords()))
+    answer = chain.invoke("How long do I hold the reset button?", generator="extractive")
+    assert answer.text.startswith("Hold the reset button for 15 seconds. [2]") and generators.calls == 0
+    assert [n for n, _ in answer.sources] == [2] and answer.first_token_seconds is not None
+    with pytest.raises(GeneratorUnavailable, match="needs retrieval"):
+        chain.invoke("Hi?", generator="extractive", use_retrieval=False)
