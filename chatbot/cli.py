@@ -455,20 +455,16 @@ def serve(
 
 @bench_app.command("retrieve")
 def bench_retrieve(
-    chunks: Annotated[int, typer.Option(help="Size of each synthetic collection.")] = 100_000,
-    collections: Annotated[int, typer.Option(min=1, help="Synthetic collections (they overlap).")] = 1,
+    chunks: Annotated[int, typer.Option(help="Size of the synthetic collection.")] = 100_000,
     real: Annotated[str | None, typer.Option(help="Also measure this ingested collection.")] = "python-faq",
     as_json: JsonOpt = False,
 ) -> None:
-    """p50/p95 of the retriever (with and without the query embedding) and of its vector SQL alone, and each
-    collection's HNSW recall@10 vs exact search."""
+    """p50/p95 of the retriever and of its SQL alone, and HNSW recall@10 vs exact search."""
     from benchmarks.retrieve import run_retrieve_benchmark
-    from chatbot.precision import cpu_report
 
     services = _services()
     try:
-        result = run_retrieve_benchmark(services, chunks, real, collections)
-        result["cpu"] = cpu_report(services.settings)
+        result = run_retrieve_benchmark(services, chunks, real)
     finally:
         services.close()
     typer.echo(json.dumps(result, indent=None if as_json else 2))
