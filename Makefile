@@ -29,6 +29,7 @@ test: install lint models e2e-deps
 DEMO_STEPS ?= 8
 
 demo: models
+	@$(BIN)/python -m chatbot.generator_info
 	$(BIN)/ragbot db start
 	$(BIN)/ragbot ingest examples/docs --collection default
 	$(BIN)/ragbot train --qa examples/qa.jsonl --collection default --name demo --max-steps $(DEMO_STEPS) --if-missing

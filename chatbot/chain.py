@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,9 +40,17 @@ class Answer:
         return [source_json(n, d) for n, d in self.sources]
 
 
+def public_source(source: str | None) -> str | None:
+    """What a user is shown of a document's source: a URL whole, a file by its name only (never the server's
+    folders: '/srv/docs/x.pdf' and 'upload:x.pdf' → 'x.pdf')."""
+    if not source or re.match(r"^[a-z][a-z0-9+.-]*://", source, re.IGNORECASE):
+        return source
+    return re.split(r"[\\/:]", source)[-1]
+
+
 def source_json(n: int, doc: Document) -> dict[str, Any]:
     m = doc.metadata
-    return {"n": n, "source": m.get("source"), "title": m.get("title"), "page": m.get("page"),
+    return {"n": n, "source": public_source(m.get("source")), "title": m.get("title"), "page": m.get("page"),
             "heading": m.get("heading"), "chunk_id": m.get("chunk_id"), "score": m.get("score"),
             "snippet": doc.page_content[:400]}
 

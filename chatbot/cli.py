@@ -444,6 +444,9 @@ def serve(
         err.print(f"[bold]admin login[/bold]: user '{credentials.user}', password '{credentials.password}'"
                   " (generated for this run; set RAGBOT_ADMIN_PASSWORD to choose one)", highlight=False)
     application = create_app(services, credentials, with_ui=not no_ui)
+    from chatbot.generator_info import generator_summary
+
+    err.print(generator_summary(services.settings), highlight=False)
     if chosen := services.generators.precision():
         err.print(f"generator precision: {chosen.name} on {chosen.device} ({chosen.reason})", highlight=False)
     err.print(f"ragbot on http://{host}:{port}/  (admin: /admin, API: /v1, docs: /docs)", highlight=False)

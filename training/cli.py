@@ -245,7 +245,8 @@ def answers(
     report: Annotated[Path | None, typer.Option(help="Write a Markdown report with every answer.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Base vs fine-tuned through the full chain: token F1, ROUGE-L, citation validity, groundedness, win rate."""
+    """Base vs fine-tuned through the full chain (extractive answers beside them): token F1, ROUGE-L, citation
+    validity, groundedness, win rate."""
     from training.evaluate import evaluate_answers, markdown_report, plot_summary
 
     services = _services()
@@ -267,7 +268,7 @@ def answers(
         typer.echo(json.dumps(result))
         return
     table = Table("generator", "token F1", "ROUGE-L", "valid citations", "grounded", "s/answer")
-    for arm in ("base", "finetuned"):
+    for arm in ("base", "finetuned", "extractive"):
         s = result[arm]
         table.add_row(f"{arm} ({result['generators'][arm]})", f"{s['f1']:.3f}", f"{s['rougeL']:.3f}",
                       f"{s['citation_valid']:.0%}", f"{(s['grounded'] or 0):.3f}", f"{s['seconds_per_answer']:.1f}")

@@ -1,4 +1,5 @@
-"""The 2×2: base or fine-tuned, with or without retrieval — quality and cost on the user's own data."""
+"""The 2×2: base or fine-tuned, with or without retrieval — and the extractive generator (retrieval alone, no
+model) as a fifth arm: quality and cost on the user's own data."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from training.evaluate import (
     win_rate,
 )
 
-ARMS = ("base", "finetuned", "base+rag", "finetuned+rag")
+ARMS = ("base", "finetuned", "base+rag", "finetuned+rag", "extractive")
 QUALITY = (("f1", "token F1"), ("rougeL", "ROUGE-L"), ("grounded", "grounded"), ("citation_valid", "valid citations"))
 
 
@@ -62,7 +63,7 @@ def finetuning_costs(adapter_path: Path, manifest: dict[str, Any]) -> dict[str, 
 def compare_arms(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
                  adapter: str | None = None, limit: int | None = None, progress: bool = True,
                  on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Every question four ways; `{"result": JSON summary, "records": {arm: [Record]}}`.
+    """Every question five ways; `{"result": JSON summary, "records": {arm: [Record]}}`.
 
     `progress` draws a tqdm bar on stderr (the CLI); `on_progress(done, total)` is called after each answer
     (the admin UI's background job)."""
@@ -74,7 +75,8 @@ def compare_arms(services: Services, qa: Path, *, split: str | None = "test", co
     info = chain.generators.resolve(f"finetuned:{adapter}" if adapter else "finetuned")
     tuned = f"finetuned:{info.name}"
     conditions = [Condition("base", "base", False), Condition("finetuned", tuned, False),
-                  Condition("base+rag", "base", True), Condition("finetuned+rag", tuned, True)]
+                  Condition("base+rag", "base", True), Condition("finetuned+rag", tuned, True),
+                  Condition("extractive", "extractive", True)]
     peak: dict[str, float] = dict.fromkeys(ARMS, 0.0)
     process = psutil.Process()
     bar = None
@@ -83,7 +85,7 @@ def compare_arms(services: Services, qa: Path, *, split: str | None = "test", co
 
         from tqdm import tqdm
 
-        bar = tqdm(total=len(pairs) * len(conditions), desc="2x2", unit="answer", file=sys.stderr)
+        bar = tqdm(total=len(pairs) * len(conditions), desc="arms", unit="answer", file=sys.stderr)
 
     total, done = len(pairs) * len(conditions), 0
 
@@ -139,15 +141,15 @@ def charts(result: dict[str, Any], mpl_config_dir: Path) -> dict[str, Any]:
 
     arms = result["arms"]
     quality, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
-    width = 0.2
+    width = 0.8 / len(ARMS)
     for i, arm in enumerate(ARMS):
         values = [arms[arm].get(key) or 0.0 for key, _ in QUALITY]
-        bars = ax.bar([x + (i - 1.5) * width for x in range(len(QUALITY))], values, width, label=arm)
+        bars = ax.bar([x + (i - (len(ARMS) - 1) / 2) * width for x in range(len(QUALITY))], values, width, label=arm)
         ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7, padding=1)
     ax.set_xticks(range(len(QUALITY)), [label for _, label in QUALITY])
     ax.set_ylim(0, 1.1)
     ax.set_title(f"Quality per arm (n={result['n']})", fontsize=10)
-    ax.legend(fontsize=8, ncols=4, loc="upper center")
+    ax.legend(fontsize=8, ncols=len(ARMS), loc="upper center")
     ax.grid(axis="y", alpha=0.3)
     quality.tight_layout()
 
@@ -165,7 +167,7 @@ def charts(result: dict[str, Any], mpl_config_dir: Path) -> dict[str, Any]:
 
 
 def html_report(result: dict[str, Any], records: dict[str, list[Record]], figures: dict[str, Any]) -> str:
-    """One self-contained HTML page: summary table, both charts (embedded PNGs), every question four ways."""
+    """One self-contained HTML page: summary table, both charts (embedded PNGs), every question five ways."""
     e = html.escape
     rows = "".join(
         f"<tr><td>{e(arm)}</td>" + "".join(
@@ -191,5 +193,5 @@ best arm by token F1: <b>{e(result['best_arm_by_f1'])}</b>.</p>
 <p>One-off costs — retrieval: {e(str(costs['retrieval']))}; fine-tuning: {e(str(costs['finetuning']))}</p>
 <img alt="quality per arm" src="data:image/png;base64,{_png(figures['quality'])}">
 <img alt="quality vs cost" src="data:image/png;base64,{_png(figures['cost'])}">
-<h2>Every question, four ways</h2><table>{''.join(questions)}</table></body></html>
+<h2>Every question, five ways</h2><table>{''.join(questions)}</table></body></html>
 """

@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chatbot.generators import EXTRACTIVE
 from chatbot.prompts import citations_valid
 
 if TYPE_CHECKING:
@@ -244,7 +245,8 @@ def source_choice(base: Sequence[Record], tuned: Sequence[Record]) -> dict[str, 
 def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
                      adapter: str | None = None, limit: int | None = None,
                      chain: RagChain | None = None, progress: bool = True) -> dict[str, Any]:
-    """Base vs fine-tuned on the same questions: `{"result": the JSON summary, "records": {...}}`."""
+    """Base vs fine-tuned on the same questions, with the extractive answers beside them: `{"result": the JSON
+    summary, "records": {...}}`."""
     from training.dataset import load_qa
 
     pairs = load_qa(qa, split)
@@ -257,7 +259,7 @@ def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test"
     if hasattr(chain.generators, "resolve"):
         adapter_info = chain.generators.resolve(finetuned)  # fails fast when no adapter exists
         finetuned = f"finetuned:{adapter_info.name}"
-    conditions = [Condition("base", "base"), Condition("finetuned", finetuned)]
+    conditions = [Condition("base", "base"), Condition("finetuned", finetuned), Condition(EXTRACTIVE, EXTRACTIVE)]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -284,6 +286,7 @@ def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test"
         "n": len(pairs),
         "base": base,
         "finetuned": tuned,
+        EXTRACTIVE: summarize(records[EXTRACTIVE]),
         "finetuned_win_rate": round(rate, 4),
         "comparison": {
             "win_metric": "rougeL",
@@ -296,7 +299,7 @@ def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test"
         "source_choice": source_choice(records["base"], records["finetuned"]),
         "split": split,
         "collection": collection,
-        "generators": {"base": "base", "finetuned": finetuned},
+        "generators": {"base": "base", "finetuned": finetuned, EXTRACTIVE: EXTRACTIVE},
         "adapter": adapter_info.name if adapter_info else adapter,
         "adapter_quant": (adapter_info.manifest or {}).get("quant") if adapter_info else None,
         "seconds": round(time.perf_counter() - started, 1),
@@ -317,12 +320,13 @@ def plot_summary(result: dict[str, Any], path: Path, mpl_config_dir: Path) -> Pa
     import matplotlib.pyplot as plt
 
     labels = ["token F1", "ROUGE-L", "valid citations", "grounded"]
-    arms = [("base", "#8c8c8c"), ("finetuned", "#1f77b4")]
-    width = 0.38
+    arms = [(arm, color) for arm, color in (("base", "#8c8c8c"), ("finetuned", "#1f77b4"), (EXTRACTIVE, "#2ca02c"))
+            if arm in result]
+    width = 0.8 / len(arms)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for i, (arm, color) in enumerate(arms):
         values = [result[arm].get(m) or 0.0 for m in METRICS]
-        xs = [x + (i - 0.5) * width for x in range(len(METRICS))]
+        xs = [x + (i - (len(arms) - 1) / 2) * width for x in range(len(METRICS))]
         bars = ax.bar(xs, values, width, label=arm, color=color)
         ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2, fontsize=8)
     ax.set_xticks(range(len(METRICS)), labels)
@@ -356,7 +360,9 @@ def markdown_report(result: dict[str, Any], records: dict[str, list[Record]]) ->
         "| generator | token F1 | ROUGE-L | valid citations | grounded | s / answer |",
         "|---|---|---|---|---|---|",
     ]
-    for arm in ("base", "finetuned"):
+    for arm in ("base", "finetuned", EXTRACTIVE):
+        if arm not in result:
+            continue
         s = result[arm]
         lines.append(f"| {arm} | {s['f1']:.3f} | {s['rougeL']:.3f} | {s['citation_valid']:.1%} | "
                      f"{(s['grounded'] or 0):.3f} | {s['seconds_per_answer']:.1f} |")

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 
 from chatbot.api.auth import AdminCredentials
+from chatbot.generator_info import generator_summary
 from chatbot.services import Services
 from chatbot.ui.admin_app import build_admin_app
 from chatbot.ui.chat_tab import build_chat_tab
@@ -37,6 +38,7 @@ def build_public_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="ragbot", analytics_enabled=False) as demo:
         gr.Markdown("# ragbot\nAnswers from your documents, with numbered sources. "
                     f"[Admin]({ADMIN_PATH.lstrip('/')}/)", elem_id="title")
+        gr.Markdown(generator_summary(services.settings), elem_id="generator-info")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat-tab"):
                 build_chat_tab(demo, services, GENERATION_CONCURRENCY)

@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from chatbot.generators import BASE
+from chatbot.generators import BASE, TRAIN_HINT
 from chatbot.services import Services
 from chatbot.ui.answering import answer_snapshots
 from chatbot.ui.formatting import notice_html, sources_html, timing
@@ -19,8 +19,17 @@ SOURCES_PLACEHOLDER = "Sources appear here with each answer."
 GENERATION = "generation"  # one concurrency group for every event that runs a generator
 
 
+GENERATOR_INFO = ("base: the bundled model · extractive: the sources' own sentences, no model · "
+                  "finetuned: the model with your trained adapter")
+
+
 def generator_choices(services: Services) -> list[str]:
     return services.generators.names()
+
+
+def finetuned_note(services: Services) -> str:
+    """Why `finetuned` is not offered, and how to get it ('' once it is)."""
+    return "" if services.generators.has_finetuned() else f"ℹ️ {TRAIN_HINT[0].upper()}{TRAIN_HINT[1:]}."
 
 
 def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) -> None:
@@ -31,9 +40,9 @@ def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) 
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            mode = gr.Radio(generator_choices(services), value=BASE, label="Generator",
-                            info="base: the bundled model · finetuned: the model with your trained adapter",
+            mode = gr.Radio(generator_choices(services), value=BASE, label="Generator", info=GENERATOR_INFO,
                             elem_id="chat-mode")
+            missing = gr.Markdown(finetuned_note(services), elem_id="chat-finetuned-note")
             chatbot = gr.Chatbot(label="Conversation", height=460, elem_id="chat",
                                  placeholder="Ask a question about your documents.",
                                  feedback_options=("Like", "Dislike"), buttons=["copy"])
@@ -91,5 +100,5 @@ def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) 
     chatbot.like(rate, message_ids, status, show_progress="hidden")
     new_chat.click(reset, None, [chatbot, messages, conversation, message_ids, sources, status], queue=False)
     chatbot.clear(reset, None, [chatbot, messages, conversation, message_ids, sources, status], queue=False)
-    demo.load(lambda: gr.update(choices=generator_choices(services)), None, mode, show_progress="hidden",
-              queue=False)
+    demo.load(lambda: (gr.update(choices=generator_choices(services)), finetuned_note(services)), None,
+              [mode, missing], show_progress="hidden", queue=False)

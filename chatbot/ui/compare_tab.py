@@ -13,10 +13,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from chatbot.generators import BASE, FINETUNED
+from chatbot.generators import BASE, EXTRACTIVE, FINETUNED
 from chatbot.services import Services
 from chatbot.ui.answering import answer_snapshots
-from chatbot.ui.chat_tab import GENERATION, generator_choices
+from chatbot.ui.chat_tab import GENERATION, finetuned_note, generator_choices
 from chatbot.ui.formatting import WIN_RATE_HEADERS, notice_html, sources_html, win_rate_points, win_rate_rows
 
 SIDES = ("a", "b")
@@ -36,6 +36,11 @@ def win_rate_results(services: Services) -> tuple:
     return win_rate_rows(rates), gr.update(value=frame, visible=bool(rates))
 
 
+def second_choice(choices: list[str]) -> str:
+    """The second side's default: the fine-tuned generator once it exists, else the extractive one."""
+    return FINETUNED if FINETUNED in choices else EXTRACTIVE
+
+
 def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) -> None:
     """Components and events of the Compare tab (call inside a `gr.Tab` of `demo`)."""
     choices = generator_choices(services)
@@ -47,10 +52,10 @@ def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: in
         run = gr.Button("Compare", variant="primary", scale=1, min_width=100, elem_id="compare-run")
     with gr.Row(equal_height=True):
         first = gr.Dropdown(choices, value=BASE, label="Generator 1", elem_id="compare-first")
-        second = gr.Dropdown(choices, value=FINETUNED if FINETUNED in choices else BASE, label="Generator 2",
-                             elem_id="compare-second")
+        second = gr.Dropdown(choices, value=second_choice(choices), label="Generator 2", elem_id="compare-second")
         blind = gr.Checkbox(value=True, label="Blind: shuffle the order and hide the names until you vote",
                             elem_id="compare-blind")
+    missing = gr.Markdown(finetuned_note(services), elem_id="compare-finetuned-note")
     columns = {}
     with gr.Row(equal_height=False):
         for side in SIDES:
@@ -135,10 +140,12 @@ def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: in
     def results() -> tuple:
         return win_rate_results(services)
 
-    def pickers() -> tuple:
+    def pickers(chosen_1: str | None, chosen_2: str | None) -> tuple:
         names = generator_choices(services)
-        return gr.update(choices=names), gr.update(choices=names)
+        return (gr.update(choices=names, value=chosen_1 if chosen_1 in names else BASE),
+                gr.update(choices=names, value=chosen_2 if chosen_2 in names else second_choice(names)),
+                finetuned_note(services))
 
     refresh.click(results, None, [table, plot], show_progress="hidden")
     demo.load(results, None, [table, plot], show_progress="hidden")
-    demo.load(pickers, None, [first, second], show_progress="hidden", queue=False)
+    demo.load(pickers, [first, second], [first, second, missing], show_progress="hidden", queue=False)

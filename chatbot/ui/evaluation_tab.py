@@ -1,5 +1,5 @@
-"""The admin Evaluation tab: run the 2×2 (base / fine-tuned × without / with retrieval) as a background job
-and browse the saved reports.
+"""The admin Evaluation tab: run the 2×2 (base / fine-tuned × without / with retrieval, and the extractive
+generator as a fifth arm) as a background job and browse the saved reports.
 
 QA files live under `RAGBOT_HOME/qa/` (`chatbot.qa_files`); the job and the report folders are
 `training.reports`' (the same ones `ragbot eval compare` writes). This module only wires Gradio."""
@@ -72,8 +72,9 @@ def build_evaluation_tab(demo: gr.Blocks, services: Services) -> None:
     settings = services.settings
     watching = gr.State([])  # ids of this page's jobs that were queued or running at the last poll
     gr.Markdown("Run the **2×2** on a QA file: the base model and the fine-tuned one, each without and with "
-                "retrieval, scored against the gold answers. It runs in the background (one job at a time) and "
-                "saves a report folder under `reports/`.")
+                "retrieval, and the **extractive** answers (the sources' own sentences, no model), scored against "
+                "the gold answers, with each arm's cost: seconds per answer, first token, memory. It runs in the "
+                "background (one job at a time) and saves a report folder under `reports/`.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             upload = gr.File(label="Upload a QA file (JSONL: question, answer, split)", file_types=[".jsonl"],
@@ -111,7 +112,7 @@ def build_evaluation_tab(demo: gr.Blocks, services: Services) -> None:
                            elem_id="eval-chart-quality")
         cost = gr.Image(None, type="filepath", label="Quality vs cost", interactive=False, scale=3,
                         elem_id="eval-chart-cost")
-    files = gr.File(None, label="Full report (every question, four ways) and JSON", file_count="multiple",
+    files = gr.File(None, label="Full report (every question, five ways) and JSON", file_count="multiple",
                     interactive=False, elem_id="eval-files")
 
     def qa_names() -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_core.documents import Document
 
-from chatbot.chain import Answer
+from chatbot.chain import Answer, public_source
 from chatbot.conversations import WinRate
 from chatbot.jobs import Job
 from chatbot.store import DocumentInfo
@@ -61,11 +61,6 @@ def answer_sources(answer: Answer) -> tuple[Numbered, str]:
     return [], "No sources were used."
 
 
-def source_name(source: str) -> str:
-    """A file's name without the server's folders ('upload:x.pdf' → 'x.pdf')."""
-    return re.split(r"[\\/:]", source)[-1] if source else ""
-
-
 def _score(metadata: dict[str, Any]) -> str:
     parts = []
     if isinstance(metadata.get("score"), int | float):
@@ -81,7 +76,7 @@ def source_card(n: int, doc: Document) -> str:
     where = location(m)
     where_html = f' <span class="rb-where">— {html.escape(where)}</span>' if where else ""
     score = _score(m)
-    source = html.escape(source_name(str(m.get("source") or "")))
+    source = html.escape(public_source(str(m.get("source") or "")) or "")
     meta = " · ".join(p for p in (html.escape(score), source) if p)
     return (
         f'<div class="rb-source" data-n="{n}">'
@@ -120,7 +115,7 @@ def win_rate_points(rates: Sequence[WinRate]) -> list[dict[str, Any]]:
 
 
 def document_rows(documents: Sequence[DocumentInfo]) -> list[list[Any]]:
-    return [[d.id, d.collection, d.title, d.chunks, d.source, d.ingested_at.strftime("%Y-%m-%d %H:%M")]
+    return [[d.id, d.collection, d.title, d.chunks, public_source(d.source), d.ingested_at.strftime("%Y-%m-%d %H:%M")]
             for d in documents]
 
 

@@ -32,12 +32,37 @@ def client(base_url: str) -> OpenAI:
     return OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0)
 
 
-def test_healthz_and_models(base_url):
+def test_healthz_and_models(base_url, settings):
+    from chatbot.adapters import list_adapters
+
     health = httpx.get(f"{base_url}/healthz").json()
     assert health["status"] == "ok" and health["database"] == "ok"
     assert health["precision"]["name"] in ("float32", "bfloat16") and health["precision"]["reason"]
     ids = [m.id for m in client(base_url).models.list()]
-    assert ids[:2] == ["base", "finetuned"]
+    assert ids[:2] == ["base", "extractive"]
+    assert ("finetuned" in ids) == bool(list_adapters(settings.adapters_dir))
+
+
+def test_models_offer_finetuned_only_once_it_can_answer(settings, tmp_path):
+    from chatbot.generators import Generators
+
+    assert Generators(settings.model_copy(update={"home": tmp_path})).names() == ["base", "extractive"]
+    remote = settings.model_copy(update={"openai_base_url": "http://127.0.0.1:9/v1", "openai_model_base": "m"})
+    assert Generators(remote).names() == ["base", "extractive"]
+    tuned = remote.model_copy(update={"openai_model_finetuned": "m-tuned"})
+    assert Generators(tuned).names() == ["base", "extractive", "finetuned"]
+
+
+def test_extractive_model_quotes_the_right_source_with_valid_citations(base_url):
+    from chatbot.prompts import citations_valid
+
+    reply = client(base_url).chat.completions.create(
+        model="extractive", extra_body={"collection": "examples"},
+        messages=[{"role": "user", "content": "How do I factory reset the hub?"}])
+    text, sources = reply.choices[0].message.content, reply.model_extra["sources"]
+    assert "hold the reset button for 15 seconds" in text.lower()
+    assert citations_valid(text, 5) and sources
+    assert {s["title"] for s in sources} == {"RESTARTING, RESETTING AND RECOVERING YOUR LUMIO HOME HUB"}
 
 
 def test_chat_completion_non_streaming_has_answer_and_sources(base_url):

@@ -28,14 +28,14 @@ def test_run_compare_report_writes_the_report_folder(services, settings, example
     seen: list[tuple[int, int]] = []
     folder = run_compare_report(services, EXAMPLES / "qa.jsonl", collection="examples", adapter=untrained_adapter,
                                 limit=1, progress=False, on_progress=lambda done, total: seen.append((done, total)))
-    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]  # after each answer: one question, four arms
+    assert seen == [(done, 5) for done in range(1, 6)]  # after each answer: one question, five arms
     assert folder.parent == reports_dir(settings) and folder.name.endswith("Z-examples")
     assert len(folder.name.split("-")[0]) == len("20260102T030405Z")
     result = json.loads((folder / "result.json").read_text())
     assert result["n"] == 1 and result["collection"] == "examples" and result["adapter"] == untrained_adapter
     assert result["qa"] == "qa.jsonl" and result["created_at"] and set(result["arms"]) == set(ARMS)
     page = (folder / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 2 and "Every question, four ways" in page
+    assert page.count("data:image/png;base64,") == 2 and "Every question, five ways" in page
     for chart in ("quality.png", "cost.png"):
         assert (folder / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (folder / chart).stat().st_size > 1000
     records = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]

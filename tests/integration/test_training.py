@@ -140,10 +140,11 @@ def test_eval_answers_json_schema(cli, examples_ingested, tmp_path):
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)  # exactly one JSON object on stdout
     assert data["n"] == 3 and 0.0 <= data["finetuned_win_rate"] <= 1.0
-    for arm in ("base", "finetuned"):
+    for arm in ("base", "finetuned", "extractive"):
         assert set(data[arm]) == {"f1", "rougeL", "citation_valid", "grounded", "seconds_per_answer"}
         assert 0.0 <= data[arm]["f1"] <= 1.0 and data[arm]["seconds_per_answer"] > 0
     assert data["generators"]["finetuned"] == f"finetuned:{NAME}"
+    assert data["extractive"]["citation_valid"] == 1.0 and data["extractive"]["grounded"] == 1.0
     choice = data["source_choice"]
     assert set(choice) == {"questions", "base_picked", "finetuned_picked", "gold_source_rougeL",
                            "gold_source_win_rate"}
