@@ -35,6 +35,17 @@ demo: models
 	$(BIN)/ragbot train --qa examples/qa.jsonl --collection default --name demo --max-steps $(DEMO_STEPS) --if-missing
 	$(BIN)/ragbot serve --host 127.0.0.1 --port 7860
 
+# The README's screenshots, from the running app in headless chromium (docs/screenshots.py).
+SCREENSHOT_PORT ?= 7861
+
+.PHONY: screenshots
+screenshots: models e2e-deps
+	$(BIN)/ragbot db start
+	$(BIN)/ragbot ingest examples/docs --collection default
+	RAGBOT_ADMIN_PASSWORD=screenshots $(BIN)/ragbot serve --port $(SCREENSHOT_PORT) & pid=$$!; \
+	$(BIN)/python docs/screenshots.py --url http://127.0.0.1:$(SCREENSHOT_PORT) --password screenshots; \
+	status=$$?; kill $$pid; exit $$status
+
 clean:
 	rm -rf $(VENV) .ragbot .pytest_cache .ruff_cache
 

@@ -140,12 +140,12 @@ def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: in
     def results() -> tuple:
         return win_rate_results(services)
 
-    def pickers(chosen_1: str | None, chosen_2: str | None) -> tuple:
+    def pickers() -> tuple:
+        """The generators that can answer now (an adapter may have been trained since the app started)."""
         names = generator_choices(services)
-        return (gr.update(choices=names, value=chosen_1 if chosen_1 in names else BASE),
-                gr.update(choices=names, value=chosen_2 if chosen_2 in names else second_choice(names)),
+        return (gr.update(choices=names, value=BASE), gr.update(choices=names, value=second_choice(names)),
                 finetuned_note(services))
 
     refresh.click(results, None, [table, plot], show_progress="hidden")
     demo.load(results, None, [table, plot], show_progress="hidden")
-    demo.load(pickers, [first, second], [first, second, missing], show_progress="hidden", queue=False)
+    demo.load(pickers, None, [first, second, missing], show_progress="hidden", queue=False)

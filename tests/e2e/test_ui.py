@@ -16,7 +16,6 @@ pytestmark = pytest.mark.e2e
 
 QUESTION = "How do I reset the hub to factory settings?"
 FOLLOW_UP = "How long do I hold the button?"
-UNAVAILABLE = "no fine-tuned adapter"
 
 # Every 50 ms, remember the text of the last bot message: proof that the answer arrived in pieces.
 RECORD_STREAM = """() => {
@@ -37,10 +36,6 @@ def latest_message(server: Server) -> tuple:
     rows = server.sql("SELECT id, conversation_id, generator, question, answer FROM messages"
                       " ORDER BY created_at DESC LIMIT 1")
     return rows[0] if rows else (None,) * 5
-
-
-def message_count(server: Server) -> int:
-    return server.sql("SELECT count(*) FROM messages")[0][0]
 
 
 def ask(page: Page, question: str) -> None:
@@ -86,17 +81,15 @@ def test_chat_streams_an_answer_with_sources_and_records_thumbs(page: Page, serv
 
 def test_mode_switch_changes_the_generator(page: Page, server: Server) -> None:
     page.goto("/")
-    choose_mode(page, "finetuned")
-    before = message_count(server)
-    ask(page, QUESTION)
+    expect(page.locator("#chat-mode")).to_contain_text("extractive")
     if has_adapter(server):
+        choose_mode(page, "finetuned")
+        ask(page, QUESTION)
         expect(page.locator("#chat-status")).to_contain_text("Answered by finetuned", timeout=ANSWER_TIMEOUT_MS)
         assert latest_message(server)[2].startswith("finetuned")
-    else:
-        expect(page.locator('#chat [data-testid="bot"]').last).to_contain_text(UNAVAILABLE,
-                                                                              timeout=ANSWER_TIMEOUT_MS)
-        expect(page.locator("#chat-question textarea")).to_be_enabled()
-        assert message_count(server) == before, "an unavailable generator must not store an answer"
+    else:  # not offered, and the page says how to get it
+        expect(page.locator("#chat-mode").get_by_role("radio", name="finetuned", exact=True)).to_have_count(0)
+        expect(page.locator("#chat-finetuned-note")).to_contain_text("ragbot train")
     screenshot(page, "chat-finetuned")
 
     choose_mode(page, "base")
@@ -110,16 +103,8 @@ def test_compare_streams_two_answers_and_records_a_blind_vote(page: Page, server
     page.get_by_role("tab", name="Compare").click()
     expect(page.locator("#compare-blind input")).to_be_checked()
     page.locator("#compare-question textarea").fill(QUESTION)
-    if not has_adapter(server):  # the default pair is base vs finetuned: one column explains, no vote offered
-        page.locator("#compare-run").click()
-        expect(page.locator("#compare-status")).to_contain_text("Both generators must answer",
-                                                                timeout=ANSWER_TIMEOUT_MS)
-        expect(page.locator("#compare-answer-a, #compare-answer-b").filter(has_text=UNAVAILABLE)).to_have_count(1)
-        expect(page.locator("#compare-vote")).to_be_hidden()
-        screenshot(page, "compare-unavailable")
-        page.locator("#compare-second input").click()
-        page.get_by_role("option", name="base", exact=True).click()
-        expect(page.locator("#compare-second input")).to_have_value("base")
+    # the default pair: base vs finetuned once an adapter exists, base vs extractive before
+    expect(page.locator("#compare-second input")).to_have_value("finetuned" if has_adapter(server) else "extractive")
 
     page.locator("#compare-run").click()
     expect(page.locator("#compare-status")).to_contain_text("Which answer is better", timeout=ANSWER_TIMEOUT_MS)

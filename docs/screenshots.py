@@ -1,0 +1,94 @@
+"""Regenerate the README's screenshots from a running ragbot (`make screenshots` starts one and runs this).
+
+Drives Debian's chromium through Playwright (never `playwright install`): Chat with a cited answer (the
+`extractive` generator: every sentence cited), Compare after a blind vote, then each Admin tab."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect, sync_playwright
+
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+]
+QUESTION = "How do I factory reset the hub?"
+ANSWER_MS = 180_000
+ADMIN_TABS = (("Documents", "admin-documents"), ("Fine-tuning", "admin-fine-tuning"), ("Monitor", "admin-monitor"),
+              ("Evaluation", "admin-evaluation"))
+
+
+def wait_healthy(url: str, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise SystemExit(f"{url} is not answering /healthz")
+
+
+def chat(page: Page, out: Path) -> None:
+    page.goto("/")
+    page.locator("#chat-mode").get_by_role("radio", name="extractive", exact=True).check()
+    page.locator("#chat-question textarea").fill(QUESTION)
+    page.locator("#chat-send").click()
+    expect(page.locator("#chat-status")).to_contain_text("Answered by", timeout=ANSWER_MS)
+    expect(page.locator("#chat-sources")).to_contain_text("Cited sources")
+    page.screenshot(path=str(out / "chat.png"), full_page=True)
+
+
+def compare(page: Page, out: Path) -> None:
+    page.goto("/")
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#compare-question textarea").fill(QUESTION)
+    page.locator("#compare-run").click()
+    expect(page.locator("#compare-status")).to_contain_text("Which answer is better", timeout=ANSWER_MS)
+    page.locator("#compare-vote-a").click()
+    expect(page.locator("#compare-status")).to_contain_text("Vote saved")
+    page.screenshot(path=str(out / "compare.png"), full_page=True)
+
+
+def admin(page: Page, out: Path, user: str, password: str) -> None:
+    page.goto("/admin")
+    page.get_by_label("username").fill(user)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    expect(page.locator("#admin-title")).to_be_visible()
+    for tab, name in ADMIN_TABS:
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_timeout(2500)  # the tab's tables and charts load on open
+        page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", default="http://127.0.0.1:7860")
+    parser.add_argument("--user", default="admin")
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "screenshots")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    wait_healthy(args.url)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=args.url)
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        chat(page, args.out)
+        compare(page, args.out)
+        admin(page, args.out, args.user, args.password)
+        browser.close()
+    print(f"screenshots written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
