@@ -300,7 +300,7 @@ def bench_ingest(
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
-    generator: Annotated[str, typer.Option(help="base, finetuned or finetuned:<adapter>.")] = "base",
+    generator: Annotated[str, typer.Option(help="base, extractive, finetuned or finetuned:<adapter>.")] = "base",
     collection: CollectionOpt = None,
     no_retrieval: Annotated[bool, typer.Option("--no-retrieval", help="Answer without the documents.")] = False,
     as_json: JsonOpt = False,
