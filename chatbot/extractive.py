@@ -22,7 +22,7 @@ Kind = Literal["sentence", "list", "code", "table"]
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•‣◦]|\(?[a-z]\))\s+\S")
 _CODE_START = re.compile(r"^(?:>>>|\.\.\.(?:\s|$)|\$ |\s{2,}\S|\t)")
 _CODE_END = re.compile(r"[;{}]\s*$|^\s*[)\]}]")
-_TABLE_ROW = re.compile(r"\S\s{3,}\S")
+_TABLE_ROW = re.compile(r"\S\s{3,}\S|^\s*\|.*\|\s*$")  # aligned columns, or a Markdown table row
 _RULE = re.compile(r"^\s*[-=~_*#]{3,}[-=~_*#\s]*$")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
 _FENCE = re.compile(r"^\s*```")
@@ -152,12 +152,13 @@ def render(chosen: Sequence[Passage]) -> str:
                 parts[-1] += " " + text
             else:
                 parts.append(text)
-        elif p.kind == "code":
+        elif p.kind in ("code", "table"):  # the citation goes on the introduction, else under the block
             lines = p.text.split("\n")
-            intro = lines.pop(0) + f" {cite}\n" if lines[0].rstrip().endswith(":") and len(lines) > 1 else ""
-            code = "\n".join(lines)
-            fenced = code if _FENCE.match(code) else f"```\n{code}\n```"
-            parts.append(f"{intro}{fenced}" + ("" if intro else f"\n{cite}"))
+            intro = lines.pop(0) + f" {cite}\n\n" if lines[0].rstrip().endswith(":") and len(lines) > 1 else ""
+            block = "\n".join(lines)
+            if p.kind == "code" and not _FENCE.match(block):
+                block = f"```\n{block}\n```"
+            parts.append(f"{intro}{block}" + ("" if intro else f"\n\n{cite}"))
         else:
             parts.append(f"{p.text} {cite}")
         previous = p

@@ -58,6 +58,15 @@ def test_lists_code_and_tables_stay_whole_with_their_introduction_and_headings_a
     assert code[0] == ("code", "Users are often surprised by results like this:\n>>> 1.2 - 1.0\n0.19999999999999996")
     table = split_passages("Hold it      What happens\n5 seconds    Network reset\n15 seconds   Factory reset")
     assert [k for k, _ in table] == ["table"]
+    markdown = split_passages("It shows one of these codes:\n\n| Code | Meaning |\n|---|---|\n| FW-201 | Cut. |\n")
+    assert markdown == [("table", "It shows one of these codes:\n| Code | Meaning |\n|---|---|\n| FW-201 | Cut. |")]
+
+
+def test_a_table_keeps_its_rows_and_is_cited_on_its_introduction():
+    text = "The app shows one of these error codes:\n\n| Code | Meaning |\n|---|---|\n| FW-201 | Download cut. |"
+    answer = Extractor(BagOfWords()).answer("What does error code FW-201 mean?", [doc(text)])
+    assert answer == ("The app shows one of these error codes: [1]\n\n"  # a table starts a block of its own
+                      "| Code | Meaning |\n|---|---|\n| FW-201 | Download cut. |")
 
 
 def test_overlapping_chunks_and_a_leading_fragment_give_each_passage_once():
@@ -84,7 +93,7 @@ def test_passages_keep_source_order_and_each_is_cited_and_code_is_fenced():
     answer = Extractor(BagOfWords(), max_words=200, margin=2.0).answer("Is 1.2 - 1.0 a bug? How do I pay?",
                                                                        documents)
     assert answer.index("```\n>>> 1.2 - 1.0") < answer.index("Invoices")
-    assert "like this: [1]\n```" in answer
+    assert "like this: [1]\n\n```" in answer
     assert cited_numbers(answer) == [1, 2] and citations_valid(answer, 2)
     assert "each month. [2] You can pay by card or bank transfer. [2] Billing is monthly. [2]" in answer
 
