@@ -356,6 +356,8 @@ def eval_retrieval(
                                       "same chunks), or all.")] = "hybrid",
     k: Annotated[int, typer.Option(help="Documents per query.")] = 10,
     split: Annotated[str, typer.Option(help="all, or only the queries qa.jsonl marks train or test.")] = "all",
+    sweep: Annotated[bool, typer.Option(help="Also score hybrid at every lexical weight (0.0-1.0), to compare "
+                                        "with the collection's label-free calibration.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write a Markdown report with the misses.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -371,7 +373,7 @@ def eval_retrieval(
         raise _fail(f"unknown split '{split}' ({', '.join(SPLITS)})")
     services = _services()
     try:
-        evaluation = evaluate_retrieval(services, beir, modes, k, split)
+        evaluation = evaluate_retrieval(services, beir, modes, k, split, sweep)
     except (FileNotFoundError, ValueError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:
@@ -458,16 +460,20 @@ def serve(
 
 @bench_app.command("retrieve")
 def bench_retrieve(
-    chunks: Annotated[int, typer.Option(help="Size of the synthetic collection.")] = 100_000,
+    chunks: Annotated[int, typer.Option(help="Size of each synthetic collection.")] = 100_000,
+    collections: Annotated[int, typer.Option(min=1, help="Synthetic collections (they overlap).")] = 1,
     real: Annotated[str | None, typer.Option(help="Also measure this ingested collection.")] = "python-faq",
     as_json: JsonOpt = False,
 ) -> None:
-    """p50/p95 of the retriever and of its SQL alone, and HNSW recall@10 vs exact search."""
+    """p50/p95 of the retriever (with and without the query embedding) and of its vector SQL alone, and each
+    collection's HNSW recall@10 vs exact search."""
     from benchmarks.retrieve import run_retrieve_benchmark
+    from chatbot.precision import cpu_report
 
     services = _services()
     try:
-        result = run_retrieve_benchmark(services, chunks, real)
+        result = run_retrieve_benchmark(services, chunks, real, collections)
+        result["cpu"] = cpu_report(services.settings)
     finally:
         services.close()
     typer.echo(json.dumps(result, indent=None if as_json else 2))

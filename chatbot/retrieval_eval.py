@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from chatbot.fusion_calibration import document_ranking
+from chatbot.fusion_calibration import WEIGHTS, document_ranking
+from chatbot.retriever import fuse
 from chatbot.services import Services
 from ingestion.beir import corpus_items, dataset_name, qrels, queries
 
@@ -62,8 +63,17 @@ def reference_bm25(chunks: list[tuple[str, str]], texts: dict[str, str], k: int)
     return rankings
 
 
+def weight_sweep(services: Services, collection: str, texts: dict[str, str], k: int) -> dict[str, dict[str, list[str]]]:
+    """Hybrid rankings at every lexical weight in `WEIGHTS` (both arms fetched once per query): with labels, this
+    shows how close the label-free calibration came to the best weight."""
+    retriever = services.retriever(collection, mode="hybrid", k=k * 4)
+    arms = {qid: retriever.arms(text) for qid, text in texts.items()}
+    return {f"hybrid@{w:.1f}": {qid: document_ranking(fuse(v, lex, w)[: k * 4], k) for qid, (v, lex) in arms.items()}
+            for w in WEIGHTS}
+
+
 def evaluate_retrieval(services: Services, directory: Path, modes: list[str], k: int = 10,
-                       split: str = "all") -> dict[str, Any]:
+                       split: str = "all", sweep: bool = False) -> dict[str, Any]:
     """Scores per mode plus the per-query rankings (for the misses report). The collection's fusion is
     calibrated first when it is new or changed (as an ingest does)."""
     os.environ.setdefault("IR_DATASETS_HOME", str(services.settings.home / "cache" / "ir_datasets"))
@@ -87,6 +97,9 @@ def evaluate_retrieval(services: Services, directory: Path, modes: list[str], k:
         else:
             retriever = services.retriever(collection, mode=mode, k=k * 4)  # type: ignore[arg-type]
             rankings[mode] = {qid: document_ranking(retriever.search(text), k) for qid, text in texts.items()}
+    if sweep:
+        rankings.update(weight_sweep(services, collection, texts, k))
+    for mode in rankings:
         run = Run({qid: {doc: float(k - i) for i, doc in enumerate(docs)} or {"__none__": 0.0}
                    for qid, docs in rankings[mode].items()})
         scores = evaluate(qrels_run, run, METRICS, make_comparable=True)
@@ -108,6 +121,8 @@ def misses_report(evaluation: dict[str, Any]) -> str:
     lines += [f"| {mode} | " + " | ".join(str(s[m]) for m in METRICS) + " |"
               for mode, s in evaluation["results"].items()]
     for mode, ranked in evaluation["rankings"].items():
+        if "@" in mode:  # the weight sweep: scores only
+            continue
         misses = [(q, docs) for q, docs in ranked.items() if not set(evaluation["qrels"][q]) & set(docs[:k])]
         lines += ["", f"## {mode}: misses ({len(misses)} queries with no relevant document in the top {k})", ""]
         for qid, docs in misses:

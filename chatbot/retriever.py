@@ -9,6 +9,7 @@ from typing import Any, Literal
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from pydantic import ConfigDict
@@ -19,21 +20,24 @@ from chatbot.store import check_embedder
 Mode = Literal["hybrid", "vector", "fts"]
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 
-# The inner query is a plain top-k over `chunks` (an HNSW index scan, iterative when filtered); documents and
-# collections are joined to the few rows it returns. A metadata filter matches chunk or document metadata.
-_CANDIDATES = (
-    "SELECT k.id, k.document_id, k.text, k.metadata, k.embedding <=> %(q)s AS distance{extra} FROM chunks k"
-    " WHERE k.collection_id = (SELECT id FROM collections WHERE name = %(collection)s)"
+# The inner query is a plain top-k over `chunks`: a scan of the collection's own HNSW index (sql/007, a partial
+# index the planner matches only when the collection id is a literal), iterative when a metadata filter applies.
+# Documents are joined to the few rows it returns. A metadata filter matches chunk or document metadata.
+_VECTOR_SQL = (
+    "SELECT h.id, h.document_id, h.text, h.metadata, d.source, d.title, %(collection)s, 1 - h.distance FROM ("
+    "SELECT k.id, k.document_id, k.text, k.metadata, k.embedding <=> %(q)s AS distance FROM chunks k"
+    " WHERE k.collection_id = {collection_id}"
     " AND (%(filter)s::jsonb IS NULL OR k.metadata @> %(filter)s"
-    " OR k.document_id IN (SELECT id FROM documents WHERE metadata @> %(filter)s)){where}"
-    " ORDER BY {order} LIMIT %(limit)s"
+    " OR k.document_id IN (SELECT id FROM documents WHERE metadata @> %(filter)s))"
+    " ORDER BY k.embedding <=> %(q)s LIMIT %(limit)s) h JOIN documents d ON d.id = h.document_id ORDER BY h.distance"
 )
-_OUTER = (
-    "SELECT h.id, h.document_id, h.text, h.metadata, d.source, d.title, %(collection)s, 1 - h.distance"
-    " FROM ({inner}) h JOIN documents d ON d.id = h.document_id ORDER BY {order}"
-)
-VECTOR_SQL = _OUTER.format(
-    inner=_CANDIDATES.format(extra="", where="", order="k.embedding <=> %(q)s"), order="h.distance")
+
+
+def vector_sql(collection_id: int) -> sql.Composed:
+    """The vector arm's query for one collection (params: q, collection, filter, limit)."""
+    return sql.SQL(_VECTOR_SQL).format(collection_id=sql.Literal(int(collection_id)))
+
+
 # BM25 (Lucene's IDF, k1 and b from settings) over `chunk_terms` (sql/005_bm25.sql): the query's lexemes, their
 # document frequencies and the collection's totals are read live, so scores match a BM25 index rebuilt now.
 BM25_SQL = (
@@ -148,14 +152,18 @@ class PgRetriever(BaseRetriever):
                   "k1": self.bm25_k1, "b": self.bm25_b}
         with self.pool.connection() as conn, conn.transaction():
             check_embedder(conn, self.collection, self.embedder.identity)
+            row = conn.execute("SELECT id, lexical_weight FROM collections WHERE name = %s",
+                               (self.collection,)).fetchone()
+            if row is None:
+                return [], [], None
+            collection_id, calibrated = row
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, fetch)),))
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-            vector_hits = [(Hit(*row), row[-1]) for row in conn.execute(VECTOR_SQL, params)] \
+            vector_hits = [(Hit(*row), row[-1]) for row in conn.execute(vector_sql(collection_id), params)] \
                 if self.mode != "fts" else []
             lexical_hits = [(Hit(*row[:-1]), float(row[-1])) for row in conn.execute(BM25_SQL, params)] \
                 if self.mode != "vector" and params["text"] else []
-            row = conn.execute("SELECT lexical_weight FROM collections WHERE name = %s", (self.collection,)).fetchone()
-        return vector_hits, lexical_hits, row[0] if row else None
+        return vector_hits, lexical_hits, calibrated
 
     @staticmethod
     def _to_document(hit: Hit, score: float) -> Document:

@@ -38,8 +38,9 @@ def retrieval_costs(services: Services, collection: str) -> dict[str, Any]:
         chunks, total = conn.execute(
             "SELECT count(*) FILTER (WHERE collection_id = (SELECT id FROM collections WHERE name = %s)),"
             " count(*) FROM chunks", (collection,)).fetchone()
-        table_bytes, hnsw_bytes = conn.execute(
-            "SELECT pg_total_relation_size('chunks'), pg_relation_size('chunks_embedding_hnsw')").fetchone()
+        table_bytes, hnsw_bytes = conn.execute(  # the collection's own HNSW index (sql/007)
+            "SELECT pg_total_relation_size('chunks'), coalesce(pg_relation_size(to_regclass(collection_hnsw_name(id))),"
+            " 0) FROM collections WHERE name = %s", (collection,)).fetchone() or (0, 0)
         sample = [r[0] for r in conn.execute(
             "SELECT text FROM chunks WHERE collection_id = (SELECT id FROM collections WHERE name = %s)"
             " ORDER BY id LIMIT 64", (collection,))]
@@ -49,7 +50,7 @@ def retrieval_costs(services: Services, collection: str) -> dict[str, Any]:
         services.embedder.encode(sample)
         rate = len(sample) / (time.perf_counter() - started)
     share = chunks / total if total else 0.0
-    return {"chunks": chunks, "index_bytes": int(table_bytes * share), "hnsw_bytes": int(hnsw_bytes * share),
+    return {"chunks": chunks, "index_bytes": int(table_bytes * share), "hnsw_bytes": int(hnsw_bytes),
             "estimated_ingest_seconds": round(chunks / rate, 1) if rate else None}
 
 

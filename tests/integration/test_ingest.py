@@ -152,17 +152,21 @@ def test_cli_second_run_adds_nothing_and_all_bad_exits_1(settings, tmp_path, col
     assert run_cli(["ingest", str(bad), "-c", collection], settings).returncode == 1
 
 
-def test_top_k_query_uses_the_hnsw_index(services, examples_ingested):
-    """The retriever's top-k can be served by the HNSW index. On a table this small the planner rightly prefers
-    an exact sort, so sorting and plain scans are priced out; a query shape the index cannot serve (a join
-    before the ORDER BY) would still not use it. At scale the planner picks it by itself (`ragbot bench
-    retrieve` reports HNSW recall and latency at 100k chunks)."""
-    from chatbot.retriever import VECTOR_SQL
+def test_top_k_query_uses_the_collections_own_hnsw_index(services, examples_ingested):
+    """The retriever's top-k can be served by the collection's own (partial) HNSW index. On a table this small
+    the planner rightly prefers an exact sort, so sorting and plain scans are priced out; a query shape the index
+    cannot serve (a join before the ORDER BY, a collection id the planner cannot see) would still not use it. At
+    scale the planner picks it by itself (`ragbot bench retrieve` reports HNSW recall and latency)."""
+    from psycopg import sql
+
+    from chatbot.retriever import vector_sql
 
     vector = services.embedder.encode(["reset the hub"])[0]
     with services.pool.connection() as conn, conn.transaction():
+        collection_id = conn.execute("SELECT id FROM collections WHERE name = 'examples'").fetchone()[0]
         for knob in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
             conn.execute(f"SET LOCAL {knob} = off")
         plan = "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN " + VECTOR_SQL, {"q": vector, "collection": "examples", "limit": 5, "filter": None}))
-    assert "chunks_embedding_hnsw" in plan, plan
+            sql.SQL("EXPLAIN ") + vector_sql(collection_id),
+            {"q": vector, "collection": "examples", "limit": 5, "filter": None}))
+    assert f"chunks_hnsw_c{collection_id} " in plan, plan

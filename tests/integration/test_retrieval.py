@@ -137,13 +137,15 @@ def test_eval_retrieval_scores_every_mode_on_the_test_split(settings, tmp_path):
     report = tmp_path / "misses.md"
     env = {"RAGBOT_HOME": str(settings.home), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-m", "chatbot", "eval", "retrieval", "--beir", str(beir), "--mode", "all",
-                          "--split", "test", "--report", str(report), "--json"],
+                          "--split", "test", "--sweep", "--report", str(report), "--json"],
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["queries"] == 10 and result["split"] == "test"
-    assert set(result["results"]) == {"hybrid", "vector", "fts", "bm25-reference"}
-    assert all(scores["recall@10"] == 1.0 for scores in result["results"].values())
+    modes = {"hybrid", "vector", "fts", "bm25-reference"}
+    assert set(result["results"]) == modes | {f"hybrid@{w:.1f}" for w in WEIGHTS}
+    assert all(result["results"][mode]["recall@10"] == 1.0 for mode in modes)
+    assert result["results"]["hybrid@0.0"] == result["results"]["vector"]
     assert result["lexical_weight"] in WEIGHTS and result["cpu"]["capability"]
     assert "| bm25-reference |" in report.read_text()
     bad = subprocess.run([sys.executable, "-m", "chatbot", "eval", "retrieval", "--beir", str(beir), "--split",
