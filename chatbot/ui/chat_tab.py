@@ -29,7 +29,11 @@ def generator_choices(services: Services) -> list[str]:
 
 def finetuned_note(services: Services) -> str:
     """Why `finetuned` is not offered, and how to get it ('' once it is)."""
-    return "" if services.generators.has_finetuned() else f"ℹ️ {TRAIN_HINT[0].upper()}{TRAIN_HINT[1:]}."
+    if services.generators.has_finetuned():
+        return ""
+    if services.generators.remote:
+        return "ℹ️ No fine-tuned generator: set `RAGBOT_OPENAI_MODEL_FINETUNED` to the server's fine-tuned model."
+    return f"ℹ️ {TRAIN_HINT[0].upper()}{TRAIN_HINT[1:]}."
 
 
 def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) -> None:
