@@ -39,26 +39,38 @@ def vector_sql(collection_id: int) -> sql.Composed:
 
 
 # BM25 (Lucene's IDF, k1 and b from settings) over `chunk_terms` (sql/005_bm25.sql): the query's lexemes, their
-# document frequencies and the collection's totals are read live, so scores match a BM25 index rebuilt now.
-BM25_SQL = (
-    "WITH s AS (SELECT id, chunk_count::float8 AS n,"
-    " greatest(term_total::float8 / greatest(chunk_count, 1), 1) AS avgdl"
-    " FROM collections WHERE name = %(collection)s),"
+# document frequencies and the collection's totals are read live, so scores match a BM25 index rebuilt now. Only
+# the top chunks are joined to `chunks` (one index lookup each; joining every scored chunk made the planner scan
+# the whole table); with a metadata filter each scored chunk is looked up, behind a fence that keeps it a lookup.
+_BM25_SCORED = (
+    "WITH s AS (SELECT chunk_count::float8 AS n, greatest(term_total::float8 / greatest(chunk_count, 1), 1) AS avgdl"
+    " FROM collections WHERE id = {collection_id}),"
     " q AS (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', %(text)s))) AS term),"
     " idf AS (SELECT t.term, ln(1 + (s.n - count(*) + 0.5) / (count(*) + 0.5)) AS w"
-    " FROM s JOIN chunk_terms t ON t.collection_id = s.id JOIN q ON q.term = t.term GROUP BY t.term, s.n),"
+    " FROM s, chunk_terms t JOIN q ON q.term = t.term WHERE t.collection_id = {collection_id} GROUP BY t.term, s.n),"
     " scored AS (SELECT t.chunk_id, sum(idf.w * t.tf * (%(k1)s + 1)"
     " / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * t.chunk_length / s.avgdl))) AS rank"
-    " FROM s JOIN chunk_terms t ON t.collection_id = s.id JOIN idf ON idf.term = t.term GROUP BY t.chunk_id),"
-    " top AS (SELECT k.id, k.document_id, k.text, k.metadata, k.embedding, sc.rank FROM scored sc"
-    " JOIN chunks k ON k.id = sc.chunk_id"
-    " WHERE %(filter)s::jsonb IS NULL OR k.metadata @> %(filter)s"
-    " OR k.document_id IN (SELECT id FROM documents WHERE metadata @> %(filter)s)"
-    " ORDER BY sc.rank DESC, k.id LIMIT %(limit)s)"
-    " SELECT top.id, top.document_id, top.text, top.metadata, d.source, d.title, %(collection)s,"
-    " 1 - (top.embedding <=> %(q)s), top.rank FROM top JOIN documents d ON d.id = top.document_id"
-    " ORDER BY top.rank DESC, top.id"
+    " FROM s, chunk_terms t JOIN idf ON idf.term = t.term WHERE t.collection_id = {collection_id}"
+    " GROUP BY t.chunk_id),"
 )
+_BM25_TOP = " top AS (SELECT chunk_id, rank FROM scored ORDER BY rank DESC, chunk_id LIMIT %(limit)s)"
+_BM25_TOP_FILTERED = (
+    " top AS (SELECT sc.chunk_id, sc.rank FROM scored sc, LATERAL (SELECT k.metadata, k.document_id FROM chunks k"
+    " WHERE k.id = sc.chunk_id OFFSET 0) k WHERE k.metadata @> %(filter)s"
+    " OR k.document_id IN (SELECT id FROM documents WHERE metadata @> %(filter)s)"
+    " ORDER BY sc.rank DESC, sc.chunk_id LIMIT %(limit)s)"
+)
+_BM25_ROWS = (
+    " SELECT k.id, k.document_id, k.text, k.metadata, d.source, d.title, %(collection)s,"
+    " 1 - (k.embedding <=> %(q)s), top.rank FROM top JOIN chunks k ON k.id = top.chunk_id"
+    " JOIN documents d ON d.id = k.document_id ORDER BY top.rank DESC, top.chunk_id"
+)
+
+
+def bm25_sql(collection_id: int, filtered: bool) -> sql.Composed:
+    """The lexical arm's query for one collection (params: text, k1, b, limit, q, collection, filter)."""
+    text = _BM25_SCORED + (_BM25_TOP_FILTERED if filtered else _BM25_TOP) + _BM25_ROWS
+    return sql.SQL(text).format(collection_id=sql.Literal(int(collection_id)))
 
 
 def lexical_text(question: str) -> str:
@@ -161,7 +173,8 @@ class PgRetriever(BaseRetriever):
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
             vector_hits = [(Hit(*row), row[-1]) for row in conn.execute(vector_sql(collection_id), params)] \
                 if self.mode != "fts" else []
-            lexical_hits = [(Hit(*row[:-1]), float(row[-1])) for row in conn.execute(BM25_SQL, params)] \
+            lexical_hits = [(Hit(*row[:-1]), float(row[-1])) for row in conn.execute(
+                bm25_sql(collection_id, bool(self.metadata_filter)), params)] \
                 if self.mode != "vector" and params["text"] else []
         return vector_hits, lexical_hits, calibrated
 

@@ -28,8 +28,8 @@ def topic_text(topic: str, extra: str = "") -> str:
             f" {topic.title()} and press Save. A blinking {topic} light means the relay lost power. {extra}")
 
 
-def item(source: str, title: str, text: str) -> SourceItem:
-    document = LoadedDocument(title=title, sections=[Section(text, {})], metadata={})
+def item(source: str, title: str, text: str, metadata: dict | None = None) -> SourceItem:
+    document = LoadedDocument(title=title, sections=[Section(text, {})], metadata=metadata or {})
     return SourceItem(source, sha256_hex(json.dumps([title, text]).encode()), lambda: document, source)
 
 
@@ -96,6 +96,16 @@ def test_lexical_arm_neutralises_query_syntax(services, collection):
     for hostile in ["'; DROP TABLE chunks; --", "cobalt & | ! <-> :*", "\"cobalt\" -relay OR schedule"]:
         assert [h.source for h, _ in retriever.search(hostile)] in ([], ["cobalt.txt"])
     assert retriever.search("???") == []
+
+
+def test_a_metadata_filter_holds_in_every_arm(services, collection):
+    services.ingestor.ingest_items([item(f"{t}.txt", f"{t} guide", topic_text(t), {"line": "pro" if i % 2 else "home"})
+                                    for i, t in enumerate(TOPICS[:10])], collection)
+    for mode in ("fts", "vector", "hybrid"):
+        hits = services.retriever(collection, mode=mode, k=10, metadata_filter={"line": "pro"}).search(
+            "Why is the basalt light blinking?")
+        assert hits and {h.source for h, _ in hits} <= {f"{t}.txt" for t in TOPICS[1:10:2]}, mode
+        assert hits[0][0].source == "basalt.txt", mode
 
 
 def test_fusion_is_calibrated_per_collection_and_again_when_it_grows(services, collection):
