@@ -26,16 +26,19 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _VECTOR_SQL = (
     "SELECT h.id, h.document_id, h.text, h.metadata, d.source, d.title, %(collection)s, 1 - h.distance FROM ("
     "SELECT k.id, k.document_id, k.text, k.metadata, k.embedding <=> %(q)s AS distance FROM chunks k"
-    " WHERE k.collection_id = {collection_id}"
-    " AND (%(filter)s::jsonb IS NULL OR k.metadata @> %(filter)s"
-    " OR k.document_id IN (SELECT id FROM documents WHERE metadata @> %(filter)s))"
+    " WHERE k.collection_id = {collection_id}{filter}"
     " ORDER BY k.embedding <=> %(q)s LIMIT %(limit)s) h JOIN documents d ON d.id = h.document_id ORDER BY h.distance"
 )
+# Only with a filter: a prepared (generic) plan cannot fold a NULL filter away, and its document subquery then
+# scanned every document at each query.
+_VECTOR_FILTER = (" AND (k.metadata @> %(filter)s"
+                  " OR k.document_id IN (SELECT id FROM documents WHERE metadata @> %(filter)s))")
 
 
-def vector_sql(collection_id: int) -> sql.Composed:
-    """The vector arm's query for one collection (params: q, collection, filter, limit)."""
-    return sql.SQL(_VECTOR_SQL).format(collection_id=sql.Literal(int(collection_id)))
+def vector_sql(collection_id: int, filtered: bool = False) -> sql.Composed:
+    """The vector arm's query for one collection (params: q, collection, limit, and filter when `filtered`)."""
+    return sql.SQL(_VECTOR_SQL).format(collection_id=sql.Literal(int(collection_id)),
+                                       filter=sql.SQL(_VECTOR_FILTER if filtered else ""))
 
 
 # BM25 (Lucene's IDF, k1 and b from settings) over `chunk_terms` (sql/005_bm25.sql): the query's lexemes, their
@@ -171,11 +174,11 @@ class PgRetriever(BaseRetriever):
             collection_id, calibrated = row
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, fetch)),))
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-            vector_hits = [(Hit(*row), row[-1]) for row in conn.execute(vector_sql(collection_id), params)] \
+            filtered = bool(self.metadata_filter)
+            vector_hits = [(Hit(*row), row[-1]) for row in conn.execute(vector_sql(collection_id, filtered), params)] \
                 if self.mode != "fts" else []
             lexical_hits = [(Hit(*row[:-1]), float(row[-1])) for row in conn.execute(
-                bm25_sql(collection_id, bool(self.metadata_filter)), params)] \
-                if self.mode != "vector" and params["text"] else []
+                bm25_sql(collection_id, filtered), params)] if self.mode != "vector" and params["text"] else []
         return vector_hits, lexical_hits, calibrated
 
     @staticmethod
