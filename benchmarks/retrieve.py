@@ -105,11 +105,11 @@ def measure(services: Services, collection: str, repeats: int = 3) -> dict[str, 
                     conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(services.settings.ef_search),))
                     conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
                     started = time.perf_counter()
-                    approx = [r[0] for r in conn.execute(query, params)]
+                    approx = [r[0] for r in conn.execute(query, params, prepare=False)]
                     sql_only.append(time.perf_counter() - started)
                 with conn.transaction():
                     conn.execute("SET LOCAL enable_indexscan = off")
-                    exact = [r[0] for r in conn.execute(query, params)]
+                    exact = [r[0] for r in conn.execute(query, params, prepare=False)]  # never share a plan
                 recalls.append(len(set(approx) & set(exact)) / max(len(exact), 1))
     without_embedding = [f - e for f, e in zip(full, embedding, strict=True)]
     return {"collection": collection, "chunks": _collection_size(services, collection),
