@@ -167,11 +167,11 @@ def test_admin_requires_login_then_ingests_and_deletes(page: Page, server: Serve
     document_id = rows[0][0]
     screenshot(page, "admin-ingested")
 
-    page.locator("#admin-documents").get_by_text(f"upload:{name}").click()
+    page.locator("#admin-documents").get_by_text(name, exact=True).click()
     expect(page.locator("#admin-doc-id input")).to_have_value(str(document_id))
     page.locator("#admin-delete").click()
     expect(page.locator("#admin-delete-result")).to_contain_text(f"Deleted document {document_id}")
-    expect(page.locator("#admin-documents")).not_to_contain_text(f"upload:{name}")
+    expect(page.locator("#admin-documents")).not_to_contain_text(name)
     assert server.sql("SELECT 1 FROM documents WHERE id = %s", (document_id,)) == []
 
 
