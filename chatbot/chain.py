@@ -108,8 +108,9 @@ class RagChain:
         return Extractor(embedder, getattr(retriever, "reranker", None))
 
     def covered(self, documents: Sequence[Document]) -> bool:
-        """At least one retrieved chunk is similar enough to the question."""
-        return any(d.metadata.get("similarity", 0.0) >= self.settings.relevance_threshold for d in documents)
+        """At least one chunk the retriever considered (kept or not) is similar enough to the question."""
+        return any(max(d.metadata.get("similarity", 0.0), d.metadata.get("best_similarity", 0.0))
+                   >= self.settings.relevance_threshold for d in documents)
 
     def build_messages(self, question: str,
                        documents: Sequence[Document]) -> tuple[list[dict[str, str]], list[Document]]:

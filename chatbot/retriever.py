@@ -134,11 +134,19 @@ class PgRetriever(BaseRetriever):
     reranker: Any = None  # a sentence-transformers CrossEncoder, when configured
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [self._to_document(hit, score) for hit, score in self.search(query)]
+        ranked, best = self._ranked(query)
+        return [self._to_document(hit, score, best) for hit, score in ranked]
 
     def search(self, query: str) -> list[tuple[Hit, float]]:
         """Ranked (hit, score) pairs; the score is the fused (or reranked, or single-mode) score."""
+        return self._ranked(query)[0]
+
+    def _ranked(self, query: str) -> tuple[list[tuple[Hit, float]], float]:
+        """`search`'s pairs and the best cosine similarity among all candidates of both arms: whether the question
+        is covered at all must not depend on how the arms were fused (a BM25-led top k can hold only weaker
+        vector matches)."""
         vector_hits, lexical_hits, calibrated = self._arms(query)
+        best = max((h.similarity for h, _ in (*vector_hits, *lexical_hits)), default=0.0)
         if self.mode == "vector":
             ranked = vector_hits
         elif self.mode == "fts":
@@ -150,7 +158,7 @@ class PgRetriever(BaseRetriever):
             candidates = [h for h, _ in ranked]
             scores = self.reranker.predict([(query, h.text) for h in candidates])
             ranked = sorted(zip(candidates, map(float, scores), strict=True), key=lambda p: p[1], reverse=True)
-        return ranked[: self.k]
+        return ranked[: self.k], float(best)
 
     def arms(self, query: str) -> tuple[list[tuple[Hit, float]], list[tuple[Hit, float]]]:
         """The vector arm's (hit, cosine similarity) and the lexical arm's (hit, BM25 score), best first; an arm
@@ -182,7 +190,7 @@ class PgRetriever(BaseRetriever):
         return vector_hits, lexical_hits, calibrated
 
     @staticmethod
-    def _to_document(hit: Hit, score: float) -> Document:
+    def _to_document(hit: Hit, score: float, best_similarity: float) -> Document:
         metadata = {
             "chunk_id": hit.chunk_id,
             "document_id": hit.document_id,
@@ -193,5 +201,6 @@ class PgRetriever(BaseRetriever):
             "heading": hit.metadata.get("heading"),
             "score": round(float(score), 6),
             "similarity": round(float(hit.similarity), 6),
+            "best_similarity": round(best_similarity, 6),
         }
         return Document(page_content=hit.text, metadata=metadata, id=str(hit.chunk_id))
