@@ -19,7 +19,8 @@ CHROMIUM_ARGS = [
 ]
 QUESTION = "How do I factory reset the hub?"
 ANSWER_MS = 180_000
-ADMIN_TABS = (("Documents", "admin-documents"), ("Fine-tuning", "admin-fine-tuning"), ("Monitor", "admin-monitor"),
+ADMIN_TABS = (("Documents", "admin-documents"), ("Fine-tuning", "admin-fine-tuning"), ("Embedders", "admin-embedders"),
+              ("Monitor", "admin-monitor"),
               ("Evaluation", "admin-evaluation"))
 
 
