@@ -190,7 +190,7 @@ class PgRetriever(BaseRetriever):
         return vector_hits, lexical_hits, calibrated
 
     @staticmethod
-    def _to_document(hit: Hit, score: float, best_similarity: float) -> Document:
+    def _to_document(hit: Hit, score: float, best_similarity: float | None = None) -> Document:
         metadata = {
             "chunk_id": hit.chunk_id,
             "document_id": hit.document_id,
@@ -201,6 +201,6 @@ class PgRetriever(BaseRetriever):
             "heading": hit.metadata.get("heading"),
             "score": round(float(score), 6),
             "similarity": round(float(hit.similarity), 6),
-            "best_similarity": round(best_similarity, 6),
+            "best_similarity": round(float(hit.similarity if best_similarity is None else best_similarity), 6),
         }
         return Document(page_content=hit.text, metadata=metadata, id=str(hit.chunk_id))
