@@ -29,16 +29,16 @@ _VECTOR_SQL = (
     " WHERE k.collection_id = {collection_id}{filter}"
     " ORDER BY k.embedding <=> %(q)s LIMIT %(limit)s) h JOIN documents d ON d.id = h.document_id ORDER BY h.distance"
 )
-# Only with a filter: a prepared (generic) plan cannot fold a NULL filter away, and its document subquery then
-# scanned every document at each query.
-_VECTOR_FILTER = (" AND (k.metadata @> %(filter)s"
-                  " OR k.document_id IN (SELECT id FROM documents WHERE metadata @> %(filter)s))")
+# A metadata filter matches the chunk's or its document's metadata (both arms). Only added with a filter: a
+# prepared (generic) plan cannot fold a NULL filter away, and its document subquery then scanned every document.
+_FILTER_MATCH = ("(k.metadata @> %(filter)s"
+                 " OR k.document_id IN (SELECT id FROM documents WHERE metadata @> %(filter)s))")
 
 
 def vector_sql(collection_id: int, filtered: bool = False) -> sql.Composed:
     """The vector arm's query for one collection (params: q, collection, limit, and filter when `filtered`)."""
     return sql.SQL(_VECTOR_SQL).format(collection_id=sql.Literal(int(collection_id)),
-                                       filter=sql.SQL(_VECTOR_FILTER if filtered else ""))
+                                       filter=sql.SQL(" AND " + _FILTER_MATCH if filtered else ""))
 
 
 # BM25 (Lucene's IDF, k1 and b from settings) over `chunk_terms` (sql/005_bm25.sql): the query's lexemes, their
@@ -59,8 +59,7 @@ _BM25_SCORED = (
 _BM25_TOP = " top AS (SELECT chunk_id, rank FROM scored ORDER BY rank DESC, chunk_id LIMIT %(limit)s)"
 _BM25_TOP_FILTERED = (
     " top AS (SELECT sc.chunk_id, sc.rank FROM scored sc, LATERAL (SELECT k.metadata, k.document_id FROM chunks k"
-    " WHERE k.id = sc.chunk_id OFFSET 0) k WHERE k.metadata @> %(filter)s"
-    " OR k.document_id IN (SELECT id FROM documents WHERE metadata @> %(filter)s)"
+    " WHERE k.id = sc.chunk_id OFFSET 0) k WHERE " + _FILTER_MATCH +
     " ORDER BY sc.rank DESC, sc.chunk_id LIMIT %(limit)s)"
 )
 _BM25_ROWS = (
