@@ -1,0 +1,76 @@
+"""Admin → Documents: add a website (a sitemap URL or a start page) and re-sync one, with the same report as uploads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gradio as gr
+
+from chatbot.db import DatabaseError
+from chatbot.services import Services
+from chatbot.ui.formatting import failure_rows, report_summary
+from ingestion.web_crawl import CrawlOptions
+
+
+@dataclass(frozen=True)
+class WebsiteInputs:
+    url: gr.Textbox
+    add: gr.Button
+    sources: gr.Dropdown
+    resync: gr.Button
+    prune: gr.Checkbox
+
+
+def build_website_inputs() -> WebsiteInputs:
+    """The section's components (laid out where it is called)."""
+    gr.Markdown("### Add a website\nA sitemap URL, or a start page crawled within its host and path; robots.txt "
+                "is honoured and unchanged pages are skipped on a re-sync.")
+    with gr.Row():
+        url = gr.Textbox(label="Sitemap or start page URL", placeholder="https://help.example.com/sitemap.xml",
+                         max_lines=1, scale=3, elem_id="admin-web-url")
+        add = gr.Button("Add and sync", scale=1, elem_id="admin-web-add")
+    with gr.Row():
+        sources = gr.Dropdown([], label="Websites", scale=3, elem_id="admin-web-sources")
+        resync = gr.Button("Re-sync", scale=1, elem_id="admin-web-resync")
+    prune = gr.Checkbox(False, label="Remove pages gone from the site (404/410, or no longer in its sitemap)",
+                        elem_id="admin-web-prune")
+    return WebsiteInputs(url, add, sources, resync, prune)
+
+
+def wire_websites(services: Services, inputs: WebsiteInputs, collection: gr.Textbox,
+                  outputs: list[gr.components.Component], listing: Callable[[], tuple]) -> None:
+    """`outputs`: the report summary, the failures table, then what `listing` fills."""
+    default = services.settings.collection
+
+    def choices() -> gr.Dropdown:
+        found = services.web_sources.list_sources()
+        return gr.update(choices=[(f"{s.collection} · {s.url}", json.dumps([s.collection, s.url])) for s in found])
+
+    def run(url: str, name: str, options: CrawlOptions, prune: bool) -> tuple:
+        try:
+            report = services.web_sync.sync(url, name, options, prune=prune)
+        except DatabaseError as exc:
+            return f"The database is unavailable: {exc}", gr.update(visible=False), *listing(), gr.update()
+        rows = failure_rows(report)
+        return report_summary(report), gr.update(value=rows, visible=bool(rows)), *listing(), choices()
+
+    def add(url: str, name: str, prune: bool) -> tuple:
+        if not (url or "").strip():
+            return "Enter the website's URL first.", gr.update(visible=False), *listing(), gr.update()
+        return run(url.strip(), (name or default).strip()[:100], CrawlOptions(), prune)
+
+    def resync(choice: str | None, prune: bool) -> tuple:
+        if not choice:
+            return "Choose a website first.", gr.update(visible=False), *listing(), gr.update()
+        name, url = json.loads(choice)
+        stored = next((s for s in services.web_sources.list_sources(name) if s.url == url), None)
+        options = CrawlOptions.from_json(stored.options) if stored else CrawlOptions()
+        return run(url, name, options, prune)
+
+    hidden = {"api_visibility": "private", "concurrency_limit": 1, "concurrency_id": "ingest"}
+    targets = [*outputs, inputs.sources]
+    inputs.add.click(add, [inputs.url, collection, inputs.prune], targets, **hidden)
+    inputs.resync.click(resync, [inputs.sources, inputs.prune], targets, **hidden)
+    inputs.sources.focus(choices, None, inputs.sources, api_visibility="private")
