@@ -37,13 +37,16 @@ demo: models
 
 # The README's screenshots, from the running app in headless chromium (docs/screenshots.py).
 SCREENSHOT_PORT ?= 7861
+# ragbot serve refuses admin passwords under 12 characters
+SCREENSHOT_PASSWORD ?= screenshots-admin
 
 .PHONY: screenshots
 screenshots: models e2e-deps
 	$(BIN)/ragbot db start
 	$(BIN)/ragbot ingest examples/docs --collection default
-	RAGBOT_ADMIN_PASSWORD=screenshots $(BIN)/ragbot serve --port $(SCREENSHOT_PORT) & pid=$$!; \
-	$(BIN)/python docs/screenshots.py --url http://127.0.0.1:$(SCREENSHOT_PORT) --password screenshots; \
+	RAGBOT_ADMIN_PASSWORD=$(SCREENSHOT_PASSWORD) $(BIN)/ragbot serve --port $(SCREENSHOT_PORT) & pid=$$!; \
+	RAGBOT_ADMIN_PASSWORD=$(SCREENSHOT_PASSWORD) $(BIN)/python docs/screenshots.py \
+		--url http://127.0.0.1:$(SCREENSHOT_PORT); \
 	status=$$?; kill $$pid; exit $$status
 
 clean:

@@ -377,7 +377,8 @@ def served(settings: Settings) -> Iterator[tuple[str, int, float]]:
     """A `ragbot serve` subprocess on a free local port with these settings' home: (url, pid, ready seconds)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "RAGBOT_HOME": str(settings.home)}
+    # every simulated user is 127.0.0.1: the per-client rate limit is off unless the caller's environment sets it
+    env = {"RAGBOT_RATE_LIMIT_PER_MINUTE": "0", **os.environ, "RAGBOT_HOME": str(settings.home)}
     command = [sys.executable, "-m", "chatbot", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)

@@ -16,11 +16,11 @@ from langchain_core.runnables import RunnableLambda
 from chatbot.answer_guard import AnswerGuard
 from chatbot.extractive import Extractor
 from chatbot.generators import EXTRACTIVE, Generators, GeneratorUnavailable
+from chatbot.limits import InputLimits, InputTooLong
 from chatbot.prompts import NOT_COVERED, cited_numbers, plain_messages, rag_messages
 from chatbot.settings import Settings
 
 Turn = tuple[str, str]  # (user question, assistant answer)
-PROMPT_MARGIN_TOKENS = 16
 
 
 @dataclass
@@ -95,6 +95,7 @@ class RagChain:
         self.settings = settings
         self.generators = generators
         self.retriever_for = retriever_for
+        self.limits = InputLimits.from_settings(settings)
 
     def retrieve(self, query: str, collection: str) -> list[Document]:
         return self.retriever_for(collection).invoke(query)
@@ -112,23 +113,43 @@ class RagChain:
         return any(max(d.metadata.get("similarity", 0.0), d.metadata.get("best_similarity", 0.0))
                    >= self.settings.relevance_threshold for d in documents)
 
+    def prompt_cap(self) -> int:
+        """Tokens a prompt may have: the context window less the answer's `max_new_tokens`."""
+        return self.generators.context_window() - self.settings.max_new_tokens
+
+    def check_prompt(self, messages: list[dict[str, str]]) -> int:
+        """The prompt's tokens; `InputTooLong` (the question's fault: nothing else is in it yet) over the cap."""
+        tokens, cap = self.generators.prompt_tokens(messages), self.prompt_cap()
+        if tokens > cap:
+            raise InputTooLong("question", f"{tokens:,} tokens with the instructions; at most {cap:,} fit the "
+                               "context window beside the answer")
+        return tokens
+
     def build_messages(self, question: str,
                        documents: Sequence[Document]) -> tuple[list[dict[str, str]], list[Document]]:
-        """The prompt with as many ranked documents as fit, and those documents (numbered from 1)."""
-        budget = (self.generators.context_window() - self.settings.max_new_tokens - PROMPT_MARGIN_TOKENS
-                  - self.generators.count_tokens("".join(m["content"] for m in rag_messages(question, []))))
-        fitted = fit_documents(documents, budget, self.generators.count_tokens)
-        return rag_messages(question, as_pairs(fitted)), fitted
+        """The prompt with as many ranked documents as fit under `prompt_cap` (the lowest-ranked dropped first,
+        never the question), and those documents (numbered from 1)."""
+        used = self.check_prompt(rag_messages(question, []))
+        fitted = fit_documents(documents, self.prompt_cap() - used, self.generators.count_tokens)
+        messages = rag_messages(question, as_pairs(fitted))
+        while fitted and self.generators.prompt_tokens(messages) > self.prompt_cap():  # headers, token merges
+            fitted.pop()
+            messages = rag_messages(question, as_pairs(fitted))
+        return messages, fitted
 
     def stream(self, question: str, *, generator: str = "base", history: Sequence[Turn] = (),
                collection: str | None = None, use_retrieval: bool = True) -> Iterator[ChainEvent]:
-        """Events: `sources` (retrieved, numbered as in the prompt), then `token`s, then `done`."""
+        """Events: `sources` (retrieved, numbered as in the prompt), then `token`s, then `done`.
+        `InputTooLong` (before anything is retrieved) when the question or the history is over its limit."""
         started = time.perf_counter()
+        self.limits.check(question, history)
         collection = collection or self.settings.collection
         extractive = generator == EXTRACTIVE
         if extractive and not use_retrieval:
             raise GeneratorUnavailable("`extractive` answers from retrieved sources: it needs retrieval")
         model = None if extractive else self.generators.chat_model(generator)  # fails fast when unavailable
+        if model is not None:
+            self.check_prompt(rag_messages(question, []) if use_retrieval else plain_messages(question))
         search_query = condense_question(question, history)
         answer = Answer("", generator, question, search_query)
         if use_retrieval:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from chatbot.chain import ChainEvent, RagChain
-from chatbot.conversations import ConversationStore
+from chatbot.conversations import ConversationStore, new_token
 from chatbot.gate import GenerationGate
 from chatbot.metrics import record_answer, record_feedback
 
@@ -18,6 +18,11 @@ class Stored:
 
     conversation_id: uuid.UUID
     message_id: uuid.UUID
+    conversation_token: str  # the secret that continues the conversation
+
+
+class ConversationDenied(LookupError):
+    """A conversation that does not exist, or whose token was not given: nobody else may continue it."""
 
 
 class ChatService:
@@ -29,28 +34,37 @@ class ChatService:
         self.gate = gate
 
     def stream(self, question: str, *, generator: str = "base", conversation_id: uuid.UUID | None = None,
-               collection: str | None = None, use_retrieval: bool = True,
+               conversation_token: str | None = None, collection: str | None = None, use_retrieval: bool = True,
                history: list[tuple[str, str]] | None = None) -> Iterator[ChainEvent | Stored]:
-        """Chain events, then a `Stored`. The first `next()` raises `Busy` when the gate is full.
+        """Chain events, then a `Stored`. The first `next()` raises, before anything is stored: `InputTooLong`
+        (a question or an explicit history over its limit), `ConversationDenied` (a conversation id without its
+        token), `Busy` (the gate is full), `GeneratorUnavailable`.
 
-        History comes from the stored conversation unless given explicitly (OpenAI clients send it)."""
+        History comes from the stored conversation (its newest turns within the limits) unless given explicitly
+        (OpenAI clients send it: over the limits it is refused, not cut). A new conversation is stored with its
+        first answer, under a fresh token returned in `Stored`."""
+        limits = self.chain.limits
+        limits.check(question, history or ())
         self.gate.acquire()
         try:
             self.chain.generators.check(generator)  # an unavailable generator fails before anything is stored
-            if conversation_id is None or not self.conversations.exists(conversation_id):
-                conversation_id = self.conversations.create(question[:80])
-                stored_history: list[tuple[str, str]] = []
+            if conversation_id is None:
+                conversation_token, stored_history = new_token(), []
+            elif self.conversations.owns(conversation_id, conversation_token):
+                stored_history = limits.trim(self.conversations.history(conversation_id, limits.history_turns))
             else:
-                stored_history = self.conversations.history(conversation_id)
+                raise ConversationDenied(f"no conversation {conversation_id} with this conversation_token")
             collection = collection or self.chain.settings.collection
             for event in self.chain.stream(question, generator=generator, collection=collection,
                                            history=history if history is not None else stored_history,
                                            use_retrieval=use_retrieval):
                 yield event
                 if event.kind == "done" and event.answer is not None:
+                    if conversation_id is None:
+                        conversation_id = self.conversations.create(question[:80], conversation_token)
                     message_id = self.conversations.add_message(conversation_id, event.answer, collection)
                     record_answer(event.answer, self._token_count(event.answer.text))
-                    yield Stored(conversation_id, message_id)
+                    yield Stored(conversation_id, message_id, conversation_token)
         finally:
             self.gate.release()
 
@@ -60,10 +74,11 @@ class ChatService:
         except Exception:  # a metric must never fail an answer (e.g. a remote generator's tokenizer)
             return len(text.split())
 
-    def feedback(self, message_id: uuid.UUID, vote: int) -> bool:
-        """Store a thumbs vote and count it; False when the message does not exist."""
+    def feedback(self, message_id: uuid.UUID, vote: int, *, client: str) -> bool:
+        """Store the client's thumbs vote (replacing its own earlier one) and count it; False when the message
+        does not exist. `client`: `conversations.client_key(...)`."""
         message = self.conversations.message(message_id)
-        if message is None or not self.conversations.record_feedback(message_id, vote):
+        if message is None or not self.conversations.record_feedback(message_id, vote, client):
             return False
         record_feedback(message["generator"], vote)
         return True

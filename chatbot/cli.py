@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chatbot import db
@@ -92,7 +93,7 @@ def db_status() -> None:
     settings = _settings()
     if settings.database_url:
         try:
-            db.connect(settings.database_url, vector=False).close()
+            db.connect(settings.database_url.get_secret_value(), vector=False).close()
         except db.DatabaseError as exc:
             raise _fail(str(exc)) from exc
         typer.echo("external (DATABASE_URL): reachable")
@@ -172,30 +173,74 @@ def models_prepare() -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
+    targets: Annotated[list[str] | None, typer.Argument(
+        help="Files, folders (recursive) and websites: a sitemap URL or a start page crawled within its host and "
+        "path prefix.", show_default=False)] = None,
     collection: CollectionOpt = None,
-    prune: Annotated[bool, typer.Option(help="Remove documents whose files left these folders.")] = False,
+    prune: Annotated[bool, typer.Option(help="Remove documents whose files left these folders, whose pages left "
+                                        "the sitemap or answer 404/410, or that a loader no longer yields.")] = False,
+    max_pages: Annotated[int, typer.Option(min=1, help="Website: pages fetched at most.")] = 500,
+    depth: Annotated[int, typer.Option(min=0, help="Website crawl: links followed from the start page.")] = 3,
+    include: Annotated[list[str] | None, typer.Option(help="Website: only pages whose URL or path matches this "
+                                                      "glob (repeatable), e.g. '/help/*'.", show_default=False)] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Website: never pages matching this glob "
+                                                      "(repeatable).", show_default=False)] = None,
+    delay: Annotated[float, typer.Option(min=0.0, help="Website: seconds between requests (robots.txt's "
+                                         "Crawl-delay wins when longer).")] = 0.5,
+    concurrency: Annotated[int, typer.Option(min=1, max=16, help="Website: requests at once.")] = 4,
+    loader: Annotated[str | None, typer.Option(help="A LangChain document loader, package.module:Class.",
+                                               show_default=False)] = None,
+    loader_arg: Annotated[list[str] | None, typer.Option(help="key=value for --loader (repeatable; JSON values "
+                                                         "such as 3 or true are read as such).",
+                                                         show_default=False)] = None,
+    loader_config: Annotated[Path | None, typer.Option(help="YAML/JSON list of {loader, args} to run.",
+                                                       show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ingest documents: unchanged files are skipped, changed ones replaced, bad ones reported."""
-    services = _services()
+    """Ingest documents, websites and LangChain loaders' output: unchanged ones are skipped, changed ones
+    replaced, bad ones reported (a page by its URL)."""
+    from ingestion.langchain_loaders import LoaderSpec, ingest_loader, parse_loader_args, read_loader_config
+    from ingestion.pipeline import IngestReport
+    from ingestion.web_crawl import CrawlOptions
+
+    urls = [t for t in targets or [] if "://" in t]
+    paths = [Path(t) for t in targets or [] if "://" not in t]
     try:
-        report = services.ingestor.ingest_paths(paths, collection or services.settings.collection, prune=prune)
+        specs = read_loader_config(loader_config) if loader_config else []
+        if loader:
+            specs.append(LoaderSpec(loader, parse_loader_args(loader_arg or [])))
+        elif loader_arg:
+            raise ValueError("--loader-arg needs --loader")
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    if not (urls or paths or specs):
+        raise _fail("give files, folders or URLs to ingest, or --loader / --loader-config")
+    options = CrawlOptions(max_pages=max_pages, depth=depth, include=tuple(include or ()),
+                           exclude=tuple(exclude or ()), delay=delay, concurrency=concurrency)
+    services = _services()
+    name = collection or services.settings.collection
+    reports: list[IngestReport] = []
+    try:
+        if paths:
+            reports.append(services.ingestor.ingest_paths(paths, name, prune=prune))
+        reports += [services.web_sync.sync(url, name, options, prune=prune) for url in urls]
+        reports += [ingest_loader(services.ingestor, spec, name, prune=prune) for spec in specs]
     except db.DatabaseError as exc:
         if as_json:
             typer.echo(json.dumps({"error": str(exc)}))
         raise _fail(str(exc)) from exc
     finally:
         services.close()
+    report = IngestReport.combined(reports)
     if as_json:
         typer.echo(json.dumps(report.to_json()))
     else:
         for failure in report.files_failed:
-            err.print(f"[yellow]skipped[/yellow] {failure.path}: {failure.error}")
+            err.print(f"[yellow]skipped[/yellow] {escape(failure.path)}: {escape(failure.error)}", highlight=False)
         typer.echo(
-            f"{report.files_ok} files ok, {len(report.files_failed)} failed; documents "
+            f"{report.files_ok} files/pages ok, {len(report.files_failed)} failed; documents "
             f"+{report.documents_added} ~{report.documents_updated} ={report.documents_unchanged}"
-            f" -{report.documents_pruned}; chunks +{report.chunks_added} -{report.chunks_removed};"
+            f" -{report.documents_removed}; chunks +{report.chunks_added} -{report.chunks_removed};"
             f" {report.seconds:.1f} s"
         )
     raise typer.Exit(report.exit_code)
@@ -203,7 +248,8 @@ def ingest(
 
 @app.command()
 def delete(
-    source: Annotated[Path | None, typer.Option(help="Delete the document ingested from this file.")] = None,
+    source: Annotated[str | None, typer.Option(help="Delete the document ingested from this file or page URL.")
+                      ] = None,
     collection: Annotated[str | None, typer.Option(help="With --source: its collection; alone: delete it.")] = None,
 ) -> None:
     """Delete one document (--source PATH) or a whole collection (--collection NAME)."""
@@ -215,7 +261,8 @@ def delete(
     try:
         if source is not None:
             name = collection or services.settings.collection
-            removed = services.store.delete_source(name, source_for_path(source))
+            key = source if "://" in source else source_for_path(Path(source))
+            removed = services.store.delete_source(name, key)
             typer.echo(f"deleted {removed} document(s) from '{name}'")
         else:
             removed = services.store.delete_collection(collection)
@@ -244,6 +291,35 @@ def documents(collection: CollectionOpt = None, as_json: JsonOpt = False) -> Non
     print_table(table)
 
 
+sources_app = typer.Typer(help="Websites ingested with `ragbot ingest URL` (re-run it to sync one).",
+                          no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("list")
+def sources_list(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
+    """Each website source: its kind (sitemap or crawl), documents, last sync and what it did."""
+    services = _services()
+    try:
+        sources = services.web_sources.list_sources(collection)
+    finally:
+        services.close()
+    if as_json:
+        typer.echo(json.dumps([{"collection": s.collection, "url": s.url, "kind": s.kind, "documents": s.documents,
+                                "last_sync_at": s.last_sync_at.isoformat(), "last_report": s.last_report,
+                                "options": s.options} for s in sources]))
+        return
+    table = Table("collection", "url", "kind", "documents", "last sync", "last result")
+    for s in sources:
+        r = s.last_report
+        result = (f"{r.get('files_ok', 0)} ok, {r.get('files_failed', 0)} failed; +{r.get('documents_added', 0)}"
+                  f" ~{r.get('documents_updated', 0)} ={r.get('documents_unchanged', 0)}"
+                  f" -{r.get('documents_removed', 0)}")
+        table.add_row(s.collection, s.url, s.kind or "?", str(s.documents),
+                      s.last_sync_at.strftime("%Y-%m-%d %H:%M"), result)
+    print_table(table)
+
+
 @app.command()
 def reembed(collection: CollectionOpt = None) -> None:
     """Re-encode every chunk of a collection with the configured embedder, in one transaction, and record it."""
@@ -268,6 +344,11 @@ def bench_ingest(
     backends: Annotated[str, typer.Option(help="Embedder backends to compare.")] = "torch,onnx,onnx-int8",
     limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
     repeats: Annotated[int, typer.Option(min=1, help="Runs per backend (medians reported).")] = 3,
+    url: Annotated[str | None, typer.Option(help="Instead: a website (sitemap or start page; a local one needs "
+                                            "RAGBOT_INGEST_ALLOW_PRIVATE=1): fetch + parse pages/s vs the "
+                                            "embedder's pages/s on --data, a first sync and a re-sync.",
+                                            show_default=False)] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=16, help="With --url: requests at once.")] = 4,
     as_json: JsonOpt = False,
 ) -> None:
     """Chunks/s of the whole ingest and of the embedder alone, and query-embedding p50, per embedder backend."""
@@ -275,6 +356,19 @@ def bench_ingest(
     from chatbot.embeddings import BACKENDS
     from chatbot.models import ModelError
 
+    if url:
+        from benchmarks.web_ingest import run_web_benchmark
+        from ingestion.web_crawl import CrawlOptions
+
+        services = _services()
+        try:
+            figures = run_web_benchmark(services, url, CrawlOptions(delay=0.0, concurrency=concurrency), repeats, data)
+        except (ModelError, db.DatabaseError) as exc:
+            raise _fail(str(exc)) from exc
+        finally:
+            services.close()
+        typer.echo(json.dumps(figures, indent=None if as_json else 2))
+        return
     wanted = [b.strip() for b in backends.split(",") if b.strip()]
     if not wanted or any(b not in BACKENDS for b in wanted):
         raise _fail(f"unknown backend(s) in '{backends}' (choose from {', '.join(BACKENDS)})")
@@ -307,6 +401,7 @@ def ask(
 ) -> None:
     """Answer from the documents with numbered citations, streaming to the terminal."""
     from chatbot.generators import GeneratorUnavailable
+    from chatbot.limits import InputTooLong
 
     services = _services()
     answer = None
@@ -317,7 +412,7 @@ def ask(
                 typer.echo(event.text, nl=False)
             elif event.kind == "done":
                 answer = event.answer
-    except (GeneratorUnavailable, db.DatabaseError) as exc:
+    except (GeneratorUnavailable, InputTooLong, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:
         services.close()
@@ -434,14 +529,18 @@ def serve(
     import uvicorn
 
     from chatbot.api.app import create_app
-    from chatbot.api.auth import AdminCredentials
+    from chatbot.api.auth import AdminCredentials, WeakPassword
+    from chatbot.api.rate_limit import proxy_options
 
     services = _services()
+    try:
+        credentials = AdminCredentials.from_settings(services.settings)  # before the database starts
+    except WeakPassword as exc:
+        raise _fail(str(exc)) from exc
     try:
         services.pool  # noqa: B018 — start and migrate the database before accepting requests
     except db.DatabaseError as exc:
         raise _fail(str(exc)) from exc
-    credentials = AdminCredentials.from_settings(services.settings)
     if credentials.generated:
         err.print(f"[bold]admin login[/bold]: user '{credentials.user}', password '{credentials.password}'"
                   " (generated for this run; set RAGBOT_ADMIN_PASSWORD to choose one)", highlight=False)
@@ -453,7 +552,8 @@ def serve(
         err.print(f"generator precision: {chosen.name} on {chosen.device} ({chosen.reason})", highlight=False)
     err.print(f"ragbot on http://{host}:{port}/  (admin: /admin, API: /v1, docs: /docs)", highlight=False)
     try:
-        uvicorn.run(application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+        uvicorn.run(application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5,
+                    **proxy_options(services.settings))
     finally:
         services.close()
 
@@ -579,9 +679,10 @@ app.add_typer(feedback_app, name="feedback")
 def feedback_export(
     out: Annotated[Path, typer.Option(help="JSONL file to write (question, answer, source, conversation_id).")],
     since: Annotated[str | None, typer.Option(help="Only votes from this date (ISO, e.g. 2026-11-01).")] = None,
-    min_votes: Annotated[int, typer.Option(help="Minimum positive votes per pair.")] = 1,
+    min_votes: Annotated[int | None, typer.Option(help="Distinct clients' positive votes a pair needs "
+                                                  "(default: RAGBOT_MIN_VOTES).")] = None,
 ) -> None:
-    """Turn thumbs-up answers and blind-vote winners into training pairs for `ragbot train`."""
+    """Turn thumbs-up answers and blind-vote winners into training pairs for `ragbot train` (review them first)."""
     from datetime import datetime
 
     from chatbot.feedback_export import export_feedback
@@ -592,7 +693,7 @@ def feedback_export(
         raise _fail(f"--since: not an ISO date: {since}") from exc
     services = _services()
     try:
-        count = export_feedback(services.pool, out, since_date, min_votes)
+        count = export_feedback(services.pool, out, since_date, min_votes or services.settings.min_votes)
     finally:
         services.close()
     typer.echo(f"wrote {count} pairs to {out}")

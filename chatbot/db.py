@@ -71,7 +71,7 @@ def stop_embedded(settings: Settings) -> bool:
 def database_url(settings: Settings) -> str:
     """`DATABASE_URL` when set, else the embedded server's URI (starting it on demand)."""
     if settings.database_url:
-        return settings.database_url
+        return settings.database_url.get_secret_value()
     return embedded_server(settings).get_uri()
 
 

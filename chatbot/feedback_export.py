@@ -1,4 +1,5 @@
-"""Votes feed training: thumbs-up answers and blind-vote winners → question/answer pairs for `ragbot train`."""
+"""Votes feed training: thumbs-up answers and blind-vote winners → question/answer pairs for `ragbot train`,
+written to a file the admin reviews (and may edit) before training on it explicitly."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-# Every positive signal for a message: a thumbs up, or winning a blind comparison.
+# Every vote on a message, with its client: thumbs up (1) or down (-1), and winning a blind comparison (1).
 _VOTES_SQL = """
-SELECT m.id, m.conversation_id, m.question, m.answer, m.sources, m.created_at
+SELECT m.conversation_id, m.question, m.answer, m.sources, f.client, f.vote
 FROM messages m JOIN feedback f ON f.message_id = m.id
-WHERE f.vote = 1 AND NOT m.not_covered AND (%(since)s::timestamptz IS NULL OR f.created_at >= %(since)s)
+WHERE NOT m.not_covered AND (%(since)s::timestamptz IS NULL OR f.created_at >= %(since)s)
 UNION ALL
-SELECT m.id, m.conversation_id, m.question, m.answer, m.sources, m.created_at
+SELECT m.conversation_id, m.question, m.answer, m.sources, v.client, 1
 FROM ab_votes v JOIN messages m ON m.id = CASE v.winner WHEN 'a' THEN v.message_a ELSE v.message_b END
 WHERE v.winner IN ('a', 'b') AND NOT m.not_covered AND (%(since)s::timestamptz IS NULL OR v.created_at >= %(since)s)
 """
@@ -26,25 +27,36 @@ def _key(text: str) -> str:
 
 
 def voted_pairs(pool: ConnectionPool, since: datetime | None = None, min_votes: int = 1) -> list[dict[str, Any]]:
-    """De-duplicated (question, answer) pairs with at least `min_votes` positive votes, most voted first."""
+    """De-duplicated (question, answer) pairs that at least `min_votes` distinct clients voted for (a thumbs up
+    or a blind win; a client's repeated votes, on one message or on the same answer asked again, count once)
+    and fewer clients voted against; most voted first. `votes` / `votes_down`: those client counts."""
     with pool.connection() as conn:
         rows = conn.execute(_VOTES_SQL, {"since": since}).fetchall()
     pairs: dict[tuple[str, str], dict[str, Any]] = {}
-    for _message_id, conversation_id, question, answer, sources, _created in rows:
+    clients: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
+    for conversation_id, question, answer, sources, client, vote in rows:
         key = (_key(question), _key(answer))
-        entry = pairs.setdefault(key, {
+        pairs.setdefault(key, {
             "question": question.strip(), "answer": answer.strip(),
             "source": sources[0]["source"] if sources else None,
-            "conversation_id": str(conversation_id), "votes": 0, "split": "train",
+            "conversation_id": str(conversation_id), "votes": 0, "votes_down": 0, "split": "train",
         })
-        entry["votes"] += 1
-    kept = [p for p in pairs.values() if p["votes"] >= min_votes]
+        up, down = clients.setdefault(key, (set(), set()))
+        (up if vote > 0 else down).add(client)
+    for key, (up, down) in clients.items():
+        pairs[key].update(votes=len(up), votes_down=len(down))
+    kept = [p for p in pairs.values() if p["votes"] >= min_votes and p["votes"] > p["votes_down"]]
     return sorted(kept, key=lambda p: (-p["votes"], p["question"]))
 
 
-def export_feedback(pool: ConnectionPool, out: Path, since: datetime | None = None, min_votes: int = 1) -> int:
-    """Write the pairs as JSONL (the format `ragbot train --qa` reads); returns how many."""
-    pairs = voted_pairs(pool, since, min_votes)
+def write_pairs(out: Path, pairs: list[dict[str, Any]]) -> None:
+    """The pairs as JSONL (the format `ragbot train --qa` reads)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
+
+
+def export_feedback(pool: ConnectionPool, out: Path, since: datetime | None = None, min_votes: int = 1) -> int:
+    """Write the voted pairs to `out`; returns how many."""
+    pairs = voted_pairs(pool, since, min_votes)
+    write_pairs(out, pairs)
     return len(pairs)

@@ -1,4 +1,4 @@
-"""A bounded admission gate for generation: a few run, a few wait, the rest are told to retry."""
+"""A bounded admission gate (generation, searches): a few run, a few wait, the rest are told to retry."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ class Busy(RuntimeError):
 
 
 class GenerationGate:
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, what: str = "answers") -> None:
         self.capacity = capacity
+        self.what = what
         self._slots = threading.BoundedSemaphore(capacity)
         self._count = 0
         self._count_lock = threading.Lock()
@@ -25,7 +26,7 @@ class GenerationGate:
     def acquire(self) -> None:
         """Take a slot now or raise `Busy` (never waits: waiting happens on the model's own lock)."""
         if not self._slots.acquire(blocking=False):
-            raise Busy(f"busy: {self.capacity} answers are running or queued, retry in a few seconds")
+            raise Busy(f"busy: {self.capacity} {self.what} are running or queued, retry in a few seconds")
         with self._count_lock:
             self._count += 1
 

@@ -174,6 +174,13 @@ class Generators:
             return len(text) // 4 + 1
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+        """A prompt's tokens with the chat template (a server's template: 8 tokens a message, estimated)."""
+        if self.remote:
+            return sum(self.count_tokens(m["content"]) + 8 for m in messages)
+        return len(self._tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                       return_dict=True)["input_ids"])
+
     @cached_property
     def _local_window(self) -> int:
         from transformers import AutoConfig

@@ -1,6 +1,7 @@
 """Background jobs started from the admin UI (training an adapter, running an evaluation).
 
-One job runs at a time (each one saturates the CPU); others wait in order. A job is a function that takes a
+One job runs at a time (each one saturates the CPU); others wait in order, at most one of each kind (a second
+is refused with `JobQueueFull`, so the queue stays bounded). A job is a function that takes a
 `Progress` and returns a JSON-able result; its state is kept in memory for the UI to poll, and its outputs
 (adapters, reports) go to `RAGBOT_HOME` like the CLI's, so they outlive the process.
 """
@@ -19,6 +20,10 @@ from typing import Any, Literal
 log = logging.getLogger(__name__)
 
 Status = Literal["queued", "running", "done", "failed"]
+
+
+class JobQueueFull(RuntimeError):
+    """A job of this kind is already waiting; the message says which."""
 
 
 @dataclass
@@ -71,11 +76,24 @@ class JobRunner:
         self._lock = threading.Lock()
 
     def submit(self, kind: str, title: str, function: JobFunction) -> Job:
+        """Queue a job; raises `JobQueueFull` while another job of its kind is still queued."""
         with self._lock:
+            waiting = self._waiting(kind)
+            if waiting is not None:
+                raise JobQueueFull(f"'{waiting.title}' (job {waiting.id}) is already waiting to run; start this one "
+                                   "once it has started")
             job = Job(next(self._ids), kind, title)
             self._jobs[job.id] = job
         self._executor.submit(self._run, job, function)
         return job
+
+    def _waiting(self, kind: str) -> Job | None:
+        """A job of `kind` waiting for another to finish (the next job to start, while none runs, is not waiting:
+        the worker is picking it up)."""
+        queued = sorted((j for j in self._jobs.values() if j.status == "queued"), key=lambda j: j.id)
+        if queued and not any(j.status == "running" for j in self._jobs.values()):
+            queued = queued[1:]
+        return next((j for j in queued if j.kind == kind), None)
 
     def _run(self, job: Job, function: JobFunction) -> None:
         job.status, job.started_at, job.message = "running", time.time(), "starting"

@@ -64,6 +64,8 @@ class LocalModel:
             self.model = self.model.dequantize(dtype=dtype)
         self.model.eval()
         self.max_new_tokens = settings.max_new_tokens
+        positions = int(getattr(self.model.config, "max_position_embeddings", 0) or settings.context_window)
+        self.context_window = min(settings.context_window, positions)
         self.adapters: dict[str, Path] = {}
         self._lock = threading.Lock()
         self._batcher = ContinuousBatcher(
@@ -93,9 +95,21 @@ class LocalModel:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
-        """The chat template applied, ready for the assistant's turn."""
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
+    def prompt_cap(self, max_new_tokens: int | None = None) -> int:
+        """Tokens a prompt may have: the context window less the answer's."""
+        return max(1, self.context_window - (max_new_tokens or self.max_new_tokens))
+
+    def prompt_ids(self, messages: list[dict[str, str]], max_new_tokens: int | None = None) -> list[int]:
+        """The chat template applied, ready for the assistant's turn, and never over `prompt_cap`: the chain fits
+        its prompts (sources dropped, never the question); any other over-long prompt loses its oldest tokens
+        (earlier turns, the instructions), so the question at the end and the assistant's turn stay."""
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
+        cap = self.prompt_cap(max_new_tokens)
+        if len(ids) > cap:
+            log.warning("prompt of %d tokens cut to its last %d (context window %d)", len(ids), cap,
+                        self.context_window)
+            ids = ids[-cap:]
+        return ids
 
     def chat_inputs(self, messages: list[dict[str, str]]) -> dict[str, torch.Tensor]:
         """`prompt_ids` as `generate` inputs on the model's device."""
@@ -107,7 +121,8 @@ class LocalModel:
         """Yield text pieces as they are generated (greedy). `adapter=None` → the bare base model."""
         if adapter is not None and adapter not in self.adapters:
             raise KeyError(f"adapter '{adapter}' is not loaded")
-        yield from self._batcher.stream(self.prompt_ids(messages), adapter, max_new_tokens or self.max_new_tokens)
+        new_tokens = max_new_tokens or self.max_new_tokens
+        yield from self._batcher.stream(self.prompt_ids(messages, new_tokens), adapter, new_tokens)
 
     def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
                  cache: Cache, adapters: list[str | None]) -> torch.Tensor:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from chatbot.chain import Answer
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # others count as OTHER
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80)
 
 HTTP_REQUESTS = Counter("ragbot_http_requests_total", "HTTP requests by route template, method and status.",
@@ -52,12 +53,13 @@ def record_feedback(generator: str, vote: int) -> None:
 
 
 async def track_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """HTTP middleware: count and time requests by their route template (never the raw path: no cardinality
-    blow-up from ids or probing)."""
+    """HTTP middleware: count and time requests by their route template and method (never the raw path, nor a
+    made-up method: no cardinality blow-up from ids or probing)."""
     started = time.perf_counter()
     response = await call_next(request)
     route = getattr(request.scope.get("route"), "path", None) or "unmatched"
-    HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    method = request.method if request.method in HTTP_METHODS else "OTHER"
+    HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
     HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
     return response
 

@@ -110,8 +110,8 @@ SELECT (SELECT count(*) FROM messages m WHERE m.created_at >= {_SINCE}),
 
 CONVERSATION_SQL = """
 SELECT m.id, m.created_at, m.generator, m.collection, m.question, m.answer, m.sources, m.not_covered, m.seconds,
-       f.vote
-FROM messages m LEFT JOIN feedback f ON f.message_id = m.id
+       (SELECT sign(sum(f.vote))::int FROM feedback f WHERE f.message_id = m.id) AS vote
+FROM messages m
 WHERE m.conversation_id = %s ORDER BY m.created_at, m.id
 """
 

@@ -21,8 +21,10 @@ from chatbot.jobs import JobRunner
 from chatbot.retriever import Mode, PgRetriever
 from chatbot.settings import Settings
 from chatbot.store import FusionRecords, Store
+from chatbot.web_store import WebSources
 from ingestion.chunking import Chunker
 from ingestion.pipeline import Ingestor
+from ingestion.web_sync import WebSync
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,16 @@ class Services:
         self.check_embedding_dimension()
         return Ingestor(self.store, self.embedder, self.chunker, self.settings.max_upload_bytes,
                         embedder_for=self.embedder_for, on_change=self.calibrate_fusion)
+
+    @cached_property
+    def web_sources(self) -> WebSources:
+        return WebSources(self.pool)
+
+    @cached_property
+    def web_sync(self) -> WebSync:
+        """Websites into collections, kept in sync (`ragbot ingest URL`, Admin → Documents)."""
+        return WebSync(self.ingestor, self.web_sources, allow_private=self.settings.ingest_allow_private,
+                       max_page_bytes=int(self.settings.ingest_max_page_mb * 1024 * 1024))
 
     @cached_property
     def reranker(self):

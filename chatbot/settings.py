@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUNDLED = "bundled"
+_ORIGIN = re.compile(r"https?://[^/\s?#*]+")  # scheme://host[:port], nothing after it
 
 # Offline by default: nothing may reach a model hub or phone home at run time.
 for _key, _value in (
@@ -34,7 +37,7 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(  # a secret: it usually holds the database password
         default=None,
         validation_alias=AliasChoices("DATABASE_URL", "RAGBOT_DATABASE_URL", "database_url"),
         description="Postgres with pgvector; unset → an embedded server under RAGBOT_HOME/pgdata.",
@@ -73,6 +76,9 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=30, ge=0)
     embed_batch_size: int = Field(default=32, ge=1)
     max_upload_mb: float = Field(default=50.0, gt=0)
+    ingest_max_page_mb: float = Field(default=10.0, gt=0, description="Largest web page `ingest URL` reads.")
+    ingest_allow_private: bool = Field(default=False, description="Let `ingest URL` fetch private, loopback and "
+                                       "link-local addresses (an intranet help center, tests); refused otherwise.")
 
     retrieval_mode: Literal["hybrid", "vector", "fts"] = "hybrid"
     top_k: int = Field(default=5, ge=1, le=100)
@@ -90,9 +96,48 @@ class Settings(BaseSettings):
     eval_concurrency: int = Field(default=1, ge=1, le=64, description="Answers an evaluation runs at once "
                                   "(> 1: faster; its seconds per answer then include sharing the model).")
     max_queue: int = Field(default=32, ge=1, description="Answers running or waiting; past it → 503 busy.")
+    max_question_chars: int = Field(default=4000, ge=1, description="Longest question any entry point accepts.")
+    max_history_turns: int = Field(default=20, ge=0, description="Earlier (question, answer) turns a request "
+                                   "may carry; a stored conversation keeps its newest ones.")
+    max_history_chars: int = Field(default=16000, ge=0, description="Characters of those earlier turns together.")
+    min_votes: int = Field(default=2, ge=1, description="Distinct clients' positive votes a (question, answer) "
+                           "pair needs before it is exported for training.")
 
     admin_user: str = "admin"
     admin_password: SecretStr | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins (scheme://host[:port]) whose pages may call the API and the UI "
+        "with credentials: comma-separated or a JSON list. Empty: the app's own origin only.")
+
+    rate_limit_per_minute: int = Field(default=60, ge=0, description="Requests a client (IP) may make per minute "
+                                       "to each open route: chat completions, search, feedback (the public UI's "
+                                       "events: 4×); 0 = no limit. Over it → 429 with Retry-After.")
+    rate_limit_burst: int = Field(default=20, ge=1, description="Requests a client may make at once before the "
+                                  "per-minute rate applies (the token bucket's size).")
+    trusted_proxies: str = Field(default="", description="Comma-separated IPs/CIDRs of reverse proxies whose "
+                                 "X-Forwarded-For names the client; empty → the peer address is the client.")
+    max_search_concurrency: int = Field(default=8, ge=1, description="Searches (/api/search) running at once; "
+                                        "past it → 503 busy.")
+    ui_queue_size: int = Field(default=64, ge=1, description="Events the public UI's queue holds; past it the "
+                               "page says the queue is full.")
+    login_free_failures: int = Field(default=5, ge=1, description="Failed admin logins a client or user name may "
+                                     "make before each further attempt must wait (doubling, see below).")
+    login_lockout_max_s: int = Field(default=300, ge=1, description="Longest wait after failed admin logins.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.lstrip().startswith("[") else [o for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, value: list[str]) -> list[str]:
+        origins = [o.strip().rstrip("/").lower() for o in value]
+        if bad := [o for o in origins if not _ORIGIN.fullmatch(o)]:
+            raise ValueError(f"not an origin (scheme://host[:port]; no '*'): {bad}")
+        return origins
 
     @field_validator("home")
     @classmethod

@@ -180,6 +180,13 @@ class Store:
             record_embedder(conn, row[0], embedder)
         return len(chunks)
 
+    def sources_with(self, collection: str, key: str, value: str) -> list[str]:
+        """Sources of the documents whose metadata has `key` = `value` (e.g. the loader that made them)."""
+        with self.pool.connection() as conn:
+            return [row[0] for row in conn.execute(
+                "SELECT d.source FROM documents d JOIN collections c ON c.id = d.collection_id"
+                " WHERE c.name = %s AND d.metadata->>%s = %s ORDER BY d.source", (collection, key, value))]
+
     def delete_source(self, collection: str, source: str) -> int:
         """Delete one document by source; returns how many documents went (0 or 1)."""
         with self.pool.connection() as conn, conn.transaction():

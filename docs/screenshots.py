@@ -6,6 +6,7 @@ Drives Debian's chromium through Playwright (never `playwright install`): Chat w
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -73,10 +74,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", default="http://127.0.0.1:7860")
     parser.add_argument("--user", default="admin")
-    parser.add_argument("--password", required=True)
+    parser.add_argument("--password", default=os.environ.get("RAGBOT_ADMIN_PASSWORD"),
+                        help="the admin password (default: $RAGBOT_ADMIN_PASSWORD; not on the command line, which "
+                        "`ps` shows)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "screenshots")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
+    if not args.password:
+        parser.error("set RAGBOT_ADMIN_PASSWORD or pass --password")
     args.out.mkdir(parents=True, exist_ok=True)
     wait_healthy(args.url)
     with sync_playwright() as pw:

@@ -108,6 +108,13 @@ def _format_of(filename: str) -> str:
     return _FORMATS[suffix]
 
 
+def make_document(title: str | None, sections: list[Section], metadata: dict[str, Any], fallback_title: str
+                  ) -> LoadedDocument:
+    """A document from sections another reader made (a LangChain loader), cleaned as a loaded file's are;
+    raises IngestError when no text is left."""
+    return _document(title, sections, metadata, fallback_title)
+
+
 def _document(title: str | None, sections: list[Section], metadata: dict[str, Any], stem: str) -> LoadedDocument:
     cleaned = [Section(_clean(section.text).strip(), section.metadata) for section in sections]
     kept = [section for section in cleaned if section.text]
@@ -301,7 +308,9 @@ def _load_html(data: bytes) -> _Parsed:
     title_tag = soup.find("title")
     title = _squash(title_tag.get_text()) if title_tag else ""
     first_h1 = next((text for level, text in outline.headings if level == 1), None)
-    return title or first_h1, outline.sections(), {}
+    canonical = soup.find("link", rel="canonical", href=True)  # a web page's own URL, its source when crawled
+    extra = {"canonical": canonical["href"].strip()} if isinstance(canonical, Tag) else {}
+    return title or first_h1, outline.sections(), extra
 
 
 def _declared_charset(data: bytes) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +45,25 @@ class IngestReport:
     documents_added: int = 0
     documents_updated: int = 0
     documents_unchanged: int = 0
-    documents_pruned: int = 0
+    documents_removed: int = 0  # by --prune: files gone, pages gone from the site, documents a loader no longer yields
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["documents_pruned"] = self.documents_removed  # the name it had before websites: kept for clients
         data["seconds"] = round(self.seconds, 3)
         return data
+
+    @classmethod
+    def combined(cls, reports: list[IngestReport]) -> IngestReport:
+        """One report for several ingests run together: counts and seconds added, failures in order."""
+        total = cls()
+        for report in reports:
+            for name in [f.name for f in fields(cls)]:
+                setattr(total, name, getattr(total, name) + getattr(report, name))
+        return total
 
     @property
     def exit_code(self) -> int:
@@ -64,6 +75,13 @@ class IngestReport:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def document_hash(document: LoadedDocument) -> str:
+    """A hash of what a document says (title, sections and their places), for sources without file bytes: a web
+    page whose markup changes around the same text stays unchanged."""
+    content = [document.title, [[section.text, section.metadata] for section in document.sections]]
+    return sha256_hex(json.dumps(content, sort_keys=True, ensure_ascii=False).encode())
 
 
 def source_for_path(path: Path) -> str:
@@ -137,16 +155,20 @@ class Ingestor:
         files = expand_paths(p for p in paths if p.exists())
         self._run(self._file_items(files, report), len(files), collection, report)
         if prune:
-            report.documents_pruned = self.prune(paths, collection)
+            report.documents_removed = self.prune(paths, collection)
         self._changed(collection, report)
         report.seconds = time.perf_counter() - started
         return report
 
-    def ingest_items(self, items: Iterable[SourceItem], collection: str, total: int | None = None) -> IngestReport:
-        """Ingest prepared items (uploads, BEIR corpora)."""
+    def ingest_items(self, items: Iterable[SourceItem], collection: str, total: int | None = None, *,
+                     remove: Callable[[], list[str]] | None = None) -> IngestReport:
+        """Ingest prepared items (uploads, BEIR corpora, web pages, a loader's documents); then delete the sources
+        that `remove` names once the items are exhausted (what left a website or a loader's output)."""
         started = time.perf_counter()
         report = IngestReport()
         self._run(iter(items), total, collection, report)
+        if remove is not None:
+            report.documents_removed = sum(self.store.delete_source(collection, source) for source in remove())
         self._changed(collection, report)
         report.seconds = time.perf_counter() - started
         return report
@@ -166,7 +188,7 @@ class Ingestor:
 
     def _changed(self, collection: str, report: IngestReport) -> None:
         """Tell `on_change` when documents went in or out (the fusion is calibrated again if it moved much)."""
-        if self.on_change and (report.documents_added or report.documents_updated or report.documents_pruned):
+        if self.on_change and (report.documents_added or report.documents_updated or report.documents_removed):
             self.on_change(collection)
 
     def _file_items(self, files: list[Path], report: IngestReport) -> Iterator[SourceItem]:

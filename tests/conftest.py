@@ -31,10 +31,11 @@ def ragbot_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(ragbot_home: Path):
-    """Integration settings: the embedded database under the private home, short answers."""
+    """Integration settings: the embedded database under the private home, short answers, and no per-client rate
+    limit (every test client is 127.0.0.1; tests of the limits set their own, see test_security_abuse)."""
     from chatbot.settings import Settings
 
-    return Settings(home=ragbot_home, max_new_tokens=32, _env_file=None)
+    return Settings(home=ragbot_home, max_new_tokens=32, rate_limit_per_minute=0, _env_file=None)
 
 
 @pytest.fixture(scope="session")

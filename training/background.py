@@ -1,22 +1,31 @@
 """Training started from the admin UI: a background job (see `chatbot.jobs`) with visible progress.
 
-The same `training.train.train` as `ragbot train`; from feedback, the votes are first exported with
-`chatbot.feedback_export` into `RAGBOT_HOME/qa/` (the file `ragbot feedback export` would write)."""
+The same `training.train.train` as `ragbot train`. Votes never train directly: `export_votes` writes the voted
+pairs (`chatbot.feedback_export`) to `RAGBOT_HOME/qa/feedback-<time>.jsonl` for the admin to review, and an adapter
+trained from such a file is never made active automatically."""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from chatbot.adapter_registry import use_adapter
-from chatbot.feedback_export import export_feedback
+from chatbot.feedback_export import voted_pairs, write_pairs
 from chatbot.jobs import Job, Progress
 from chatbot.qa_files import qa_dir
 from chatbot.services import Services
 from training.train import PreparedData, TrainConfig, TrainingError, runs_dir, train
 
 LOAD_SHARE = 0.05  # of the progress bar: building examples and loading the base before the first step
+VOTES_PREFIX = "feedback-"  # QA files exported from votes
+
+
+def from_votes(qa: str | Path) -> bool:
+    """Whether a QA file is a votes export (its adapter is then never activated automatically)."""
+    return Path(qa).name.startswith(VOTES_PREFIX)
 
 
 def _train_with_progress(services: Services, config: TrainConfig, progress: Progress, activate: bool) -> dict[str, Any]:
@@ -31,6 +40,7 @@ def _train_with_progress(services: Services, config: TrainConfig, progress: Prog
         progress(LOAD_SHARE + (1 - LOAD_SHARE) * step / max(total, 1), f"step {step}/{total}{shown}")
 
     result = train(services, config, on_data=on_data, on_step=on_step)
+    activate = activate and not from_votes(config.qa)
     if activate:
         use_adapter(services.adapter_registry, services.settings.adapters_dir, result.name)
     metrics = result.manifest["metrics"]
@@ -46,7 +56,8 @@ def _claim(services: Services, name: str) -> None:
 
 
 def submit_training(services: Services, config: TrainConfig, *, activate: bool = False) -> Job:
-    """Queue a training run; the adapter is registered (and made active when asked) when it finishes."""
+    """Queue a training run; the adapter is registered (and made active when asked, unless the QA file is a
+    votes export: try it in Compare first) when it finishes."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     name = config.name or f"{config.collection or services.settings.collection}-{stamp}"
     _claim(services, name)
@@ -55,23 +66,21 @@ def submit_training(services: Services, config: TrainConfig, *, activate: bool =
                                 lambda progress: _train_with_progress(services, config, progress, activate))
 
 
-def submit_feedback_training(services: Services, config: TrainConfig, *, since: datetime | None = None,
-                             min_votes: int = 1, activate: bool = False) -> Job:
-    """Export the voted answers to a QA file, then train on it (fails clearly when there are no votes)."""
+@dataclass(frozen=True)
+class VotesExport:
+    path: Path
+    pairs: list[dict[str, Any]]
+
+
+def export_votes(services: Services, *, since: datetime | None = None, min_votes: int | None = None) -> VotesExport:
+    """Write the pairs enough distinct clients voted for (`settings.min_votes` unless given) to a new QA file
+    for the admin to review; `TrainingError` (and no file) when there are none."""
+    min_votes = min_votes or services.settings.min_votes
+    pairs = voted_pairs(services.pool, since, min_votes)
+    if not pairs:
+        raise TrainingError(f"no answer has positive votes from {min_votes} or more clients yet: thumbs-up answers "
+                            "and blind-vote winners become training pairs")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = qa_dir(services.settings) / f"feedback-{stamp}.jsonl"
-
-    def run(progress: Progress) -> dict[str, Any]:
-        progress(0.0, "exporting the voted answers")
-        pairs = export_feedback(services.pool, path, since, min_votes)
-        if not pairs:
-            path.unlink(missing_ok=True)
-            raise TrainingError("no answers have positive votes yet: thumbs-up answers and blind-vote winners "
-                                "become training pairs")
-        tuned = dataclasses.replace(config, qa=str(path), split="train")
-        return {"pairs": pairs, "qa_file": str(path), **_train_with_progress(services, tuned, progress, activate)}
-
-    name = config.name or f"feedback-{stamp}"
-    _claim(services, name)
-    config = dataclasses.replace(config, name=name, qa=str(path))
-    return services.jobs.submit("training", f"train adapter '{name}' from feedback", run)
+    path = qa_dir(services.settings) / f"{VOTES_PREFIX}{stamp}.jsonl"
+    write_pairs(path, pairs)
+    return VotesExport(path, pairs)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass, field, fields
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from pydantic import BaseModel
 
+from chatbot.conversations import client_key
 from chatbot.services import Services
 from ingestion.errors import IngestError
 from ingestion.pipeline import FileFailure, IngestReport, bytes_item
@@ -31,7 +33,26 @@ class Feedback(BaseModel):
     vote: Literal["up", "down", 1, -1]
 
 
-def ingest_uploads(services: Services, files: list[tuple[str | None, bytes]], collection: str) -> IngestReport:
+@dataclass
+class UploadReport(IngestReport):
+    """An ingest report that also names the uploads that replaced a document of the same name (an earlier upload,
+    or another file of this request: uploads are keyed by their base name in the collection)."""
+
+    replaced: list[str] = field(default_factory=list)
+
+
+def replaced_names(services: Services, items: list, collection: str) -> list[str]:
+    """The items whose source already holds other content: in the collection, or earlier in `items`."""
+    held = {d.source: d.sha256 for d in services.store.list_documents(collection)}
+    replaced = []
+    for item in items:
+        if held.get(item.source, item.content_hash) != item.content_hash:
+            replaced.append(item.label)
+        held[item.source] = item.content_hash
+    return replaced
+
+
+def ingest_uploads(services: Services, files: list[tuple[str | None, bytes]], collection: str) -> UploadReport:
     """Uploads → one ingest report (sources are `upload:<safe name>`); nothing is written to disk."""
     limit = services.settings.max_upload_bytes
     items, failures = [], []
@@ -41,9 +62,12 @@ def ingest_uploads(services: Services, files: list[tuple[str | None, bytes]], co
             items.append(bytes_item(data, name, f"upload:{name}", limit))
         except IngestError as exc:
             failures.append(FileFailure(name, str(exc)))
+    replaced = replaced_names(services, items, collection)
     report = services.ingestor.ingest_items(items, collection, total=len(items))
     report.files_failed[:0] = failures
-    return report
+    failed = {f.path for f in report.files_failed}
+    return UploadReport(**{f.name: getattr(report, f.name) for f in fields(report)},
+                        replaced=[name for name in replaced if name not in failed])
 
 
 def router(services: Services, require_admin) -> APIRouter:
@@ -76,9 +100,11 @@ def router(services: Services, require_admin) -> APIRouter:
         return {"deleted": document_id}
 
     @api.post("/feedback")
-    def feedback(body: Feedback) -> dict[str, Any]:
+    def feedback(body: Feedback, request: Request) -> dict[str, Any]:
+        """One vote per message per client (the peer address, as `rate_limit` sees it): a re-vote replaces it."""
         vote = 1 if body.vote in ("up", 1) else -1
-        if not services.chat.feedback(body.message_id, vote):
+        address = request.client.host if request.client else "unknown"
+        if not services.chat.feedback(body.message_id, vote, client=client_key("address", address)):
             raise HTTPException(404, f"no message with id {body.message_id}")
         return {"message_id": str(body.message_id), "vote": vote}
 

@@ -13,8 +13,10 @@ from fastapi.responses import JSONResponse, Response
 from chatbot import db
 from chatbot.api import admin, openai_compat, search
 from chatbot.api.auth import AdminCredentials, admin_dependency
-from chatbot.api.body_limit import BodyLimitMiddleware
+from chatbot.api.perimeter import add_perimeter
+from chatbot.api.rate_limit import RateLimitMiddleware
 from chatbot.api.request_log import RequestLogMiddleware
+from chatbot.api.upload_guard import basic_gate
 from chatbot.metrics import metrics_response, track_requests
 from chatbot.services import Services
 from chatbot.store import EmbedderMismatch
@@ -26,8 +28,15 @@ def create_app(services: Services, credentials: AdminCredentials, *, with_ui: bo
     app = FastAPI(title="ragbot", version="0.1.0",
                   description="Support answers from your documents, by a base or a fine-tuned generator.")
     require_admin = admin_dependency(credentials)
+    upload_gates = {"/api/documents": basic_gate(require_admin)}
+    if with_ui:
+        from chatbot.ui import upload_gates as ui_upload_gates
+
+        upload_gates |= ui_upload_gates(app)
+    add_perimeter(app, services.settings, upload_gates)  # inside the rate limit: the login throttle knows the client
+    app.add_middleware(RateLimitMiddleware, per_minute=services.settings.rate_limit_per_minute,
+                       burst=services.settings.rate_limit_burst)  # inside the request log: 429s are logged
     app.add_middleware(RequestLogMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=services.settings.max_upload_bytes)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:

@@ -1,17 +1,20 @@
 """Request body caps, enforced while the body streams in (before a multipart parser spools it to disk).
 
-Uploads (`/api/documents`, the admin UI under `/admin`) may carry up to `UPLOAD_FILES` files at the
-per-file limit; every other route takes small JSON bodies. Past the cap: 413 with a JSON reason."""
+The upload routes (`POST /api/documents`, the admin UI's `/admin/gradio_api/upload`: exact paths, authenticated
+by `upload_guard` before their body is read) may carry up to `UPLOAD_FILES` files at the per-file limit; every
+other path, under `/admin` too, takes small JSON bodies. Past the cap: 413 with a JSON reason."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chatbot.api.upload_guard import route_path
+
 UPLOAD_FILES = 10
-UPLOAD_PREFIXES = ("/api/documents", "/admin")
 SMALL_BODY_BYTES = 2 * 1024 * 1024
 MULTIPART_SLACK = 1024 * 1024
 
@@ -27,8 +30,8 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, too_large(cap))
 
 
-def body_cap(path: str, max_upload_bytes: int) -> int:
-    if path.startswith(UPLOAD_PREFIXES):
+def body_cap(path: str, max_upload_bytes: int, upload_paths: Collection[str]) -> int:
+    if path in upload_paths:
         return UPLOAD_FILES * max_upload_bytes + MULTIPART_SLACK
     return SMALL_BODY_BYTES
 
@@ -36,15 +39,16 @@ def body_cap(path: str, max_upload_bytes: int) -> int:
 class BodyLimitMiddleware:
     """413 when Content-Length, or the bytes actually received, exceed the route's cap."""
 
-    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, upload_paths: Collection[str]) -> None:
         self.app = app
         self.max_upload_bytes = max_upload_bytes
+        self.upload_paths = frozenset(upload_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cap = body_cap(scope["path"], self.max_upload_bytes)
+        cap = body_cap(route_path(scope), self.max_upload_bytes, self.upload_paths)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
             await self._refuse(send, cap)

@@ -1,7 +1,9 @@
 """OpenAI-compatible `/v1/models` and `/v1/chat/completions` (non-streaming and SSE).
 
-Extras beyond the OpenAI schema (clients ignore unknown fields): request `collection`, `conversation_id`,
-`use_retrieval`; response `sources` (the cited sources), `conversation_id`, `message_id`."""
+Extras beyond the OpenAI schema (clients ignore unknown fields): request `collection`, `conversation_id` with its
+`conversation_token`, `use_retrieval`; response `sources` (the cited sources), `conversation_id`,
+`conversation_token` (the secret that continues it), `message_id`. The question and the earlier turns are held to
+the service's limits (`chatbot.limits`): over one, a 422 whose `param` names the field."""
 
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from chatbot.chain import ChainEvent
-from chatbot.chat_service import Stored
+from chatbot.chat_service import ConversationDenied, Stored
 from chatbot.db import DatabaseError
 from chatbot.gate import Busy
 from chatbot.generators import GeneratorUnavailable
+from chatbot.limits import InputTooLong
 from chatbot.services import Services
 
 
@@ -53,6 +56,7 @@ class ChatRequest(BaseModel):
     stream: bool = False
     collection: str | None = Field(default=None, min_length=1, max_length=100)
     conversation_id: uuid.UUID | None = None
+    conversation_token: str | None = Field(default=None, max_length=200)
     use_retrieval: bool = True
     # Accepted for compatibility; decoding is greedy and bounded by the server's settings.
     temperature: float | None = None
@@ -70,8 +74,6 @@ class ChatRequest(BaseModel):
             storable(message.text())
         if messages[-1].role != "user" or not messages[-1].text().strip():
             raise ValueError("the last message must be a non-empty user message")
-        if len(messages[-1].text()) > 4000:
-            raise ValueError("the question is longer than 4000 characters")
         return messages
 
     def history(self) -> list[tuple[str, str]]:
@@ -86,9 +88,14 @@ class ChatRequest(BaseModel):
         return turns
 
 
-def openai_error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status,
-                        headers=headers)
+# The request field each limit applies to: the question is the last message, the history the ones before it.
+LIMIT_PARAMS = {"question": "messages[-1].content", "history": "messages"}
+
+
+def openai_error(status: int, message: str, kind: str, headers: dict[str, str] | None = None,
+                 param: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": status}},
+                        status_code=status, headers=headers)
 
 
 def completion_id() -> str:
@@ -111,10 +118,15 @@ def router(services: Services) -> APIRouter:
         question = request.messages[-1].text()
         history = request.history() if len(request.messages) > 1 else None
         events = services.chat.stream(question, generator=request.model, conversation_id=request.conversation_id,
+                                      conversation_token=request.conversation_token,
                                       collection=request.collection, use_retrieval=request.use_retrieval,
                                       history=history)
         try:
             first = next(events)  # admission, generator and database errors surface here, before any byte
+        except InputTooLong as exc:
+            return openai_error(422, str(exc), "invalid_request_error", param=LIMIT_PARAMS[exc.field])
+        except ConversationDenied as exc:
+            return openai_error(404, str(exc), "conversation_not_found", param="conversation_token")
         except Busy as exc:
             return openai_error(503, str(exc), "server_busy", {"Retry-After": "5"})
         except GeneratorUnavailable as exc:
@@ -142,12 +154,14 @@ def complete(first: ChainEvent | Stored, events: Iterator[ChainEvent | Stored], 
         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         "sources": answer.sources_json(), "not_covered": answer.not_covered,
-        "conversation_id": str(stored.conversation_id), "message_id": str(stored.message_id),
+        "conversation_id": str(stored.conversation_id), "conversation_token": stored.conversation_token,
+        "message_id": str(stored.message_id),
     }
 
 
 def sse(first: ChainEvent | Stored, events: Iterator[ChainEvent | Stored], model: str) -> Iterator[str]:
-    """`chat.completion.chunk` events; the final chunk carries `sources`, `conversation_id`, `message_id`."""
+    """`chat.completion.chunk` events; the final chunk carries `sources`, `conversation_id`, `conversation_token`,
+    `message_id`."""
     cid, created = completion_id(), int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
@@ -162,7 +176,8 @@ def sse(first: ChainEvent | Stored, events: Iterator[ChainEvent | Stored], model
             if isinstance(event, Stored):
                 yield chunk({}, "stop", sources=answer.sources_json() if answer else [],
                             not_covered=bool(answer and answer.not_covered),
-                            conversation_id=str(event.conversation_id), message_id=str(event.message_id))
+                            conversation_id=str(event.conversation_id), conversation_token=event.conversation_token,
+                            message_id=str(event.message_id))
             elif event.kind == "token":
                 yield chunk({"content": event.text})
             elif event.kind == "done":

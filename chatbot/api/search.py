@@ -1,14 +1,19 @@
-"""Open retrieval-only search: `GET /api/search` returns the chunks the retriever finds, no generation."""
+"""Open retrieval-only search: `GET /api/search` returns the chunks the retriever finds, no generation.
+
+At most `RAGBOT_MAX_SEARCH_CONCURRENCY` searches run at once (each embeds the query on the CPU the generator
+shares); more are answered 503 busy with Retry-After. Sources name files by their name or URL, never a server
+path. Any collection can be searched: collections organise documents, they are not access control."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import AfterValidator
 
 from chatbot.api.openai_compat import storable
 from chatbot.chain import source_json
+from chatbot.gate import Busy, GenerationGate
 from chatbot.services import Services
 
 Text = AfterValidator(storable)
@@ -16,6 +21,7 @@ Text = AfterValidator(storable)
 
 def router(services: Services) -> APIRouter:
     api = APIRouter(prefix="/api", tags=["search"])
+    gate = GenerationGate(services.settings.max_search_concurrency, what="searches")
 
     @api.get("/search")
     def search(
@@ -24,7 +30,11 @@ def router(services: Services) -> APIRouter:
         k: Annotated[int | None, Query(ge=1, le=50, description="Sources to return (default: settings).")] = None,
     ) -> dict[str, Any]:
         name = collection or services.settings.collection
-        documents = services.retriever(name, k=k).invoke(q)
+        try:
+            with gate.slot():
+                documents = services.retriever(name, k=k).invoke(q)
+        except Busy as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
         return {"query": q, "collection": name,
                 "sources": [source_json(n, d) for n, d in enumerate(documents, start=1)]}
 

@@ -25,6 +25,7 @@ from chatbot.ui.formatting import (
 )
 from chatbot.ui.monitor_tab import build_monitor_tab
 from chatbot.ui.training_tab import build_training_tab
+from chatbot.ui.websites import build_website_inputs, wire_websites
 
 
 def build_admin_app(services: Services) -> gr.Blocks:
@@ -45,8 +46,9 @@ def build_admin_app(services: Services) -> gr.Blocks:
                             ingest = gr.Button("Ingest", variant="primary", scale=1, elem_id="admin-ingest")
                         summary = gr.Markdown("", elem_id="admin-report")
                         failures = gr.Dataframe(headers=FAILURE_HEADERS, value=[], interactive=False, visible=False,
-                                                label="Failed files", elem_id="admin-failures", wrap=True,
+                                                label="Failed or replaced files", elem_id="admin-failures", wrap=True,
                                                 column_widths=["30%", "70%"])
+                        website = build_website_inputs()
                     with gr.Column(scale=2):
                         gr.Markdown("### Collections")
                         stats = gr.Dataframe(headers=STATS_HEADERS, value=[], interactive=False, elem_id="admin-stats")
@@ -99,5 +101,6 @@ def build_admin_app(services: Services) -> gr.Blocks:
         delete.click(remove, document_id, [deleted, documents, stats], **hidden)
         documents.select(pick, None, document_id, show_progress="hidden", **hidden)
         refresh.click(listing, None, [documents, stats], **hidden)
+        wire_websites(services, website, collection, [summary, failures, documents, stats], listing)
         admin.load(listing, None, [documents, stats], **hidden)
     return admin

@@ -11,10 +11,11 @@ from contextlib import closing
 from dataclasses import dataclass, field
 
 from chatbot.chain import Answer, ChainEvent
-from chatbot.chat_service import Stored
+from chatbot.chat_service import ConversationDenied, Stored
 from chatbot.db import DatabaseError
 from chatbot.gate import Busy
 from chatbot.generators import GeneratorUnavailable
+from chatbot.limits import InputTooLong
 from chatbot.services import Services
 from chatbot.ui.formatting import Numbered, answer_sources, numbered_retrieved
 
@@ -24,6 +25,8 @@ BUSY_MESSAGE = ("The assistant is busy answering other questions right now. "
                 "Please retry in a few seconds.")
 DATABASE_MESSAGE = "⚠️ The document database is unavailable right now ({detail}). Please retry shortly."
 FAILED_MESSAGE = "⚠️ Something went wrong while answering ({detail}). Please retry."
+TOO_LONG_MESSAGE = "⚠️ Not answered: the {detail}. Please shorten it."
+DENIED_MESSAGE = "⚠️ This conversation can no longer be continued: start a new conversation."
 
 
 @dataclass
@@ -49,11 +52,13 @@ def as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
 
 
 def answer_snapshots(services: Services, question: str, *, generator: str, collection: str | None,
-                     conversation_id: str | uuid.UUID | None = None) -> Iterator[Snapshot]:
+                     conversation_id: str | uuid.UUID | None = None,
+                     conversation_token: str | None = None) -> Iterator[Snapshot]:
     """Yields a snapshot after every event; the last one has `stored` or `error` set."""
     snap = Snapshot()
     try:
         with closing(services.chat.stream(question, generator=generator, conversation_id=as_uuid(conversation_id),
+                                          conversation_token=conversation_token,
                                           collection=collection or None)) as events:
             for event in events:
                 if isinstance(event, Stored):
@@ -61,6 +66,10 @@ def answer_snapshots(services: Services, question: str, *, generator: str, colle
                 else:
                     _apply(snap, event)
                 yield snap
+    except InputTooLong as exc:
+        snap.error = TOO_LONG_MESSAGE.format(detail=str(exc).replace(": ", " is ", 1))
+    except ConversationDenied:
+        snap.error = DENIED_MESSAGE
     except GeneratorUnavailable as exc:
         snap.error = f"⚠️ {exc}"
     except Busy:

@@ -1,19 +1,23 @@
 """The Chat tab: mode switch, streamed answers, a sources panel, thumbs per answer, multi-turn history.
 
-History lives in Postgres; the page keeps only the conversation id and which chat row is which message."""
+History lives in Postgres; the page keeps only the conversation (its id and its secret token, in server-side
+session state) and which chat row is which message. Votes count once per browser (`voter`)."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
+from chatbot.conversations import client_key
 from chatbot.generators import BASE, TRAIN_HINT
 from chatbot.services import Services
 from chatbot.ui.answering import answer_snapshots
-from chatbot.ui.formatting import notice_html, sources_html, timing
+from chatbot.ui.formatting import notice_html, sources_html, timing, without_images
 
 SOURCES_PLACEHOLDER = "Sources appear here with each answer."
 GENERATION = "generation"  # one concurrency group for every event that runs a generator
@@ -36,11 +40,32 @@ def finetuned_note(services: Services) -> str:
     return f"ℹ️ {TRAIN_HINT[0].upper()}{TRAIN_HINT[1:]}."
 
 
+def voter(browser_id: str | None, request: gr.Request | None) -> str:
+    """Who votes: this browser's random id (kept in its storage), else the page session's."""
+    if browser_id:
+        return client_key("browser", browser_id)
+    return client_key("session", getattr(request, "session_hash", None) or secrets.token_urlsafe(16))
+
+
+_VOTERS: weakref.WeakKeyDictionary[gr.Blocks, gr.BrowserState] = weakref.WeakKeyDictionary()
+
+
+def voter_state(demo: gr.Blocks) -> gr.BrowserState:
+    """The page's random id for this browser (kept in its local storage, filled in at the first load); one per
+    page, shared by the Chat and Compare tabs: one vote per message per browser."""
+    if demo not in _VOTERS:
+        _VOTERS[demo] = gr.BrowserState("", storage_key="ragbot-voter")
+        demo.load(lambda current: current or secrets.token_urlsafe(18), _VOTERS[demo], _VOTERS[demo],
+                  show_progress="hidden", queue=False)
+    return _VOTERS[demo]
+
+
 def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) -> None:
     """Components and events of the Chat tab (call inside a `gr.Tab` of `demo`)."""
     messages = gr.State([])  # [{"role", "content"}] as shown in the chatbot
-    conversation = gr.State("")  # the conversation id, '' before the first answer
+    conversation = gr.State({})  # {"id", "token"} once the first answer is stored (server-side session state)
     message_ids = gr.State({})  # chat row index (str) → stored message id
+    browser_id = voter_state(demo)
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
@@ -62,46 +87,46 @@ def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) 
                                     elem_id="chat-collection")
             sources = gr.HTML(notice_html(SOURCES_PLACEHOLDER), label="Sources", elem_id="chat-sources")
 
-    def respond(text: str, shown: list[dict[str, Any]], generator: str, conversation_id: str, collection_name: str,
-                ids: dict[str, str]) -> Iterator[tuple]:
+    def respond(text: str, shown: list[dict[str, Any]], generator: str, current: dict[str, str],
+                collection_name: str, ids: dict[str, str]) -> Iterator[tuple]:
         text = (text or "").strip()
         if not text:
-            yield shown, shown, gr.update(), gr.update(), conversation_id, ids, "Type a question first."
+            yield shown, shown, gr.update(), gr.update(), current, ids, "Type a question first."
             return
-        shown = [*shown, {"role": "user", "content": text}, {"role": "assistant", "content": "…"}]
+        shown = [*shown, {"role": "user", "content": without_images(text)}, {"role": "assistant", "content": "…"}]
         row = len(shown) - 1
-        yield shown, shown, "", notice_html("Searching the documents…"), conversation_id, ids, ""
+        yield shown, shown, "", notice_html("Searching the documents…"), current, ids, ""
         for snap in answer_snapshots(services, text, generator=generator, collection=collection_name,
-                                     conversation_id=conversation_id):
-            shown[row] = {"role": "assistant", "content": snap.text or "…"}
+                                     conversation_id=current.get("id"), conversation_token=current.get("token")):
+            shown[row] = {"role": "assistant", "content": without_images(snap.text) or "…"}
             panel = sources_html(snap.sources, snap.sources_heading) if snap.sources_heading else gr.update()
             note = ""
             if snap.stored is not None:
-                conversation_id = str(snap.stored.conversation_id)
+                current = {"id": str(snap.stored.conversation_id), "token": snap.stored.conversation_token}
                 ids = {**ids, str(row): str(snap.stored.message_id)}
                 note = timing(snap.answer) if snap.answer else ""
             elif snap.error is not None:
                 panel = notice_html("No answer, so no sources.")
-            yield shown, shown, "", panel, conversation_id, ids, note
+            yield shown, shown, "", panel, current, ids, note
 
-    def rate(ids: dict[str, str], like: gr.LikeData) -> str:
+    def rate(ids: dict[str, str], browser: str, like: gr.LikeData, request: gr.Request) -> str:
         index = like.index if isinstance(like.index, int) else like.index[0]
         message_id = ids.get(str(index))
         if message_id is None or like.liked not in (True, False):
             return "Only stored answers can be rated."
         vote = 1 if like.liked is True else -1
-        if not services.chat.feedback(uuid.UUID(message_id), vote):
+        if not services.chat.feedback(uuid.UUID(message_id), vote, client=voter(browser, request)):
             return "That answer is no longer stored."
         return f"Thanks — your thumbs {'up' if vote > 0 else 'down'} was saved."
 
     def reset() -> tuple:
-        return [], [], "", {}, notice_html(SOURCES_PLACEHOLDER), "New conversation started."
+        return [], [], {}, {}, notice_html(SOURCES_PLACEHOLDER), "New conversation started."
 
     inputs = [question, messages, mode, conversation, collection, message_ids]
     outputs = [chatbot, messages, question, sources, conversation, message_ids, status]
     gr.on([send.click, question.submit], respond, inputs, outputs, concurrency_limit=concurrency_limit,
           concurrency_id=GENERATION, show_progress="hidden")
-    chatbot.like(rate, message_ids, status, show_progress="hidden")
+    chatbot.like(rate, [message_ids, browser_id], status, show_progress="hidden")
     new_chat.click(reset, None, [chatbot, messages, conversation, message_ids, sources, status], queue=False)
     chatbot.clear(reset, None, [chatbot, messages, conversation, message_ids, sources, status], queue=False)
     demo.load(lambda: (gr.update(choices=generator_choices(services)), finetuned_note(services)), None,

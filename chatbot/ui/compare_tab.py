@@ -16,8 +16,15 @@ import pandas as pd
 from chatbot.generators import BASE, EXTRACTIVE, FINETUNED
 from chatbot.services import Services
 from chatbot.ui.answering import answer_snapshots
-from chatbot.ui.chat_tab import GENERATION, finetuned_note, generator_choices
-from chatbot.ui.formatting import WIN_RATE_HEADERS, notice_html, sources_html, win_rate_points, win_rate_rows
+from chatbot.ui.chat_tab import GENERATION, finetuned_note, generator_choices, voter, voter_state
+from chatbot.ui.formatting import (
+    WIN_RATE_HEADERS,
+    notice_html,
+    sources_html,
+    win_rate_points,
+    win_rate_rows,
+    without_images,
+)
 
 SIDES = ("a", "b")
 WINNER_LABEL = {"a": "A is better", "b": "B is better", "tie": "It's a tie"}
@@ -45,6 +52,7 @@ def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: in
     """Components and events of the Compare tab (call inside a `gr.Tab` of `demo`)."""
     choices = generator_choices(services)
     state = gr.State({})
+    browser_id = voter_state(demo)
 
     with gr.Row(equal_height=True):
         question = gr.Textbox(placeholder="One question, two answers…", show_label=False, scale=5, max_lines=4,
@@ -100,7 +108,7 @@ def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: in
             texts[i] = "…"
             yield frame(f"Answering {side.upper()}…")
             for snap in answer_snapshots(services, text, generator=order[i], collection=None):
-                texts[i] = snap.text or "…"
+                texts[i] = without_images(snap.text) or "…"
                 if snap.sources_heading:
                     panels[i] = sources_html(snap.sources, snap.sources_heading)
                 if snap.error is not None:
@@ -115,12 +123,13 @@ def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: in
         else:
             yield frame("Turn on blind mode to vote.")
 
-    def vote(winner: str, record: dict[str, Any]) -> tuple:
+    def vote(winner: str, record: dict[str, Any], browser: str, request: gr.Request | None = None) -> tuple:
         messages = record.get("messages") or [None, None]
         if record.get("voted") or not record.get("blind") or not all(messages):
             return gr.update(), gr.update(), gr.update(visible=False), "Nothing to vote on.", record, \
                 gr.update(), gr.update()
-        services.conversations.record_ab_vote(uuid.UUID(messages[0]), uuid.UUID(messages[1]), winner)
+        services.conversations.record_ab_vote(uuid.UUID(messages[0]), uuid.UUID(messages[1]), winner,
+                                              client=voter(browser, request))
         record = {**record, "voted": True}
         order = record["generators"]
         labels = [_label(s, g, True, revealed=True) for s, g in zip(SIDES, order, strict=True)]
@@ -128,14 +137,19 @@ def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: in
         note = f"Vote saved: {verdict}. A was **{order[0]}**, B was **{order[1]}**."
         return (labels[0], labels[1], gr.update(visible=False), note, record, *win_rate_results(services))
 
+    def voting(winner: str):
+        def handler(record: dict[str, Any], browser: str, request: gr.Request) -> tuple:
+            return vote(winner, record, browser, request)
+        return handler
+
     a_label, a_answer, a_panel = columns["a"]
     b_label, b_answer, b_panel = columns["b"]
     gr.on([run.click, question.submit], compare, [question, first, second, blind],
           [a_label, a_answer, a_panel, b_label, b_answer, b_panel, vote_row, status, state],
           concurrency_limit=concurrency_limit, concurrency_id=GENERATION, show_progress="hidden")
     for winner, button in vote_buttons.items():
-        button.click(lambda record, w=winner: vote(w, record), state,
-                     [a_label, b_label, vote_row, status, state, table, plot], show_progress="hidden")
+        button.click(voting(winner), [state, browser_id], [a_label, b_label, vote_row, status, state, table, plot],
+                     show_progress="hidden")
 
     def results() -> tuple:
         return win_rate_results(services)

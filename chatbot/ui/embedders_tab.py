@@ -7,7 +7,7 @@ import gradio as gr
 
 from chatbot.embedder_admin import embedder_rows
 from chatbot.embedder_registry import BASE, EmbedderRegistryError
-from chatbot.jobs import Job
+from chatbot.jobs import Job, JobQueueFull
 from chatbot.services import Services
 from chatbot.ui.formatting import job_status
 from chatbot.ui.training_tab import qa_choices
@@ -75,7 +75,7 @@ def build_embedders_tab(blocks: gr.Blocks, services: Services) -> None:
             config = TuneConfig(collection_name, embedder.strip() or default_name, qa=qa or None,
                                 max_pairs=int(pairs or 3000), epochs=float(n_epochs or 1))
             job = submit_tune(services, config, switch=then_switch)
-        except (ValueError, DatasetError, EmbedderRegistryError) as exc:
+        except (ValueError, DatasetError, EmbedderRegistryError, JobQueueFull) as exc:
             return f"**Not started:** {exc}"
         return job_status(job)
 
@@ -84,7 +84,7 @@ def build_embedders_tab(blocks: gr.Blocks, services: Services) -> None:
             return "**Choose an embedder** (`base` is the configured one)."
         try:
             job = submit_use(services, embedder, (collection_name or settings.collection).strip())
-        except EmbedderRegistryError as exc:
+        except (EmbedderRegistryError, JobQueueFull) as exc:
             return f"**Not started:** {exc}"
         return job_status(job)
 

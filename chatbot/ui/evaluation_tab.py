@@ -6,8 +6,9 @@ QA files live under `RAGBOT_HOME/qa/` (`chatbot.qa_files`); the job and the repo
 
 from __future__ import annotations
 
-import shutil
+import os
 import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import gradio as gr
 from chatbot.adapters import list_adapters
 from chatbot.db import DatabaseError
 from chatbot.generators import GeneratorUnavailable
-from chatbot.jobs import Job
+from chatbot.jobs import Job, JobQueueFull
 from chatbot.qa_files import QAFileError, list_qa_files, qa_dir, save_qa_file
 from chatbot.services import Services
 from chatbot.ui.formatting import elapsed_text, job_status
@@ -40,7 +41,6 @@ DETAIL_HEADERS = ["", "value"]
 ALL_SPLITS = "(all)"
 ACTIVE_ADAPTER = "(active, else newest)"
 DEFAULT_LIMIT = 10
-SERVED = Path(tempfile.gettempdir()) / "ragbot-reports"  # Gradio serves files from the temp dir, not RAGBOT_HOME
 
 
 # --- shaping (no Gradio) -------------------------------------------------------------------------
@@ -51,16 +51,35 @@ def job_rows(jobs: list[Job]) -> list[list[Any]]:
             for j in jobs]
 
 
+@cache
+def served_dir() -> Path:
+    """This process's private folder (0700, unpredictable name) under the temp dir, which Gradio serves from
+    (it does not serve RAGBOT_HOME)."""
+    return Path(tempfile.mkdtemp(prefix="ragbot-reports-"))
+
+
 def servable(report: Report, name: str) -> str | None:
-    """A copy of one of the report's files where Gradio may serve it from (refreshed when the file changed)."""
+    """A private copy (0600) of one of the report's files where Gradio may serve it from, refreshed when the file
+    changed; None for a missing file or a symlink (never followed, on either side)."""
     source = report.file(name)
-    if source is None:
+    if source is None or source.is_symlink():
         return None
-    target = SERVED / report.name / name
+    folder = served_dir() / report.name
+    folder.mkdir(mode=0o700, exist_ok=True)
+    target = folder / name
     stat = source.stat()
-    if not target.is_file() or target.stat().st_size != stat.st_size or target.stat().st_mtime < stat.st_mtime:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+    if target.is_file() and not target.is_symlink() and target.stat().st_size == stat.st_size \
+            and target.stat().st_mtime >= stat.st_mtime:
+        return str(target)
+    try:
+        reader = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    fd, partial = tempfile.mkstemp(dir=folder, prefix=".partial-")  # 0600; renamed over the old copy
+    with os.fdopen(reader, "rb") as src, os.fdopen(fd, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+    os.replace(partial, target)
     return str(target)
 
 
@@ -163,7 +182,7 @@ def build_evaluation_tab(demo: gr.Blocks, services: Services) -> None:
                                  collection=(collection_name or settings.collection).strip()[:100] or None,
                                  adapter=None if adapter_name in (None, "", ACTIVE_ADAPTER) else adapter_name,
                                  limit=int(count) if count and count > 0 else None)
-        except (DatasetError, GeneratorUnavailable, DatabaseError) as exc:
+        except (DatasetError, GeneratorUnavailable, DatabaseError, JobQueueFull) as exc:
             return (f"Not started: {exc}", *poll_outputs(watched))
         return (f"Submitted job {job.id}.", *poll_outputs([*watched, job.id]))
 

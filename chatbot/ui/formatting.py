@@ -1,7 +1,9 @@
 """Pure formatting for the UI: sources → escaped HTML, win rates, documents and reports → table rows.
 
 Document text, titles and file names are untrusted: everything interpolated into HTML goes through
-`html.escape`. No Gradio import here, so this module is testable on its own."""
+`html.escape`, and text rendered as Markdown (answers, questions in Monitor) through `without_images`, so that
+nothing in it makes the browser fetch a remote URL. No Gradio import here, so this module is testable on its
+own."""
 
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ from ingestion.pipeline import IngestReport
 
 SNIPPET_CHARS = 320
 _SPACES = re.compile(r"\s+")
+_WEB_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
+_IMAGE_OPENER = re.compile(r"!\[")  # every Markdown image (inline, reference, shortcut) starts so
+_FETCHING_TAG = re.compile(r"<(?=\s*/?\s*(?:img|image|picture|source|video|audio|track|svg|iframe|frame|object|"
+                           r"embed|link|style|meta|input|body|table|script)\b)", re.IGNORECASE)
 
 Numbered = list[tuple[int, Document]]
 
@@ -36,6 +42,12 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
         return flat
     cut = flat[:limit].rsplit(" ", 1)[0]
     return cut + " …"
+
+
+def without_images(text: str) -> str:
+    """Markdown that loads nothing remote: `![` is escaped (an image shows as its literal text, which reads the
+    same: 'done![1]' stays 'done![1]') and tags that fetch URLs lose their `<` (shown as text)."""
+    return _FETCHING_TAG.sub("&lt;", _IMAGE_OPENER.sub(r"!\\[", text))
 
 
 def location(metadata: dict[str, Any]) -> str:
@@ -70,13 +82,21 @@ def _score(metadata: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def source_link(source: str) -> str:
+    """A web page's source as a link to it (a new tab, no referrer); a file name as text. Escaped either way."""
+    text = html.escape(source)
+    if not _WEB_URL.match(source):
+        return text
+    return f'<a href="{text}" target="_blank" rel="noopener noreferrer nofollow">{text}</a>'
+
+
 def source_card(n: int, doc: Document) -> str:
     m = doc.metadata
     title = html.escape(str(m.get("title") or m.get("source") or "untitled"))
     where = location(m)
     where_html = f' <span class="rb-where">— {html.escape(where)}</span>' if where else ""
     score = _score(m)
-    source = html.escape(public_source(str(m.get("source") or "")) or "")
+    source = source_link(public_source(str(m.get("source") or "")) or "")
     meta = " · ".join(p for p in (html.escape(score), source) if p)
     return (
         f'<div class="rb-source" data-n="{n}">'
@@ -130,14 +150,23 @@ def report_summary(report: IngestReport) -> str:
         f"**{report.files_ok} file{'s' if report.files_ok != 1 else ''} ok**, "
         f"**{failed} failed** ({report.seconds:.1f} s).",
         f"Documents: {report.documents_added} added, {report.documents_updated} updated, "
-        f"{report.documents_unchanged} unchanged. Chunks: {report.chunks_added} added, "
+        f"{report.documents_unchanged} unchanged, {report.documents_removed} removed. "
+        f"Chunks: {report.chunks_added} added, "
         f"{report.chunks_removed} removed.",
     ]
+    if replaced := len(getattr(report, "replaced", [])):
+        lines.append(f"**{replaced} upload{'s' if replaced != 1 else ''} replaced** a document of the same file "
+                     "name (listed below): uploads are kept by name, so the earlier content is gone.")
     return "\n\n".join(lines)
 
 
+REPLACED_NOTE = "replaced the document of the same file name (its earlier content is gone)"
+
+
 def failure_rows(report: IngestReport) -> list[list[str]]:
-    return [[f.path, f.error] for f in report.files_failed]
+    """Failed files with their reasons, then the uploads that replaced a document of the same name."""
+    return [[f.path, f.error] for f in report.files_failed] + [[name, REPLACED_NOTE]
+                                                               for name in getattr(report, "replaced", [])]
 
 
 def elapsed_text(seconds: float) -> str:

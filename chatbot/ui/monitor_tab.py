@@ -24,6 +24,7 @@ from chatbot.ui.formatting import (
     sources_html,
     win_rate_points,
     win_rate_rows,
+    without_images,
 )
 
 DEFAULT_DAYS = 30
@@ -107,13 +108,14 @@ def message_sources_html(message: dict[str, Any] | None) -> str:
 
 
 def conversation_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """Chatbot messages: each question, then its answer with who answered, how fast and the vote."""
+    """Chatbot messages: each question, then its answer with who answered, how fast and the vote (both
+    untrusted Markdown: no image or fetching tag is left to load, see `without_images`)."""
     shown: list[dict[str, str]] = []
     for m in messages:
         vote = {1: " · rated up", -1: " · rated down"}.get(m["vote"], "")
-        shown.append({"role": "user", "content": m["question"]})
+        shown.append({"role": "user", "content": without_images(m["question"])})
         shown.append({"role": "assistant",
-                      "content": f"{m['answer']}\n\n*— {m['generator']}, {m['seconds']:.1f} s{vote}*"})
+                      "content": f"{without_images(m['answer'])}\n\n*— {m['generator']}, {m['seconds']:.1f} s{vote}*"})
     return shown
 
 

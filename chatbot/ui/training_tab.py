@@ -1,5 +1,6 @@
-"""Admin → Fine-tuning: train an adapter in the background (from a QA file or from user votes) with visible
-progress, and choose the active adapter (the default `finetuned` generator)."""
+"""Admin → Fine-tuning: train an adapter in the background from a QA file with visible progress, export the
+users' votes to a QA file to review before training on it, and choose the active adapter (the default
+`finetuned` generator)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,16 @@ from pathlib import Path
 import gradio as gr
 
 from chatbot.adapter_registry import RegistryError, adapter_entries, use_adapter
-from chatbot.jobs import Job
+from chatbot.jobs import Job, JobQueueFull
 from chatbot.qa_files import QAFileError, list_qa_files, save_qa_file
 from chatbot.services import Services
 from chatbot.ui.formatting import job_status
-from training.background import submit_feedback_training, submit_training
+from training.background import export_votes, from_votes, submit_training
 from training.dataset import DatasetError
 from training.train import TrainConfig, TrainingError
 
 ADAPTER_HEADERS = ["active", "name", "quant", "created", "steps", "eval loss", "collection"]
-FROM_FILE, FROM_VOTES = "a QA file", "user votes (thumbs up, blind-vote winners)"
+VOTES_HEADERS = ["votes", "against", "question", "answer", "source"]
 EXAMPLES_QA = Path("examples/qa.jsonl")
 
 
@@ -46,7 +47,6 @@ def build_training_tab(blocks: gr.Blocks, services: Services) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             gr.Markdown("### Train a new adapter")
-            source = gr.Radio([FROM_FILE, FROM_VOTES], value=FROM_FILE, label="Learn from", elem_id="train-source")
             upload = gr.File(label="Upload a QA file (JSONL: question, answer, split, optional source)",
                              file_types=[".jsonl", ".json"], type="filepath", elem_id="train-upload")
             qa_file = gr.Dropdown(qa_choices(services), value=None, label="QA file", allow_custom_value=False,
@@ -59,9 +59,22 @@ def build_training_tab(blocks: gr.Blocks, services: Services) -> None:
                 epochs = gr.Number(3, label="Epochs", minimum=0.1, maximum=20, elem_id="train-epochs")
                 max_steps = gr.Number(0, label="Max steps (0: by epochs)", precision=0, minimum=0,
                                       elem_id="train-max-steps")
-                activate = gr.Checkbox(True, label="Make it the active adapter when done", elem_id="train-activate")
+                activate = gr.Checkbox(True, label="Make it the active adapter when done (never for a votes export)",
+                                       elem_id="train-activate")
             start = gr.Button("Train", variant="primary", elem_id="train-start")
             status = gr.Markdown(job_status(latest_training_job(services)), elem_id="train-status")
+            with gr.Accordion("Learn from the users' votes", open=False, elem_id="train-votes-box"):
+                gr.Markdown("Thumbs-up answers and blind-vote winners become QA pairs once enough distinct "
+                            "clients voted for them (one vote per message per browser or API client). Export "
+                            "them, review the pairs (edit the file and upload it again to drop any), then pick "
+                            "the file above and train; an adapter trained from votes is never made active "
+                            "automatically.")
+                with gr.Row():
+                    min_votes = gr.Number(settings.min_votes, label="Minimum votes (distinct clients)", precision=0,
+                                          minimum=1, elem_id="train-min-votes")
+                    export = gr.Button("Export votes for review", elem_id="train-export-votes")
+                voted = gr.Dataframe(headers=VOTES_HEADERS, value=[], interactive=False, wrap=True,
+                                     elem_id="train-voted-pairs")
         with gr.Column(scale=2):
             gr.Markdown("### Adapters\nThe active one answers as `finetuned`.")
             adapters = gr.Dataframe(headers=ADAPTER_HEADERS, value=[], interactive=False, elem_id="train-adapters")
@@ -84,19 +97,27 @@ def build_training_tab(blocks: gr.Blocks, services: Services) -> None:
             return gr.update(), f"**Not used:** {exc}"
         return gr.update(choices=qa_choices(services), value=str(saved)), f"Stored {saved.name}."
 
-    def train(kind: str, qa: str | None, collection_name: str, adapter_name: str, n_epochs: float | None,
+    def export_for_review(least: float | None) -> tuple:
+        """The voted pairs written to a new QA file, shown for review and picked for training."""
+        try:
+            exported = export_votes(services, min_votes=int(least or settings.min_votes))
+        except TrainingError as exc:
+            return gr.update(), f"**Nothing exported:** {exc}", []
+        rows = [[p["votes"], p["votes_down"], p["question"], p["answer"], p["source"] or ""] for p in exported.pairs]
+        note = (f"Exported {len(rows)} voted pairs to `{exported.path.name}` for review (below; the file is "
+                f"`{exported.path}`). Train on it when they are right: the adapter will not be made active.")
+        return gr.update(choices=qa_choices(services), value=str(exported.path)), note, rows
+
+    def train(qa: str | None, collection_name: str, adapter_name: str, n_epochs: float | None,
               steps: float | None, make_active: bool) -> str:
         try:
             config = TrainConfig(qa=qa or "", collection=(collection_name or settings.collection).strip(),
                                  name=adapter_name.strip() or None, epochs=float(n_epochs or 3),
                                  max_steps=int(steps) if steps else None)
-            if kind == FROM_VOTES:
-                job = submit_feedback_training(services, config, activate=make_active)
-            elif not qa:
+            if not qa:
                 return "**Choose a QA file first** (upload one, or pick a stored one)."
-            else:
-                job = submit_training(services, config, activate=make_active)
-        except (TrainingError, DatasetError) as exc:
+            job = submit_training(services, config, activate=make_active and not from_votes(qa))
+        except (TrainingError, DatasetError, JobQueueFull) as exc:
             return f"**Not started:** {exc}"
         return job_status(job)
 
@@ -118,7 +139,8 @@ def build_training_tab(blocks: gr.Blocks, services: Services) -> None:
         return f"`finetuned` now answers with **{adapter}**.", *listing()
 
     upload.upload(store_upload, upload, [qa_file, status], **hidden)
-    start.click(train, [source, qa_file, collection, name, epochs, max_steps, activate], status,
+    export.click(export_for_review, min_votes, [qa_file, status, voted], **hidden)
+    start.click(train, [qa_file, collection, name, epochs, max_steps, activate], status,
                 concurrency_limit=1, concurrency_id="train", **hidden)
     use.click(make_active, chosen, [used, adapters, chosen], **hidden)
     seen = gr.State("")

@@ -71,6 +71,8 @@ def test_chat_streams_an_answer_with_sources_and_records_thumbs(page: Page, serv
     page.locator("#chat button[aria-label='Like']").last.click()
     expect(page.locator("#chat-status")).to_contain_text("thumbs up was saved")
     assert server.sql("SELECT vote FROM feedback WHERE message_id = %s", (message_id,)) == [(1,)]
+    [(browser,)] = server.sql("SELECT client FROM feedback WHERE message_id = %s", (message_id,))
+    assert browser != "legacy"  # one vote per message per browser: the page's random id, hashed
 
     ask(page, FOLLOW_UP)  # multi-turn: same conversation, history loaded from Postgres
     expect(page.locator("#chat-status")).to_contain_text("Answered by", timeout=ANSWER_TIMEOUT_MS)

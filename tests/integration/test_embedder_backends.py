@@ -119,7 +119,8 @@ def test_the_api_answers_another_embedder_with_409_naming_both(backends, collect
     from tests.integration.private_db import serving
 
     backends["torch"].ingestor.ingest_paths(sorted(EXAMPLE_DOCS.glob("*.md"))[:1], collection)
-    with serving(create_app(backends["onnx"], AdminCredentials("admin", "x", generated=False), with_ui=False)) as url:
+    credentials = AdminCredentials("admin", "embedder-test-password", generated=False)
+    with serving(create_app(backends["onnx"], credentials, with_ui=False)) as url:
         reply = httpx.get(f"{url}/api/search", params={"q": QUESTION, "collection": collection}, timeout=60)
     assert reply.status_code == 409
     assert "on torch" in reply.json()["detail"] and "on onnx" in reply.json()["detail"]

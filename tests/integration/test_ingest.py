@@ -81,7 +81,7 @@ def test_prune_and_delete(services, tmp_path, collection):
     gone = sorted(folder.iterdir())[0]
     gone.unlink()
     report = services.ingestor.ingest_paths([folder], collection, prune=True)
-    assert report.documents_pruned == 1
+    assert report.documents_removed == 1
     sources = {d.source for d in services.store.list_documents(collection)}
     assert len(sources) == total - 1 and gone.resolve().as_posix() not in sources
     keep = sorted(folder.iterdir())[0]

@@ -1,17 +1,18 @@
-"""Votes feed training: voted answers are exported and trained (a few real QLoRA steps) into an adapter that
-becomes the active `finetuned` generator — the admin UI's background path, on the real database and models."""
+"""Votes feed training only through review: voted answers are exported to a QA file, which the admin then trains
+on (a few real QLoRA steps) into an adapter that is not made active — the admin UI's background path, on the
+real database and models."""
 
 from __future__ import annotations
 
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from langchain_core.documents import Document
 
 from chatbot.chain import Answer
+from chatbot.conversations import client_key
 from chatbot.jobs import Job
 from tests.conftest import EXAMPLES
 
@@ -39,45 +40,51 @@ def stored_answer(services, question: str, answer: str, source: str) -> str:
 
 @pytest.fixture
 def votes(services, examples_ingested):
-    """Four thumbs-up answers and one blind-vote winner over a thumbs-down answer; (rows, when voting began)."""
+    """Four answers voted up and one blind-vote winner, each by two browsers, over an answer voted down;
+    (rows, when voting began)."""
     since = datetime.now(UTC)
     rows = [json.loads(line) for line in (EXAMPLES / "qa.jsonl").read_text().splitlines() if line.strip()][:6]
     ids = [stored_answer(services, r["question"], r["answer"], r["source"]) for r in rows]
-    for message in ids[:4]:
-        services.conversations.record_feedback(message, 1)
-    services.conversations.record_feedback(ids[5], -1)
-    services.conversations.record_ab_vote(ids[4], ids[5], "a")
+    browsers = [client_key("browser", name) for name in ("one", "two")]
+    for client in browsers:
+        for message in ids[:4]:
+            services.conversations.record_feedback(message, 1, client)
+        services.conversations.record_feedback(ids[5], -1, client)
+        services.conversations.record_ab_vote(ids[4], ids[5], "a", client)
     return rows, since
 
 
-def test_voted_answers_train_into_the_active_adapter(services, votes):
+def test_voted_answers_are_reviewed_then_trained_but_never_activated(services, votes):
     from chatbot.adapter_registry import delete_adapter
-    from training.background import submit_feedback_training
+    from training.background import export_votes, submit_training
     from training.train import TrainConfig, runs_dir
 
     rows, since = votes
-    config = TrainConfig(qa="", collection="examples", name=NAME, max_steps=2, batch_size=1, k=2, save_steps=10)
-    job = wait(submit_feedback_training(services, config, since=since, activate=True))
+    exported = export_votes(services, since=since)  # the file the admin reviews, then trains on explicitly
+    lines = [json.loads(line) for line in exported.path.read_text().splitlines()]
+    assert {p["question"] for p in lines} == {r["question"] for r in rows[:5]}
+    assert all(p["conversation_id"] and p["split"] == "train" and p["votes"] == 2 for p in lines)
+    active = services.adapter_registry.active()
+    config = TrainConfig(qa=str(exported.path), collection="examples", name=NAME, max_steps=2, batch_size=1, k=2,
+                         save_steps=10)
+    job = wait(submit_training(services, config, activate=True))
     try:
         assert job.status == "done", job.error
-        assert job.result["pairs"] == 5 and job.result["steps"] == 2 and job.result["adapter"] == NAME
-        exported = [json.loads(line) for line in Path(job.result["qa_file"]).read_text().splitlines()]
-        assert {p["question"] for p in exported} == {r["question"] for r in rows[:5]}
-        assert all(p["conversation_id"] and p["split"] == "train" for p in exported)
-        assert services.adapter_registry.active() == NAME
-        assert services.generators.resolve("finetuned").name == NAME  # the active adapter answers `finetuned`
+        assert job.result["steps"] == 2 and job.result["adapter"] == NAME and job.result["active"] is False
+        assert services.adapter_registry.active() == active  # trained from votes: never made active by itself
         assert (services.settings.adapters_dir / NAME / "adapter_model.safetensors").is_file()
     finally:
         delete_adapter(services.adapter_registry, services.settings.adapters_dir, runs_dir(services.settings), NAME)
 
 
 def test_no_votes_fails_clearly_and_a_taken_name_is_refused(services, untrained_adapter):
-    from training.background import submit_feedback_training, submit_training
+    from chatbot.qa_files import list_qa_files
+    from training.background import export_votes, submit_training
     from training.train import TrainConfig, TrainingError
 
-    future = datetime.now(UTC) + timedelta(days=1)
-    job = wait(submit_feedback_training(services, TrainConfig(qa="", name="no-votes"), since=future))
-    assert job.status == "failed" and "no answers have positive votes yet" in job.error
-    assert not (services.settings.adapters_dir / "no-votes").exists()
+    files = list_qa_files(services.settings)
+    with pytest.raises(TrainingError, match="no answer has positive votes from 2 or more clients"):
+        export_votes(services, since=datetime.now(UTC) + timedelta(days=1))
+    assert list_qa_files(services.settings) == files
     with pytest.raises(TrainingError, match="exists already"):
         submit_training(services, TrainConfig(qa=str(EXAMPLES / "qa.jsonl"), name=untrained_adapter))

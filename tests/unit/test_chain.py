@@ -34,6 +34,9 @@ class FakeGenerators:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+        return sum(self.count_tokens(m["content"]) + 4 for m in messages)
+
     def context_window(self) -> int:
         return self.window
 

@@ -98,3 +98,19 @@ def test_jobs_run_one_at_a_time_in_order_and_wait_queued(runner):
     assert first.finished_at <= second.started_at and second.finished_at <= third.started_at
     assert [j.id for j in runner.jobs()] == [third.id, second.id, first.id]  # newest first
     assert [j.title for j in runner.jobs("evaluation")] == ["third", "first"]
+
+
+def test_one_job_of_each_kind_may_wait_behind_the_running_one(runner):
+    from chatbot.jobs import JobQueueFull
+
+    release = threading.Event()
+    running = runner.submit("training", "running", lambda progress: {"done": release.wait(WAIT)})
+    wait_for(lambda: running.status == "running")
+    waiting = runner.submit("evaluation", "2×2 waiting", lambda progress: {})
+    with pytest.raises(JobQueueFull, match=r"'2×2 waiting' \(job \d+\) is already waiting"):
+        runner.submit("evaluation", "another 2×2", lambda progress: {})
+    other_kind = runner.submit("training", "train waiting", lambda progress: {})  # each kind has its own place
+    assert [j.title for j in runner.jobs()] == ["train waiting", "2×2 waiting", "running"]
+    release.set()
+    wait_for(lambda: not other_kind.active and not waiting.active)
+    assert runner.submit("evaluation", "once the queue moved", lambda progress: {}).status in ("queued", "running")

@@ -432,3 +432,8 @@ def test_a_stray_broken_byte_in_a_long_text_is_replaced_not_fatal() -> None:
     assert "\ufffd" in document.sections[-1].text and "fixed it" in document.sections[-1].text
     with pytest.raises(IngestError, match="invalid UTF-8 at byte 3"):
         load_bytes("caf\xe9 cr\xe8me".encode("latin-1"), "short.txt")  # mostly broken: another encoding
+
+
+def test_html_canonical_link_is_kept_for_web_pages() -> None:
+    page = b'<html><head><link rel="canonical" href=" https://help.example.com/a/ "></head><p>Hi.</p></html>'
+    assert load_bytes(page, "page.html").metadata == {"format": "html", "canonical": "https://help.example.com/a/"}
