@@ -452,7 +452,8 @@ def eval_retrieval(
     k: Annotated[int, typer.Option(help="Documents per query.")] = 10,
     split: Annotated[str, typer.Option(help="all, or only the queries qa.jsonl marks train or test.")] = "all",
     sweep: Annotated[bool, typer.Option(help="Also score hybrid at every lexical weight (0.0-1.0), to compare "
-                                        "with the collection's label-free calibration.")] = False,
+                                        "with the collection's label-free calibration, and vector and hybrid at every "
+                                        "lead weight (0-1).")] = False,
     report: Annotated[Path | None, typer.Option(help="Write a Markdown report with the misses.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -487,7 +488,7 @@ def eval_retrieval(
     typer.echo(f"{summary['dataset']} ({split}, {summary['queries']} queries), {summary['embedder']},"
                f" hybrid lexical weight {summary['lexical_weight']}")
     for name, scores in evaluation["results"].items():
-        typer.echo(f"{name:>15}: " + "  ".join(f"{m} {v:.4f}" for m, v in scores.items()))
+        typer.echo(f"{name:>17}: " + "  ".join(f"{m} {v:.4f}" for m, v in scores.items()))
     if "fts_vs_reference_ndcg" in summary:
         typer.echo(f"fts / bm25-reference nDCG@10: {summary['fts_vs_reference_ndcg']}")
 

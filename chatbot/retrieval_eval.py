@@ -72,6 +72,22 @@ def weight_sweep(services: Services, collection: str, texts: dict[str, str], k: 
             for w in WEIGHTS}
 
 
+LEAD_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def lead_sweep(services: Services, collection: str, texts: dict[str, str], k: int) -> dict[str, dict[str, list[str]]]:
+    """Vector and hybrid rankings at every lead weight in `LEAD_WEIGHTS` (the hybrid at the collection's
+    calibrated lexical weight): with labels, this shows whether the default `RAGBOT_LEAD_WEIGHT` holds here."""
+    rankings: dict[str, dict[str, list[str]]] = {}
+    for mode in ("vector", "hybrid"):
+        base = services.retriever(collection, mode=mode, k=k * 4)  # type: ignore[arg-type]
+        for weight in LEAD_WEIGHTS:
+            retriever = base.model_copy(update={"lead_weight": weight})
+            rankings[f"{mode} lead={weight:.2f}"] = {qid: document_ranking(retriever.search(text), k)
+                                                     for qid, text in texts.items()}
+    return rankings
+
+
 def evaluate_retrieval(services: Services, directory: Path, modes: list[str], k: int = 10,
                        split: str = "all", sweep: bool = False) -> dict[str, Any]:
     """Scores per mode plus the per-query rankings (for the misses report). The collection's fusion is
@@ -99,6 +115,7 @@ def evaluate_retrieval(services: Services, directory: Path, modes: list[str], k:
             rankings[mode] = {qid: document_ranking(retriever.search(text), k) for qid, text in texts.items()}
     if sweep:
         rankings.update(weight_sweep(services, collection, texts, k))
+        rankings.update(lead_sweep(services, collection, texts, k))
     for mode in rankings:
         run = Run({qid: {doc: float(k - i) for i, doc in enumerate(docs)} or {"__none__": 0.0}
                    for qid, docs in rankings[mode].items()})
@@ -121,7 +138,7 @@ def misses_report(evaluation: dict[str, Any]) -> str:
     lines += [f"| {mode} | " + " | ".join(str(s[m]) for m in METRICS) + " |"
               for mode, s in evaluation["results"].items()]
     for mode, ranked in evaluation["rankings"].items():
-        if "@" in mode:  # the weight sweep: scores only
+        if "@" in mode or "lead=" in mode:  # the sweeps: scores only
             continue
         misses = [(q, docs) for q, docs in ranked.items() if not set(evaluation["qrels"][q]) & set(docs[:k])]
         lines += ["", f"## {mode}: misses ({len(misses)} queries with no relevant document in the top {k})", ""]

@@ -24,7 +24,8 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 # index the planner matches only when the collection id is a literal), iterative when a metadata filter applies.
 # Documents are joined to the few rows it returns. A metadata filter matches chunk or document metadata.
 _VECTOR_SQL = (
-    "SELECT h.id, h.document_id, h.text, h.metadata, d.source, d.title, %(collection)s, 1 - h.distance FROM ("
+    "SELECT h.id, h.document_id, h.text, h.metadata, d.source, d.title, %(collection)s AS collection,"
+    " 1 - h.distance AS similarity FROM ("
     "SELECT k.id, k.document_id, k.text, k.metadata, k.embedding <=> %(q)s AS distance FROM chunks k"
     " WHERE k.collection_id = {collection_id}{filter}"
     " ORDER BY k.embedding <=> %(q)s LIMIT %(limit)s) h JOIN documents d ON d.id = h.document_id ORDER BY h.distance"
@@ -39,6 +40,23 @@ def vector_sql(collection_id: int, filtered: bool = False) -> sql.Composed:
     """The vector arm's query for one collection (params: q, collection, limit, and filter when `filtered`)."""
     return sql.SQL(_VECTOR_SQL).format(collection_id=sql.Literal(int(collection_id)),
                                        filter=sql.SQL(" AND " + _FILTER_MATCH if filtered else ""))
+
+
+# The vector arm scores a chunk by its own similarity blended with its section's lead (the section's first chunk,
+# the document's when it has no headings): (1 - w)·chunk + w·lead. A long document otherwise gets one lottery
+# ticket per chunk, and a section's opening says what it is about (`ragbot eval retrieval --sweep` measures
+# every weight).
+_LEAD_SQL = (
+    "SELECT v.*, (1 - %(lead)s) * v.similarity + %(lead)s * coalesce(1 - (l.embedding <=> %(q)s), v.similarity)"
+    " AS score FROM ({vector}) v LEFT JOIN LATERAL (SELECT k.embedding FROM chunks k"
+    " WHERE k.document_id = v.document_id AND k.metadata -> 'heading' IS NOT DISTINCT FROM v.metadata -> 'heading'"
+    " ORDER BY k.ordinal LIMIT 1) l ON true ORDER BY score DESC, v.id"
+)
+
+
+def lead_blended_sql(collection_id: int, filtered: bool = False) -> sql.Composed:
+    """The vector arm's query with each chunk's lead-blended score last (params: vector_sql's and lead)."""
+    return sql.SQL(_LEAD_SQL).format(vector=vector_sql(collection_id, filtered))
 
 
 # BM25 (Lucene's IDF, k1 and b from settings) over `chunk_terms` (sql/005_bm25.sql): the query's lexemes, their
@@ -129,6 +147,7 @@ class PgRetriever(BaseRetriever):
     default_lexical_weight: float = 0.3
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
+    lead_weight: float = 0.5
     metadata_filter: dict[str, Any] | None = None
     reranker: Any = None  # a sentence-transformers CrossEncoder, when configured
 
@@ -160,8 +179,8 @@ class PgRetriever(BaseRetriever):
         return ranked[: self.k], float(best)
 
     def arms(self, query: str) -> tuple[list[tuple[Hit, float]], list[tuple[Hit, float]]]:
-        """The vector arm's (hit, cosine similarity) and the lexical arm's (hit, BM25 score), best first; an arm
-        the mode does not use is empty."""
+        """The vector arm's (hit, lead-blended cosine similarity) and the lexical arm's (hit, BM25 score), best
+        first; an arm the mode does not use is empty."""
         vector_hits, lexical_hits, _ = self._arms(query)
         return vector_hits, lexical_hits
 
@@ -171,7 +190,7 @@ class PgRetriever(BaseRetriever):
         fetch = max(self.fetch_k, self.k)
         params = {"q": vector, "collection": self.collection, "limit": fetch, "text": lexical_text(query),
                   "filter": Jsonb(self.metadata_filter) if self.metadata_filter else None,
-                  "k1": self.bm25_k1, "b": self.bm25_b}
+                  "k1": self.bm25_k1, "b": self.bm25_b, "lead": self.lead_weight}
         with self.pool.connection() as conn, conn.transaction():
             check_embedder(conn, self.collection, self.embedder.identity)
             row = conn.execute("SELECT id, lexical_weight FROM collections WHERE name = %s",
@@ -182,8 +201,8 @@ class PgRetriever(BaseRetriever):
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, fetch)),))
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
             filtered = bool(self.metadata_filter)
-            vector_hits = [(Hit(*row), row[-1]) for row in conn.execute(vector_sql(collection_id, filtered), params)] \
-                if self.mode != "fts" else []
+            vector_hits = [(Hit(*row[:-1]), float(row[-1])) for row in conn.execute(
+                lead_blended_sql(collection_id, filtered), params)] if self.mode != "fts" else []
             lexical_hits = [(Hit(*row[:-1]), float(row[-1])) for row in conn.execute(
                 bm25_sql(collection_id, filtered), params)] if self.mode != "vector" and params["text"] else []
         return vector_hits, lexical_hits, calibrated

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
                                      "fusion is calibrated on (0: never calibrate).")
     bm25_k1: float = Field(default=1.2, ge=0.0, le=10.0)
     bm25_b: float = Field(default=0.75, ge=0.0, le=1.0)
+    lead_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="Share of a chunk's vector score taken "
+                               "from its section's first chunk (0: the chunk alone).")
     relevance_threshold: float = Field(default=0.3, ge=-1.0, le=1.0)
     reranker: str | None = Field(default=None, description="Cross-encoder id or path; off when unset.")
 

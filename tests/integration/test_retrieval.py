@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from chatbot.fusion_calibration import WEIGHTS, is_stale
+from chatbot.retrieval_eval import LEAD_WEIGHTS
 from ingestion.loaders import LoadedDocument, Section
 from ingestion.pipeline import SourceItem, sha256_hex
 
@@ -141,6 +142,37 @@ def write_beir(folder: Path) -> None:
          "split": "test" if i % 4 == 0 else "train", "corpus_id": t}) for i, t in enumerate(TOPICS)))
 
 
+def test_the_vector_arm_blends_each_chunk_with_its_sections_lead(services, collection):
+    """A chunk's vector score is (1 - w)·its similarity + w·its section's first chunk's (sections by heading);
+    the hit keeps its own similarity (coverage reads it), and w = 0 is the chunk alone."""
+    long_tail = " ".join(f"Step {i}: the {TOPICS[i]} gauge reads the {TOPICS[i + 1]} level." for i in range(30))
+    document = LoadedDocument(title="Relays", metadata={}, sections=[
+        Section(topic_text("amber", long_tail), {"heading": "Amber"}),
+        Section(topic_text("basalt", long_tail), {"heading": "Basalt"})])
+    source = SourceItem("relays.md", sha256_hex(b"relays"), lambda: document, "relays.md")
+    services.ingestor.ingest_items([source, item("cedar.md", "Cedar", topic_text("cedar"))], collection)
+    question = "What does a blinking basalt light mean?"
+    query = services.embedder.encode([question])[0]
+    with services.pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT k.id, k.document_id, k.metadata ->> 'heading', k.ordinal, 1 - (k.embedding <=> %s) FROM chunks k"
+            " JOIN collections c ON c.id = k.collection_id WHERE c.name = %s ORDER BY k.ordinal",
+            (query, collection)).fetchall()
+    assert sum(1 for r in rows if r[2] == "Basalt") >= 2  # the section's lead is not every chunk's own
+    lead: dict[tuple[int, str | None], float] = {}
+    for _, document_id, heading, _, similarity in rows:
+        lead.setdefault((document_id, heading), similarity)
+    meta = {r[0]: (r[1], r[2]) for r in rows}
+    retriever = services.retriever(collection, mode="vector", k=100)
+    for weight in (0.0, 0.5, 1.0):
+        hits = retriever.model_copy(update={"lead_weight": weight}).search(question)
+        assert len(hits) == len(rows)
+        for hit, score in hits:
+            expected = (1 - weight) * hit.similarity + weight * lead[meta[hit.chunk_id]]
+            assert score == pytest.approx(expected, abs=1e-5), (weight, hit.chunk_id)
+        assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+
+
 def test_eval_retrieval_scores_every_mode_on_the_test_split(settings, tmp_path):
     beir = tmp_path / "toy-corpus"
     write_beir(beir)
@@ -153,9 +185,11 @@ def test_eval_retrieval_scores_every_mode_on_the_test_split(settings, tmp_path):
     result = json.loads(out.stdout)
     assert result["queries"] == 10 and result["split"] == "test"
     modes = {"hybrid", "vector", "fts", "bm25-reference"}
-    assert set(result["results"]) == modes | {f"hybrid@{w:.1f}" for w in WEIGHTS}
+    leads = {f"{mode} lead={w:.2f}" for mode in ("vector", "hybrid") for w in LEAD_WEIGHTS}
+    assert set(result["results"]) == modes | {f"hybrid@{w:.1f}" for w in WEIGHTS} | leads
     assert all(result["results"][mode]["recall@10"] == 1.0 for mode in modes)
     assert result["results"]["hybrid@0.0"] == result["results"]["vector"]
+    assert result["results"]["vector lead=0.50"] == result["results"]["vector"]  # 0.5: the default
     assert result["lexical_weight"] in WEIGHTS and result["cpu"]["capability"]
     assert "| bm25-reference |" in report.read_text()
     bad = subprocess.run([sys.executable, "-m", "chatbot", "eval", "retrieval", "--beir", str(beir), "--split",
