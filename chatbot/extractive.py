@@ -28,6 +28,7 @@ _HEADING = re.compile(r"^\s*#{1,6}\s")
 _FENCE = re.compile(r"^\s*```")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(\[]?[A-Z0-9])")
 _SPACES = re.compile(r"\s+")
+_FIELD = re.compile(r"^[a-z][a-z_]{0,30}:\s+(?=\S)")  # "answer: …": a CSV row with lower-case headers
 _PROSE_WORD = re.compile(r"\b[A-Za-z]{2,}\b")
 
 
@@ -103,6 +104,13 @@ def split_passages(text: str) -> list[tuple[Kind, str]]:
             continue
         kind = _line_kind(line)
         if kind is None:
+            field = _FIELD.match(line)
+            if field:  # a field starts its own paragraph, without its label; a question field answers nothing
+                flush_prose()
+                line = line[field.end():]
+                if line.rstrip().endswith("?"):
+                    i += 1
+                    continue
             prose.append(line)
             i += 1
             continue

@@ -101,3 +101,10 @@ def test_passages_keep_source_order_and_each_is_cited_and_code_is_fenced():
 def test_the_length_budget_keeps_at_least_the_best_passage():
     answer = Extractor(BagOfWords(), max_words=1, margin=0.0).answer("bank transfer", [doc(BILLING)])
     assert answer == "You can pay by card or bank transfer. [1]"
+
+
+def test_a_csv_row_with_lower_case_headers_answers_without_its_labels_or_its_question():
+    row = "question: How do I reset the hub?\nanswer: Hold the reset button for 15 seconds until the ring blinks."
+    assert [p.text for p in passages([doc(row)])] == ["Hold the reset button for 15 seconds until the ring blinks."]
+    assert [p.text for p in passages([doc("Step 1: Open the app and choose Hub.")])] == [
+        "Step 1: Open the app and choose Hub."]

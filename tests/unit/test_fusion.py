@@ -34,3 +34,12 @@ def test_lexical_text_keeps_words_and_drops_operators():
     assert lexical_text("'; DROP TABLE chunks; --") == "drop table chunks"
     assert lexical_text("\"quoted\" -minus OR this & !that") == "quoted minus or this that"
     assert lexical_text("???") == ""
+
+
+def test_calibration_takes_the_smallest_weight_within_the_tolerance_of_the_best():
+    from chatbot.fusion_calibration import TOLERANCE, pick_weight
+
+    scores = {0.0: 0.48, 0.1: 0.50, 0.2: 0.512, 0.3: 0.519, 0.4: 0.5187, 0.5: 0.50}
+    assert pick_weight(scores) == 0.2  # 0.512 is within 0.01 of 0.519; 0.50 is not
+    assert pick_weight({**scores, 0.2: 0.519 - TOLERANCE - 0.001}) == 0.3
+    assert pick_weight({0.0: 0.3, 0.5: 0.3}) == 0.0  # a tie: the smaller weight
