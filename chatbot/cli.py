@@ -529,9 +529,9 @@ def serve(
     """Serve the API and the UI on one port (admin password printed once if none is configured)."""
     import uvicorn
 
-    from chatbot.api.app import create_app
-    from chatbot.api.auth import AdminCredentials, WeakPassword
     from chatbot.api.rate_limit import proxy_options
+    from chatbot.credentials import AdminCredentials, WeakPassword
+    from chatbot.server import create_server
 
     services = _services()
     try:
@@ -545,7 +545,7 @@ def serve(
     if credentials.generated:
         err.print(f"[bold]admin login[/bold]: user '{credentials.user}', password '{credentials.password}'"
                   " (generated for this run; set RAGBOT_ADMIN_PASSWORD to choose one)", highlight=False)
-    application = create_app(services, credentials, with_ui=not no_ui)
+    application = create_server(services, credentials, with_ui=not no_ui)
     from chatbot.generator_info import generator_summary
 
     err.print(generator_summary(services.settings), highlight=False)

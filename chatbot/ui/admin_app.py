@@ -9,7 +9,6 @@ from pathlib import Path
 
 import gradio as gr
 
-from chatbot.api.admin import ingest_uploads
 from chatbot.db import DatabaseError
 from chatbot.services import Services
 from chatbot.ui.embedders_tab import build_embedders_tab
@@ -26,6 +25,7 @@ from chatbot.ui.formatting import (
 from chatbot.ui.monitor_tab import build_monitor_tab
 from chatbot.ui.training_tab import build_training_tab
 from chatbot.ui.websites import build_website_inputs, wire_websites
+from ingestion.uploads import ingest_uploads
 
 
 def build_admin_app(services: Services) -> gr.Blocks:
@@ -78,7 +78,7 @@ def build_admin_app(services: Services) -> gr.Blocks:
                 return "Choose one or more files first.", gr.update(visible=False), gr.update(), *listing()
             payloads = [(Path(p).name, Path(p).read_bytes()) for p in paths]
             try:
-                report = ingest_uploads(services, payloads, (name or settings.collection).strip()[:100])
+                report = ingest_uploads(services.ingestor, payloads, (name or settings.collection).strip()[:100])
             except DatabaseError as exc:
                 return f"The database is unavailable: {exc}", gr.update(visible=False), gr.update(), *listing()
             rows = failure_rows(report)
