@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from chatbot import db
-from chatbot.settings import Settings, get_settings
+from chatbot.settings import Settings, configure_environment, get_settings
 from chatbot.tables import print_table
 
 app = typer.Typer(help="ragbot: a support chatbot fed and taught by your own documents.", no_args_is_help=True)
@@ -34,6 +34,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 
 @app.callback()
 def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    configure_environment()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -16,14 +16,21 @@ BUNDLED = "bundled"
 _ORIGIN = re.compile(r"https?://[^/\s?#*]+")  # scheme://host[:port], nothing after it
 
 # Offline by default: nothing may reach a model hub or phone home at run time.
-for _key, _value in (
-    ("HF_HUB_OFFLINE", "1"),
-    ("TRANSFORMERS_OFFLINE", "1"),
-    ("HF_HUB_DISABLE_TELEMETRY", "1"),
-    ("GRADIO_ANALYTICS_ENABLED", "False"),
-    ("TOKENIZERS_PARALLELISM", "false"),
-):
-    os.environ.setdefault(_key, _value)
+OFFLINE_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def configure_environment() -> None:
+    """Set `OFFLINE_ENVIRONMENT` where the environment does not say otherwise. Called once at program start (the
+    CLI, tests): the model libraries read these variables when they are imported, and importing this module
+    changes nothing."""
+    for key, value in OFFLINE_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
 
 
 class Settings(BaseSettings):
