@@ -53,8 +53,7 @@ class LocalChatModel(BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        chat = convert_to_openai_messages(messages)  # the tokenizer's chat template takes role/content dicts
-        for piece in self.local.stream(chat, adapter=self.adapter, max_new_tokens=self.max_new_tokens):
+        for piece in self.local.stream(messages, adapter=self.adapter, max_new_tokens=self.max_new_tokens):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
