@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["hybrid", "vector", "fts"] = "hybrid"
     top_k: int = Field(default=5, ge=1, le=100)
     ef_search: int = Field(default=100, ge=1, le=1000)
+    fetch_k: int = Field(default=40, ge=1, le=1000, description="Candidates each arm (vector, BM25) fetches "
+                         "before fusion and reranking (at least top_k).")
     lexical_weight: float = Field(default=0.3, ge=0.0, le=1.0, description="Hybrid fusion's BM25 weight for a "
                                   "collection not yet calibrated (see fusion_calibration).")
     calibration_queries: int = Field(default=200, ge=0, le=5000, description="Titles/headings a collection's "
