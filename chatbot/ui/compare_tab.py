@@ -80,11 +80,13 @@ class CompareLayout:
 
 
 def _side(side: str) -> Side:
+    """One answer's column: its label, the answer, its sources folded away."""
     with gr.Column(variant="panel"):
         label = gr.Markdown(f"### {side.upper()}", elem_id=f"compare-label-{side}")
         answer = gr.Markdown("", elem_id=f"compare-answer-{side}", min_height=80)
         with gr.Accordion("Sources", open=False, elem_id=f"compare-sources-box-{side}"):
-            return Side(label, answer, gr.HTML("", elem_id=f"compare-sources-{side}"))
+            panel = gr.HTML("", elem_id=f"compare-sources-{side}")
+    return Side(label, answer, panel)
 
 
 def compare_layout(demo: gr.Blocks, services: Services) -> CompareLayout:

@@ -67,8 +67,8 @@ def _tune_column(services: Services) -> tuple:
         max_pairs = gr.Number(3000, label="Max pairs", precision=0, minimum=1, elem_id="emb-max-pairs")
         epochs = gr.Number(1, label="Epochs", minimum=0.01, maximum=20, elem_id="emb-epochs")
         switch = gr.Checkbox(True, label="Switch the collection to it when done", elem_id="emb-switch")
-    return collection, name, qa_file, max_pairs, epochs, switch, gr.Button("Tune", variant="primary",
-                                                                           elem_id="emb-tune")
+    start = gr.Button("Tune", variant="primary", elem_id="emb-tune")
+    return collection, name, qa_file, max_pairs, epochs, switch, start
 
 
 def embedders_layout(services: Services) -> EmbeddersLayout:
