@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.documents import Document
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import RunnableLambda
 
 from chatbot.answer_guard import AnswerGuard
 from chatbot.extractive import Extractor
 from chatbot.generators import EXTRACTIVE, Generators, GeneratorUnavailable
 from chatbot.limits import InputLimits, InputTooLong
-from chatbot.prompts import NOT_COVERED, cited_numbers, plain_messages, rag_messages
+from chatbot.prompts import NOT_COVERED, cited_numbers, plain_prompt, rag_prompt
 from chatbot.settings import Settings
 
 Turn = tuple[str, str]  # (user question, assistant answer)
@@ -117,7 +117,7 @@ class RagChain:
         """Tokens a prompt may have: the context window less the answer's `max_new_tokens`."""
         return self.generators.context_window() - self.settings.max_new_tokens
 
-    def check_prompt(self, messages: list[dict[str, str]]) -> int:
+    def check_prompt(self, messages: Sequence[BaseMessage]) -> int:
         """The prompt's tokens; `InputTooLong` (the question's fault: nothing else is in it yet) over the cap."""
         tokens, cap = self.generators.prompt_tokens(messages), self.prompt_cap()
         if tokens > cap:
@@ -126,30 +126,39 @@ class RagChain:
         return tokens
 
     def build_messages(self, question: str,
-                       documents: Sequence[Document]) -> tuple[list[dict[str, str]], list[Document]]:
+                       documents: Sequence[Document]) -> tuple[list[BaseMessage], list[Document]]:
         """The prompt with as many ranked documents as fit under `prompt_cap` (the lowest-ranked dropped first,
         never the question), and those documents (numbered from 1)."""
-        used = self.check_prompt(rag_messages(question, []))
+        used = self.check_prompt(rag_prompt(question, []))
         fitted = fit_documents(documents, self.prompt_cap() - used, self.generators.count_tokens)
-        messages = rag_messages(question, as_pairs(fitted))
+        messages = rag_prompt(question, as_pairs(fitted))
         while fitted and self.generators.prompt_tokens(messages) > self.prompt_cap():  # headers, token merges
             fitted.pop()
-            messages = rag_messages(question, as_pairs(fitted))
+            messages = rag_prompt(question, as_pairs(fitted))
         return messages, fitted
 
+    def chat_model(self, generator: str) -> BaseChatModel | None:
+        """The chat model `generator` answers with (None: `extractive` runs none); `GeneratorUnavailable` when it
+        cannot answer here."""
+        return None if generator == EXTRACTIVE else self.generators.chat_model(generator)
+
     def stream(self, question: str, *, generator: str = "base", history: Sequence[Turn] = (),
-               collection: str | None = None, use_retrieval: bool = True) -> Iterator[ChainEvent]:
+               collection: str | None = None, use_retrieval: bool = True,
+               model: BaseChatModel | None = None) -> Iterator[ChainEvent]:
         """Events: `sources` (retrieved, numbered as in the prompt), then `token`s, then `done`.
-        `InputTooLong` (before anything is retrieved) when the question or the history is over its limit."""
+        `InputTooLong` (before anything is retrieved) when the question or the history is over its limit.
+        `model`: the generator's chat model when the caller has resolved it already (`chat_model`), so that an
+        answer resolves its generator once."""
         started = time.perf_counter()
         self.limits.check(question, history)
         collection = collection or self.settings.collection
         extractive = generator == EXTRACTIVE
         if extractive and not use_retrieval:
             raise GeneratorUnavailable("`extractive` answers from retrieved sources: it needs retrieval")
-        model = None if extractive else self.generators.chat_model(generator)  # fails fast when unavailable
+        if model is None:
+            model = self.chat_model(generator)  # fails fast when unavailable
         if model is not None:
-            self.check_prompt(rag_messages(question, []) if use_retrieval else plain_messages(question))
+            self.check_prompt(rag_prompt(question, []) if use_retrieval else plain_prompt(question))
         search_query = condense_question(question, history)
         answer = Answer("", generator, question, search_query)
         if use_retrieval:
@@ -166,7 +175,7 @@ class RagChain:
             if not extractive:
                 messages, answer.retrieved = self.build_messages(question, retrieved)
         else:
-            messages = plain_messages(question)
+            messages = plain_prompt(question)
         yield ChainEvent("sources", documents=answer.retrieved)
         if model is None:
             answer.text = self.extractor(collection).answer(question, answer.retrieved)
@@ -181,12 +190,12 @@ class RagChain:
         answer.seconds = time.perf_counter() - started
         yield ChainEvent("done", answer=answer)
 
-    def _generate(self, model: Any, messages: list[dict[str, str]], answer: Answer,
+    def _generate(self, model: BaseChatModel, messages: list[BaseMessage], answer: Answer,
                   started: float) -> Generator[ChainEvent, None, str]:
         """Stream the model's answer through the guard as `token` events; returns the text sent."""
         pieces: list[str] = []
         guard = AnswerGuard(len(answer.retrieved), stop_loops=self.settings.stop_on_loop)
-        stream = model.stream([to_message(m) for m in messages])
+        stream = model.stream(messages)
         try:
             for chunk in stream:
                 if answer.first_token_seconds is None and chunk.content:
@@ -210,13 +219,7 @@ class RagChain:
                 return event.answer
         raise RuntimeError("the chain ended without an answer")
 
-    def as_runnable(self) -> RunnableLambda:
-        """The chain as an LCEL runnable: {"question", "generator"?, "history"?, "collection"?} → Answer."""
-        return RunnableLambda(lambda inputs: self.invoke(**inputs), name="ragbot_chain")
-
 
 def to_message(message: dict[str, str]) -> BaseMessage:
-    from langchain_core.messages import AIMessage, SystemMessage
-
-    cls = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}[message["role"]]
-    return cls(content=message["content"])
+    """A role/content dict as a LangChain message (the generation benchmark's raw-model runs)."""
+    return convert_to_messages([message])[0]

@@ -47,7 +47,7 @@ class ChatService:
         limits.check(question, history or ())
         self.gate.acquire()
         try:
-            self.chain.generators.check(generator)  # an unavailable generator fails before anything is stored
+            model = self.chain.chat_model(generator)  # resolved once; unavailable: fails before anything is stored
             if conversation_id is None:
                 conversation_token, stored_history = new_token(), []
             elif self.conversations.owns(conversation_id, conversation_token):
@@ -57,7 +57,7 @@ class ChatService:
             collection = collection or self.chain.settings.collection
             for event in self.chain.stream(question, generator=generator, collection=collection,
                                            history=history if history is not None else stored_history,
-                                           use_retrieval=use_retrieval):
+                                           use_retrieval=use_retrieval, model=model):
                 yield event
                 if event.kind == "done" and event.answer is not None:
                     if conversation_id is None:

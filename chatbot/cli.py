@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from chatbot import db
-from chatbot.settings import Settings, get_settings
+from chatbot.settings import Settings, configure_environment, get_settings
 from chatbot.tables import print_table
 
 app = typer.Typer(help="ragbot: a support chatbot fed and taught by your own documents.", no_args_is_help=True)
@@ -34,6 +34,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 
 @app.callback()
 def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    configure_environment()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -529,9 +530,9 @@ def serve(
     """Serve the API and the UI on one port (admin password printed once if none is configured)."""
     import uvicorn
 
-    from chatbot.api.app import create_app
-    from chatbot.api.auth import AdminCredentials, WeakPassword
     from chatbot.api.rate_limit import proxy_options
+    from chatbot.credentials import AdminCredentials, WeakPassword
+    from chatbot.server import create_server
 
     services = _services()
     try:
@@ -545,7 +546,7 @@ def serve(
     if credentials.generated:
         err.print(f"[bold]admin login[/bold]: user '{credentials.user}', password '{credentials.password}'"
                   " (generated for this run; set RAGBOT_ADMIN_PASSWORD to choose one)", highlight=False)
-    application = create_app(services, credentials, with_ui=not no_ui)
+    application = create_server(services, credentials, with_ui=not no_ui)
     from chatbot.generator_info import generator_summary
 
     err.print(generator_summary(services.settings), highlight=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatbot.models import ModelError, bundled_gguf
-from chatbot.settings import BUNDLED, Settings, get_settings
+from chatbot.settings import BUNDLED, Settings, configure_environment, get_settings
 
 PLUG_IN = ("For real answers plug in a larger model: `RAGBOT_BASE_MODEL` (a Hugging Face id or a folder), or "
            "`RAGBOT_OPENAI_BASE_URL` (an OpenAI-compatible server: vLLM, Ollama, llama.cpp); the README's "
@@ -27,4 +27,5 @@ def generator_summary(settings: Settings) -> str:
 
 
 if __name__ == "__main__":  # `make demo` prints it first
+    configure_environment()
     print(generator_summary(get_settings()))

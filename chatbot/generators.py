@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_openai_messages
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict
 
@@ -19,7 +19,6 @@ from chatbot.local_model import LocalModel
 from chatbot.models import base_model_location
 from chatbot.precision import Precision
 from chatbot.precision import resolve as resolve_precision
-from chatbot.prompts import to_chat_dict
 from chatbot.quantization import adapter_quant
 from chatbot.settings import Settings
 
@@ -54,8 +53,7 @@ class LocalChatModel(BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        chat = [to_chat_dict(m) for m in messages]
-        for piece in self.local.stream(chat, adapter=self.adapter, max_new_tokens=self.max_new_tokens):
+        for piece in self.local.stream(messages, adapter=self.adapter, max_new_tokens=self.max_new_tokens):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
@@ -103,11 +101,6 @@ class Generators:
         adapters = [f"{FINETUNED}:{a.name}" for a in list_adapters(self.settings.adapters_dir)]
         return [BASE, EXTRACTIVE, *([FINETUNED, *adapters] if adapters else [])]
 
-    def check(self, name: str) -> None:
-        """Raise `GeneratorUnavailable` (saying how to fix it) unless `name` can answer here."""
-        if name != EXTRACTIVE:
-            self.chat_model(name)
-
     def base_quant(self) -> str:
         """The quantization `base` answers with: configured, or ('auto') that of the default adapter, so that
         base and fine-tuned share one loaded model (measured: a second copy costs ~1.5× the memory)."""
@@ -130,6 +123,7 @@ class Generators:
         return adapter
 
     def chat_model(self, name: str) -> BaseChatModel:
+        """The chat model `name` answers with; `GeneratorUnavailable` (saying how to fix it) when it cannot here."""
         if self.remote:
             return self._remote_model(name)
         if name == EXTRACTIVE:
@@ -174,12 +168,12 @@ class Generators:
             return len(text) // 4 + 1
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+    def prompt_tokens(self, messages: Sequence[BaseMessage]) -> int:
         """A prompt's tokens with the chat template (a server's template: 8 tokens a message, estimated)."""
         if self.remote:
-            return sum(self.count_tokens(m["content"]) + 8 for m in messages)
-        return len(self._tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                       return_dict=True)["input_ids"])
+            return sum(self.count_tokens(str(m.content)) + 8 for m in messages)
+        return len(self._tokenizer.apply_chat_template(convert_to_openai_messages(messages),
+                                                       add_generation_prompt=True, return_dict=True)["input_ids"])
 
     @cached_property
     def _local_window(self) -> int:

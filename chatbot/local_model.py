@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from langchain_core.messages import MessageLikeRepresentation, convert_to_openai_messages
 from transformers.cache_utils import Cache
 
 from chatbot.batching import ContinuousBatcher, Decoding
@@ -99,11 +100,13 @@ class LocalModel:
         """Tokens a prompt may have: the context window less the answer's."""
         return max(1, self.context_window - (max_new_tokens or self.max_new_tokens))
 
-    def prompt_ids(self, messages: list[dict[str, str]], max_new_tokens: int | None = None) -> list[int]:
+    def prompt_ids(self, messages: Sequence[MessageLikeRepresentation], max_new_tokens: int | None = None) -> list[int]:
         """The chat template applied, ready for the assistant's turn, and never over `prompt_cap`: the chain fits
         its prompts (sources dropped, never the question); any other over-long prompt loses its oldest tokens
-        (earlier turns, the instructions), so the question at the end and the assistant's turn stay."""
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
+        (earlier turns, the instructions), so the question at the end and the assistant's turn stay. LangChain
+        messages become role/content dicts here, where the template needs them (dicts pass as they are)."""
+        chat = convert_to_openai_messages(list(messages))
+        ids = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_dict=True)["input_ids"]
         cap = self.prompt_cap(max_new_tokens)
         if len(ids) > cap:
             log.warning("prompt of %d tokens cut to its last %d (context window %d)", len(ids), cap,
@@ -111,12 +114,12 @@ class LocalModel:
             ids = ids[-cap:]
         return ids
 
-    def chat_inputs(self, messages: list[dict[str, str]]) -> dict[str, torch.Tensor]:
+    def chat_inputs(self, messages: Sequence[MessageLikeRepresentation]) -> dict[str, torch.Tensor]:
         """`prompt_ids` as `generate` inputs on the model's device."""
         ids = torch.tensor([self.prompt_ids(messages)], device=self.model.device)
         return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
-    def stream(self, messages: list[dict[str, str]], adapter: str | None = None,
+    def stream(self, messages: Sequence[MessageLikeRepresentation], adapter: str | None = None,
                max_new_tokens: int | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated (greedy). `adapter=None` → the bare base model."""
         if adapter is not None and adapter not in self.adapters:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from langchain_core.messages import BaseMessage, convert_to_openai_messages
 from langchain_core.prompts import ChatPromptTemplate
 
 SYSTEM_RAG = (
@@ -43,19 +44,19 @@ def format_sources(sources: Sequence[tuple[str, dict[str, Any]]]) -> str:
     return "\n\n".join(f"{source_header(n, meta)}\n{text.strip()}" for n, (text, meta) in enumerate(sources, 1))
 
 
+def rag_prompt(question: str, sources: Sequence[tuple[str, dict[str, Any]]]) -> list[BaseMessage]:
+    """The chat messages for a question with numbered sources, as the chain hands them to the model."""
+    return RAG_PROMPT.format_messages(sources=format_sources(sources), question=question.strip())
+
+
+def plain_prompt(question: str) -> list[BaseMessage]:
+    """The chat messages for a question answered without retrieval."""
+    return PLAIN_PROMPT.format_messages(question=question.strip())
+
+
 def rag_messages(question: str, sources: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, str]]:
-    """The chat messages (role/content dicts) for a question with numbered sources."""
-    prompt = RAG_PROMPT.format_messages(sources=format_sources(sources), question=question.strip())
-    return [to_chat_dict(m) for m in prompt]
-
-
-def plain_messages(question: str) -> list[dict[str, str]]:
-    return [to_chat_dict(m) for m in PLAIN_PROMPT.format_messages(question=question.strip())]
-
-
-def to_chat_dict(message: Any) -> dict[str, str]:
-    role = {"human": "user", "ai": "assistant"}.get(message.type, message.type)
-    return {"role": role, "content": str(message.content)}
+    """`rag_prompt` as role/content dicts: training stores the exact prompt the chain sends."""
+    return convert_to_openai_messages(rag_prompt(question, sources))
 
 
 def cited_numbers(answer: str) -> list[int]:

@@ -114,7 +114,7 @@ class Services:
         name = collection or s.collection
         return PgRetriever(
             pool=self.pool, embedder=self.embedder_for(name), collection=name,
-            mode=mode or s.retrieval_mode, k=k or s.top_k, ef_search=s.ef_search,
+            mode=mode or s.retrieval_mode, k=k or s.top_k, fetch_k=s.fetch_k, ef_search=s.ef_search,
             metadata_filter=metadata_filter, reranker=self.reranker,
             default_lexical_weight=s.lexical_weight, bm25_k1=s.bm25_k1, bm25_b=s.bm25_b, lead_weight=s.lead_weight,
         )

@@ -16,14 +16,21 @@ BUNDLED = "bundled"
 _ORIGIN = re.compile(r"https?://[^/\s?#*]+")  # scheme://host[:port], nothing after it
 
 # Offline by default: nothing may reach a model hub or phone home at run time.
-for _key, _value in (
-    ("HF_HUB_OFFLINE", "1"),
-    ("TRANSFORMERS_OFFLINE", "1"),
-    ("HF_HUB_DISABLE_TELEMETRY", "1"),
-    ("GRADIO_ANALYTICS_ENABLED", "False"),
-    ("TOKENIZERS_PARALLELISM", "false"),
-):
-    os.environ.setdefault(_key, _value)
+OFFLINE_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def configure_environment() -> None:
+    """Set `OFFLINE_ENVIRONMENT` where the environment does not say otherwise. Called once at program start (the
+    CLI, tests): the model libraries read these variables when they are imported, and importing this module
+    changes nothing."""
+    for key, value in OFFLINE_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
 
 
 class Settings(BaseSettings):
@@ -83,6 +90,8 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["hybrid", "vector", "fts"] = "hybrid"
     top_k: int = Field(default=5, ge=1, le=100)
     ef_search: int = Field(default=100, ge=1, le=1000)
+    fetch_k: int = Field(default=40, ge=1, le=1000, description="Candidates each arm (vector, BM25) fetches "
+                         "before fusion and reranking (at least top_k).")
     lexical_weight: float = Field(default=0.3, ge=0.0, le=1.0, description="Hybrid fusion's BM25 weight for a "
                                   "collection not yet calibrated (see fusion_calibration).")
     calibration_queries: int = Field(default=200, ge=0, le=5000, description="Titles/headings a collection's "

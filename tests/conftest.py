@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from chatbot.settings import configure_environment
+
+configure_environment()  # what the CLI does at start: offline, no telemetry
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

@@ -1,1 +1,2 @@
-"""The HTTP face of ragbot: health, OpenAI-compatible chat, admin REST, feedback; the UI mounts beside it."""
+"""The HTTP face of ragbot: health, OpenAI-compatible chat, admin REST, feedback. It never imports the UI:
+`chatbot.server` mounts the Gradio apps beside it."""

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import uuid
-from dataclasses import dataclass, field, fields
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
@@ -12,62 +10,12 @@ from pydantic import BaseModel
 
 from chatbot.conversations import client_key
 from chatbot.services import Services
-from ingestion.errors import IngestError
-from ingestion.pipeline import FileFailure, IngestReport, bytes_item
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
-
-
-def safe_filename(name: str | None) -> str:
-    """The last path component with anything but letters, digits, '._ -' replaced; never empty or hidden."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    cleaned = _UNSAFE.sub("_", base).strip(" .")
-    if len(cleaned) > 150:  # shorten the stem, not the extension (which decides the format)
-        stem, dot, suffix = cleaned.rpartition(".")
-        cleaned = stem[: 149 - len(suffix)] + dot + suffix if dot and len(suffix) <= 10 else cleaned[:150]
-    return cleaned or "upload"
+from ingestion.uploads import ingest_uploads
 
 
 class Feedback(BaseModel):
     message_id: uuid.UUID
     vote: Literal["up", "down", 1, -1]
-
-
-@dataclass
-class UploadReport(IngestReport):
-    """An ingest report that also names the uploads that replaced a document of the same name (an earlier upload,
-    or another file of this request: uploads are keyed by their base name in the collection)."""
-
-    replaced: list[str] = field(default_factory=list)
-
-
-def replaced_names(services: Services, items: list, collection: str) -> list[str]:
-    """The items whose source already holds other content: in the collection, or earlier in `items`."""
-    held = {d.source: d.sha256 for d in services.store.list_documents(collection)}
-    replaced = []
-    for item in items:
-        if held.get(item.source, item.content_hash) != item.content_hash:
-            replaced.append(item.label)
-        held[item.source] = item.content_hash
-    return replaced
-
-
-def ingest_uploads(services: Services, files: list[tuple[str | None, bytes]], collection: str) -> UploadReport:
-    """Uploads → one ingest report (sources are `upload:<safe name>`); nothing is written to disk."""
-    limit = services.settings.max_upload_bytes
-    items, failures = [], []
-    for raw_name, data in files:
-        name = safe_filename(raw_name)
-        try:
-            items.append(bytes_item(data, name, f"upload:{name}", limit))
-        except IngestError as exc:
-            failures.append(FileFailure(name, str(exc)))
-    replaced = replaced_names(services, items, collection)
-    report = services.ingestor.ingest_items(items, collection, total=len(items))
-    report.files_failed[:0] = failures
-    failed = {f.path for f in report.files_failed}
-    return UploadReport(**{f.name: getattr(report, f.name) for f in fields(report)},
-                        replaced=[name for name in replaced if name not in failed])
 
 
 def router(services: Services, require_admin) -> APIRouter:
@@ -82,7 +30,7 @@ def router(services: Services, require_admin) -> APIRouter:
         name = (collection or services.settings.collection)[:100]
         from starlette.concurrency import run_in_threadpool
 
-        report = await run_in_threadpool(ingest_uploads, services, payloads, name)
+        report = await run_in_threadpool(ingest_uploads, services.ingestor, payloads, name)
         return report.to_json()
 
     @api.get("/documents", dependencies=admin)

@@ -1,8 +1,11 @@
-"""The one FastAPI app: health, OpenAI-compatible API, admin REST and (when asked) the Gradio UI."""
+"""The API's FastAPI app: health, metrics, OpenAI-compatible API, admin REST and search, behind the perimeter.
+
+The Gradio UI is mounted on it by the composition root (`chatbot.server`), never from here."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
@@ -12,11 +15,12 @@ from fastapi.responses import JSONResponse, Response
 
 from chatbot import db
 from chatbot.api import admin, openai_compat, search
-from chatbot.api.auth import AdminCredentials, admin_dependency
+from chatbot.api.auth import admin_dependency
 from chatbot.api.perimeter import add_perimeter
 from chatbot.api.rate_limit import RateLimitMiddleware
 from chatbot.api.request_log import RequestLogMiddleware
-from chatbot.api.upload_guard import basic_gate
+from chatbot.api.upload_guard import Gate, basic_gate
+from chatbot.credentials import AdminCredentials
 from chatbot.metrics import metrics_response, track_requests
 from chatbot.services import Services
 from chatbot.store import EmbedderMismatch
@@ -24,15 +28,16 @@ from chatbot.store import EmbedderMismatch
 log = logging.getLogger(__name__)
 
 
-def create_app(services: Services, credentials: AdminCredentials, *, with_ui: bool = True) -> FastAPI:
+def create_app(services: Services, credentials: AdminCredentials, *,
+               more_upload_gates: Callable[[FastAPI], Mapping[str, Gate]] | None = None) -> FastAPI:
+    """The API app; `more_upload_gates` gives the gates of upload routes mounted on it later (the server's Gradio
+    apps): the perimeter is added here, before they exist."""
     app = FastAPI(title="ragbot", version="0.1.0",
                   description="Support answers from your documents, by a base or a fine-tuned generator.")
     require_admin = admin_dependency(credentials)
     upload_gates = {"/api/documents": basic_gate(require_admin)}
-    if with_ui:
-        from chatbot.ui import upload_gates as ui_upload_gates
-
-        upload_gates |= ui_upload_gates(app)
+    if more_upload_gates:
+        upload_gates |= more_upload_gates(app)
     add_perimeter(app, services.settings, upload_gates)  # inside the rate limit: the login throttle knows the client
     app.add_middleware(RateLimitMiddleware, per_minute=services.settings.rate_limit_per_minute,
                        burst=services.settings.rate_limit_burst)  # inside the request log: 429s are logged
@@ -79,8 +84,4 @@ def create_app(services: Services, credentials: AdminCredentials, *, with_ui: bo
     app.include_router(openai_compat.router(services))
     app.include_router(admin.router(services, require_admin))
     app.include_router(search.router(services))
-    if with_ui:
-        from chatbot.ui import mount_ui
-
-        mount_ui(app, services, credentials)
     return app

@@ -13,17 +13,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from chatbot.login_throttle import UNKNOWN_CLIENT, current_client
 from chatbot.settings import Settings
 
 UI_EVENT_FACTOR = 4  # one question in the UI is a few queue events (submit, then its follow-ups)
 MAX_CLIENTS = 50_000  # buckets kept; the least recently used are dropped beyond it (a dropped bucket is full)
-UNKNOWN_CLIENT = "unknown"
-
-current_client: ContextVar[str] = ContextVar("current_client", default=UNKNOWN_CLIENT)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]

@@ -1,24 +1,23 @@
 """The Gradio UI: an open chat/compare app at `/` and a login-protected admin app at `/admin`.
 
-Both are mounted on the product's FastAPI app; the admin app goes first (the other order gives 404). Each keeps
-its files in a folder of its own (`isolation`); only the admin app takes uploads (`upload_gates`)."""
+Both are mounted on the product's FastAPI app by the composition root (`chatbot.server`); the admin app goes first
+(the other order gives 404). Each keeps its files in a folder of its own (`isolation`); only the admin app takes
+uploads (the server gates them)."""
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 
-from chatbot.api.auth import AdminCredentials
-from chatbot.api.upload_guard import Gate, refuse, session_gate
 from chatbot.generator_info import generator_summary
 from chatbot.services import Services
 from chatbot.ui.admin_app import build_admin_app
 from chatbot.ui.chat_tab import build_chat_tab
 from chatbot.ui.compare_tab import build_compare_tab
-from chatbot.ui.isolation import keep_files_in, mounted, private_folder, session_user
+from chatbot.ui.isolation import keep_files_in, mounted, private_folder
 
 GENERATION_CONCURRENCY = 4  # generation events running at once (the gate bounds what waits beyond that)
 ADMIN_PATH = "/admin"
@@ -52,15 +51,9 @@ def build_public_app(services: Services) -> gr.Blocks:
     return demo
 
 
-def upload_gates(app: FastAPI) -> dict[str, Gate]:
-    """The Gradio upload routes' gates: the admin app's lets in its signed-in sessions (Gradio's own check of its
-    login cookie, once `mount_ui` has mounted it), the public app's (it has no upload component) refuses all."""
-    admin_user = session_user(functools.cache(lambda: mounted(app, ADMIN_PATH)))
-    return {f"{ADMIN_PATH}/gradio_api/upload": session_gate(admin_user), "/gradio_api/upload": refuse}
-
-
-def mount_ui(app: FastAPI, services: Services, credentials: AdminCredentials) -> None:
-    """Mount the admin app at /admin (login required), then the public app at /."""
+def mount_ui(app: FastAPI, services: Services, auth: Callable[[str, str], bool]) -> None:
+    """Mount the admin app at /admin (login required: `auth` checks user and password), then the public app
+    at /."""
     common = {"theme": THEME, "css": CSS, "ssr_mode": False, "run_history": False, "footer_links": ["api"],
               "pwa": False, "mcp_server": False}
 
@@ -72,7 +65,7 @@ def mount_ui(app: FastAPI, services: Services, credentials: AdminCredentials) ->
         return RedirectResponse(ADMIN_PATH.rsplit("/", 1)[-1] + "/" + (f"?{query}" if query else ""))
 
     admin = build_admin_app(services).queue(default_concurrency_limit=2)
-    gr.mount_gradio_app(app, admin, path=ADMIN_PATH, auth=credentials.gradio_auth,  # throttled (auth.py)
+    gr.mount_gradio_app(app, admin, path=ADMIN_PATH, auth=auth,
                         auth_message="ragbot admin: sign in with the admin credentials.",
                         max_file_size=services.settings.max_upload_bytes, **common)
     admin_files = private_folder("admin")

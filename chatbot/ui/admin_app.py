@@ -5,13 +5,14 @@ background job, saved reports)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
-from chatbot.api.admin import ingest_uploads
 from chatbot.db import DatabaseError
 from chatbot.services import Services
+from chatbot.settings import Settings
 from chatbot.ui.embedders_tab import build_embedders_tab
 from chatbot.ui.evaluation_tab import build_evaluation_tab
 from chatbot.ui.formatting import (
@@ -25,42 +26,118 @@ from chatbot.ui.formatting import (
 )
 from chatbot.ui.monitor_tab import build_monitor_tab
 from chatbot.ui.training_tab import build_training_tab
-from chatbot.ui.websites import build_website_inputs, wire_websites
+from chatbot.ui.websites import WebsiteInputs, build_website_inputs, wire_websites
+from ingestion.uploads import ingest_uploads
+
+
+@dataclass(frozen=True)
+class DocumentsLayout:
+    """The Documents tab's components."""
+
+    files: gr.File
+    collection: gr.Textbox
+    ingest: gr.Button
+    summary: gr.Markdown
+    failures: gr.Dataframe
+    website: WebsiteInputs
+    stats: gr.Dataframe
+    refresh: gr.Button
+    documents: gr.Dataframe
+    document_id: gr.Number
+    delete: gr.Button
+    deleted: gr.Markdown
+
+
+def _upload_column(settings: Settings) -> tuple:
+    gr.Markdown("### Upload documents")
+    files = gr.File(label="Files (PDF, HTML, Markdown, text, Word)", file_count="multiple", type="filepath",
+                    elem_id="admin-files")
+    with gr.Row():
+        collection = gr.Textbox(settings.collection, label="Collection", max_lines=1, scale=3,
+                                elem_id="admin-collection")
+        ingest = gr.Button("Ingest", variant="primary", scale=1, elem_id="admin-ingest")
+    summary = gr.Markdown("", elem_id="admin-report")
+    failures = gr.Dataframe(headers=FAILURE_HEADERS, value=[], interactive=False, visible=False,
+                            label="Failed or replaced files", elem_id="admin-failures", wrap=True,
+                            column_widths=["30%", "70%"])
+    return files, collection, ingest, summary, failures, build_website_inputs()
+
+
+def documents_layout(settings: Settings) -> DocumentsLayout:
+    """The Documents tab's components, laid out (call inside its `gr.Tab`)."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            upload = _upload_column(settings)
+        with gr.Column(scale=2):
+            gr.Markdown("### Collections")
+            stats = gr.Dataframe(headers=STATS_HEADERS, value=[], interactive=False, elem_id="admin-stats")
+            refresh = gr.Button("Refresh", size="sm", elem_id="admin-refresh")
+    gr.Markdown("### Documents\nSelect a row to fill in its id, then delete it.")
+    documents = gr.Dataframe(headers=DOCUMENT_HEADERS, value=[], interactive=False, wrap=True, max_height=420,
+                             elem_id="admin-documents", column_widths=["60px", "110px", "28%", "80px", "42%", "150px"])
+    with gr.Row():
+        document_id = gr.Number(None, label="Document id", precision=0, scale=1, elem_id="admin-doc-id")
+        delete = gr.Button("Delete document", variant="stop", scale=1, elem_id="admin-delete")
+        deleted = gr.Markdown("", elem_id="admin-delete-result")
+    return DocumentsLayout(*upload, stats, refresh, documents, document_id, delete, deleted)
+
+
+class DocumentsHandlers:
+    """The Documents tab's event handlers: list, upload, delete, pick a row."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def listing(self) -> tuple:
+        store = self.services.store
+        return document_rows(store.list_documents()), stats_rows(store.collection_stats())
+
+    def upload(self, paths: list[str] | None, name: str) -> tuple:
+        if not paths:
+            return "Choose one or more files first.", gr.update(visible=False), gr.update(), *self.listing()
+        payloads = [(Path(p).name, Path(p).read_bytes()) for p in paths]
+        collection = (name or self.services.settings.collection).strip()[:100]
+        try:
+            report = ingest_uploads(self.services.ingestor, payloads, collection)
+        except DatabaseError as exc:
+            return f"The database is unavailable: {exc}", gr.update(visible=False), gr.update(), *self.listing()
+        rows = failure_rows(report)
+        return report_summary(report), gr.update(value=rows, visible=bool(rows)), None, *self.listing()
+
+    def remove(self, value: float | None) -> tuple:
+        if value is None or value < 1:
+            return "Enter a document id.", *self.listing()
+        doc = int(value)
+        note = f"Deleted document {doc}." if self.services.store.delete_document(doc) else f"No document {doc}."
+        return note, *self.listing()
+
+    @staticmethod
+    def pick(event: gr.SelectData) -> float | None:
+        row = event.row_value or []
+        return row[0] if row else None
+
+
+def wire_documents(admin: gr.Blocks, services: Services, ui: DocumentsLayout, handlers: DocumentsHandlers) -> None:
+    """The Documents tab's events (websites included) and the listing at page load."""
+    hidden = {"api_visibility": "private"}  # UI-only: not advertised on the login page or to API clients
+    ingested = [ui.summary, ui.failures, ui.files, ui.documents, ui.stats]
+    ui.ingest.click(handlers.upload, [ui.files, ui.collection], ingested, concurrency_limit=1, concurrency_id="ingest",
+                    **hidden)
+    ui.delete.click(handlers.remove, ui.document_id, [ui.deleted, ui.documents, ui.stats], **hidden)
+    ui.documents.select(handlers.pick, None, ui.document_id, show_progress="hidden", **hidden)
+    ui.refresh.click(handlers.listing, None, [ui.documents, ui.stats], **hidden)
+    wire_websites(services, ui.website, ui.collection, [ui.summary, ui.failures, ui.documents, ui.stats],
+                  handlers.listing)
+    admin.load(handlers.listing, None, [ui.documents, ui.stats], **hidden)
 
 
 def build_admin_app(services: Services) -> gr.Blocks:
-    settings = services.settings
     with gr.Blocks(title="ragbot admin", analytics_enabled=False, delete_cache=(3600, 3600)) as admin:
         gr.Markdown("# ragbot admin\nManage the documents answers are drawn from, watch how answers do and "
                     "evaluate the models. [← Back to the chat](../)", elem_id="admin-title")
         with gr.Tabs(elem_id="admin-tabs"):
             with gr.Tab("Documents", id="documents-tab"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3):
-                        gr.Markdown("### Upload documents")
-                        files = gr.File(label="Files (PDF, HTML, Markdown, text, Word)", file_count="multiple",
-                                        type="filepath", elem_id="admin-files")
-                        with gr.Row():
-                            collection = gr.Textbox(settings.collection, label="Collection", max_lines=1, scale=3,
-                                                    elem_id="admin-collection")
-                            ingest = gr.Button("Ingest", variant="primary", scale=1, elem_id="admin-ingest")
-                        summary = gr.Markdown("", elem_id="admin-report")
-                        failures = gr.Dataframe(headers=FAILURE_HEADERS, value=[], interactive=False, visible=False,
-                                                label="Failed or replaced files", elem_id="admin-failures", wrap=True,
-                                                column_widths=["30%", "70%"])
-                        website = build_website_inputs()
-                    with gr.Column(scale=2):
-                        gr.Markdown("### Collections")
-                        stats = gr.Dataframe(headers=STATS_HEADERS, value=[], interactive=False, elem_id="admin-stats")
-                        refresh = gr.Button("Refresh", size="sm", elem_id="admin-refresh")
-                gr.Markdown("### Documents\nSelect a row to fill in its id, then delete it.")
-                documents = gr.Dataframe(headers=DOCUMENT_HEADERS, value=[], interactive=False, wrap=True,
-                                         max_height=420, elem_id="admin-documents",
-                                         column_widths=["60px", "110px", "28%", "80px", "42%", "150px"])
-                with gr.Row():
-                    document_id = gr.Number(None, label="Document id", precision=0, scale=1, elem_id="admin-doc-id")
-                    delete = gr.Button("Delete document", variant="stop", scale=1, elem_id="admin-delete")
-                    deleted = gr.Markdown("", elem_id="admin-delete-result")
+                documents = documents_layout(services.settings)
             with gr.Tab("Fine-tuning", id="training-tab"):
                 build_training_tab(admin, services)
             with gr.Tab("Embedders", id="embedders-tab"):
@@ -69,38 +146,5 @@ def build_admin_app(services: Services) -> gr.Blocks:
                 build_monitor_tab(admin, services)
             with gr.Tab("Evaluation", id="evaluation-tab"):
                 build_evaluation_tab(admin, services)
-
-        def listing() -> tuple:
-            return document_rows(services.store.list_documents()), stats_rows(services.store.collection_stats())
-
-        def upload(paths: list[str] | None, name: str) -> tuple:
-            if not paths:
-                return "Choose one or more files first.", gr.update(visible=False), gr.update(), *listing()
-            payloads = [(Path(p).name, Path(p).read_bytes()) for p in paths]
-            try:
-                report = ingest_uploads(services, payloads, (name or settings.collection).strip()[:100])
-            except DatabaseError as exc:
-                return f"The database is unavailable: {exc}", gr.update(visible=False), gr.update(), *listing()
-            rows = failure_rows(report)
-            return report_summary(report), gr.update(value=rows, visible=bool(rows)), None, *listing()
-
-        def remove(value: float | None) -> tuple:
-            if value is None or value < 1:
-                return "Enter a document id.", *listing()
-            doc = int(value)
-            note = f"Deleted document {doc}." if services.store.delete_document(doc) else f"No document {doc}."
-            return note, *listing()
-
-        def pick(event: gr.SelectData) -> float | None:
-            row = event.row_value or []
-            return row[0] if row else None
-
-        hidden = {"api_visibility": "private"}  # UI-only: not advertised on the login page or to API clients
-        ingest.click(upload, [files, collection], [summary, failures, files, documents, stats], concurrency_limit=1,
-                     concurrency_id="ingest", **hidden)
-        delete.click(remove, document_id, [deleted, documents, stats], **hidden)
-        documents.select(pick, None, document_id, show_progress="hidden", **hidden)
-        refresh.click(listing, None, [documents, stats], **hidden)
-        wire_websites(services, website, collection, [summary, failures, documents, stats], listing)
-        admin.load(listing, None, [documents, stats], **hidden)
+        wire_documents(admin, services, documents, DocumentsHandlers(services))
     return admin

@@ -9,6 +9,7 @@ import secrets
 import uuid
 import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -60,13 +61,28 @@ def voter_state(demo: gr.Blocks) -> gr.BrowserState:
     return _VOTERS[demo]
 
 
-def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) -> None:
-    """Components and events of the Chat tab (call inside a `gr.Tab` of `demo`)."""
-    messages = gr.State([])  # [{"role", "content"}] as shown in the chatbot
-    conversation = gr.State({})  # {"id", "token"} once the first answer is stored (server-side session state)
-    message_ids = gr.State({})  # chat row index (str) → stored message id
-    browser_id = voter_state(demo)
+@dataclass(frozen=True)
+class ChatLayout:
+    """The Chat tab's components: session state, then what the page shows."""
 
+    messages: gr.State  # [{"role", "content"}] as shown in the chatbot
+    conversation: gr.State  # {"id", "token"} once the first answer is stored (server-side session state)
+    message_ids: gr.State  # chat row index (str) → stored message id
+    browser_id: gr.BrowserState
+    mode: gr.Radio
+    missing: gr.Markdown
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    send: gr.Button
+    status: gr.Markdown
+    new_chat: gr.Button
+    collection: gr.Textbox
+    sources: gr.HTML
+
+
+def chat_layout(demo: gr.Blocks, services: Services) -> ChatLayout:
+    """The Chat tab's components, laid out (call inside a `gr.Tab` of `demo`)."""
+    states = gr.State([]), gr.State({}), gr.State({}), voter_state(demo)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             mode = gr.Radio(generator_choices(services), value=BASE, label="Generator", info=GENERATOR_INFO,
@@ -86,8 +102,16 @@ def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) 
             collection = gr.Textbox(services.settings.collection, label="Collection", max_lines=1,
                                     elem_id="chat-collection")
             sources = gr.HTML(notice_html(SOURCES_PLACEHOLDER), label="Sources", elem_id="chat-sources")
+    return ChatLayout(*states, mode, missing, chatbot, question, send, status, new_chat, collection, sources)
 
-    def respond(text: str, shown: list[dict[str, Any]], generator: str, current: dict[str, str],
+
+class ChatHandlers:
+    """The Chat tab's event handlers: answer (streamed), rate an answer, start over, refresh the generators."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def respond(self, text: str, shown: list[dict[str, Any]], generator: str, current: dict[str, str],
                 collection_name: str, ids: dict[str, str]) -> Iterator[tuple]:
         text = (text or "").strip()
         if not text:
@@ -96,7 +120,7 @@ def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) 
         shown = [*shown, {"role": "user", "content": without_images(text)}, {"role": "assistant", "content": "…"}]
         row = len(shown) - 1
         yield shown, shown, "", notice_html("Searching the documents…"), current, ids, ""
-        for snap in answer_snapshots(services, text, generator=generator, collection=collection_name,
+        for snap in answer_snapshots(self.services, text, generator=generator, collection=collection_name,
                                      conversation_id=current.get("id"), conversation_token=current.get("token")):
             shown[row] = {"role": "assistant", "content": without_images(snap.text) or "…"}
             panel = sources_html(snap.sources, snap.sources_heading) if snap.sources_heading else gr.update()
@@ -109,25 +133,38 @@ def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) 
                 panel = notice_html("No answer, so no sources.")
             yield shown, shown, "", panel, current, ids, note
 
-    def rate(ids: dict[str, str], browser: str, like: gr.LikeData, request: gr.Request) -> str:
+    def rate(self, ids: dict[str, str], browser: str, like: gr.LikeData, request: gr.Request) -> str:
         index = like.index if isinstance(like.index, int) else like.index[0]
         message_id = ids.get(str(index))
         if message_id is None or like.liked not in (True, False):
             return "Only stored answers can be rated."
         vote = 1 if like.liked is True else -1
-        if not services.chat.feedback(uuid.UUID(message_id), vote, client=voter(browser, request)):
+        if not self.services.chat.feedback(uuid.UUID(message_id), vote, client=voter(browser, request)):
             return "That answer is no longer stored."
         return f"Thanks — your thumbs {'up' if vote > 0 else 'down'} was saved."
 
+    @staticmethod
     def reset() -> tuple:
         return [], [], {}, {}, notice_html(SOURCES_PLACEHOLDER), "New conversation started."
 
-    inputs = [question, messages, mode, conversation, collection, message_ids]
-    outputs = [chatbot, messages, question, sources, conversation, message_ids, status]
-    gr.on([send.click, question.submit], respond, inputs, outputs, concurrency_limit=concurrency_limit,
+    def generators(self) -> tuple:
+        """The generators that can answer now (an adapter may have been trained since the app started)."""
+        return gr.update(choices=generator_choices(self.services)), finetuned_note(self.services)
+
+
+def wire_chat(demo: gr.Blocks, ui: ChatLayout, handlers: ChatHandlers, concurrency_limit: int) -> None:
+    """The Chat tab's events."""
+    inputs = [ui.question, ui.messages, ui.mode, ui.conversation, ui.collection, ui.message_ids]
+    outputs = [ui.chatbot, ui.messages, ui.question, ui.sources, ui.conversation, ui.message_ids, ui.status]
+    gr.on([ui.send.click, ui.question.submit], handlers.respond, inputs, outputs, concurrency_limit=concurrency_limit,
           concurrency_id=GENERATION, show_progress="hidden")
-    chatbot.like(rate, [message_ids, browser_id], status, show_progress="hidden")
-    new_chat.click(reset, None, [chatbot, messages, conversation, message_ids, sources, status], queue=False)
-    chatbot.clear(reset, None, [chatbot, messages, conversation, message_ids, sources, status], queue=False)
-    demo.load(lambda: (gr.update(choices=generator_choices(services)), finetuned_note(services)), None,
-              [mode, missing], show_progress="hidden", queue=False)
+    ui.chatbot.like(handlers.rate, [ui.message_ids, ui.browser_id], ui.status, show_progress="hidden")
+    cleared = [ui.chatbot, ui.messages, ui.conversation, ui.message_ids, ui.sources, ui.status]
+    ui.new_chat.click(handlers.reset, None, cleared, queue=False)
+    ui.chatbot.clear(handlers.reset, None, cleared, queue=False)
+    demo.load(handlers.generators, None, [ui.mode, ui.missing], show_progress="hidden", queue=False)
+
+
+def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) -> None:
+    """Components and events of the Chat tab (call inside a `gr.Tab` of `demo`)."""
+    wire_chat(demo, chat_layout(demo, services), ChatHandlers(services), concurrency_limit)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
@@ -48,12 +49,50 @@ def second_choice(choices: list[str]) -> str:
     return FINETUNED if FINETUNED in choices else EXTRACTIVE
 
 
-def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) -> None:
-    """Components and events of the Compare tab (call inside a `gr.Tab` of `demo`)."""
-    choices = generator_choices(services)
-    state = gr.State({})
-    browser_id = voter_state(demo)
+@dataclass(frozen=True)
+class Side:
+    """One answer's column."""
 
+    label: gr.Markdown
+    answer: gr.Markdown
+    panel: gr.HTML
+
+
+@dataclass(frozen=True)
+class CompareLayout:
+    """The Compare tab's components."""
+
+    state: gr.State  # the last comparison: {"generators", "messages", "blind", "voted"}
+    browser_id: gr.BrowserState
+    question: gr.Textbox
+    run: gr.Button
+    first: gr.Dropdown
+    second: gr.Dropdown
+    blind: gr.Checkbox
+    missing: gr.Markdown
+    sides: dict[str, Side]
+    vote_row: gr.Row
+    vote_buttons: dict[str, gr.Button]
+    status: gr.Markdown
+    table: gr.Dataframe
+    plot: gr.BarPlot
+    refresh: gr.Button
+
+
+def _side(side: str) -> Side:
+    """One answer's column: its label, the answer, its sources folded away."""
+    with gr.Column(variant="panel"):
+        label = gr.Markdown(f"### {side.upper()}", elem_id=f"compare-label-{side}")
+        answer = gr.Markdown("", elem_id=f"compare-answer-{side}", min_height=80)
+        with gr.Accordion("Sources", open=False, elem_id=f"compare-sources-box-{side}"):
+            panel = gr.HTML("", elem_id=f"compare-sources-{side}")
+    return Side(label, answer, panel)
+
+
+def compare_layout(demo: gr.Blocks, services: Services) -> CompareLayout:
+    """The Compare tab's components, laid out (call inside a `gr.Tab` of `demo`)."""
+    choices = generator_choices(services)
+    state, browser_id = gr.State({}), voter_state(demo)
     with gr.Row(equal_height=True):
         question = gr.Textbox(placeholder="One question, two answers…", show_label=False, scale=5, max_lines=4,
                               elem_id="compare-question", submit_btn=False)
@@ -64,19 +103,11 @@ def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: in
         blind = gr.Checkbox(value=True, label="Blind: shuffle the order and hide the names until you vote",
                             elem_id="compare-blind")
     missing = gr.Markdown(finetuned_note(services), elem_id="compare-finetuned-note")
-    columns = {}
     with gr.Row(equal_height=False):
-        for side in SIDES:
-            with gr.Column(variant="panel"):
-                label = gr.Markdown(f"### {side.upper()}", elem_id=f"compare-label-{side}")
-                answer = gr.Markdown("", elem_id=f"compare-answer-{side}", min_height=80)
-                with gr.Accordion("Sources", open=False, elem_id=f"compare-sources-box-{side}"):
-                    panel = gr.HTML("", elem_id=f"compare-sources-{side}")
-                columns[side] = (label, answer, panel)
+        sides = {side: _side(side) for side in SIDES}
     with gr.Row(visible=False, elem_id="compare-vote") as vote_row:
         vote_buttons = {w: gr.Button(WINNER_LABEL[w], elem_id=f"compare-vote-{w}") for w in ("a", "tie", "b")}
     status = gr.Markdown("", elem_id="compare-status")
-
     gr.Markdown("### Blind-vote results")
     with gr.Row(equal_height=False):
         table = gr.Dataframe(headers=WIN_RATE_HEADERS, value=[], interactive=False, label="Win rates",
@@ -85,8 +116,17 @@ def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: in
                           y="win rate", color="generator", y_lim=[0, 1], title="Win rate per matchup", visible=False,
                           tooltip=["matchup", "win rate", "votes"], elem_id="compare-chart", scale=2)
     refresh = gr.Button("Refresh results", size="sm", elem_id="compare-refresh")
+    return CompareLayout(state, browser_id, question, run, first, second, blind, missing, sides, vote_row,
+                         vote_buttons, status, table, plot, refresh)
 
-    def compare(text: str, gen_1: str, gen_2: str, is_blind: bool) -> Iterator[tuple]:
+
+class CompareHandlers:
+    """The Compare tab's event handlers: both answers (streamed), a blind vote, the results, the pickers."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def compare(self, text: str, gen_1: str, gen_2: str, is_blind: bool) -> Iterator[tuple]:
         text = (text or "").strip()
         if not text:
             yield (*[gr.update()] * 6, gr.update(visible=False), "Type a question first.", {})
@@ -107,7 +147,7 @@ def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: in
         for i, side in enumerate(SIDES):
             texts[i] = "…"
             yield frame(f"Answering {side.upper()}…")
-            for snap in answer_snapshots(services, text, generator=order[i], collection=None):
+            for snap in answer_snapshots(self.services, text, generator=order[i], collection=None):
                 texts[i] = without_images(snap.text) or "…"
                 if snap.sources_heading:
                     panels[i] = sources_html(snap.sources, snap.sources_heading)
@@ -123,43 +163,50 @@ def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: in
         else:
             yield frame("Turn on blind mode to vote.")
 
-    def vote(winner: str, record: dict[str, Any], browser: str, request: gr.Request | None = None) -> tuple:
+    def vote(self, winner: str, record: dict[str, Any], browser: str, request: gr.Request | None = None) -> tuple:
         messages = record.get("messages") or [None, None]
         if record.get("voted") or not record.get("blind") or not all(messages):
             return gr.update(), gr.update(), gr.update(visible=False), "Nothing to vote on.", record, \
                 gr.update(), gr.update()
-        services.conversations.record_ab_vote(uuid.UUID(messages[0]), uuid.UUID(messages[1]), winner,
-                                              client=voter(browser, request))
+        self.services.conversations.record_ab_vote(uuid.UUID(messages[0]), uuid.UUID(messages[1]), winner,
+                                                   client=voter(browser, request))
         record = {**record, "voted": True}
         order = record["generators"]
         labels = [_label(s, g, True, revealed=True) for s, g in zip(SIDES, order, strict=True)]
         verdict = "a tie" if winner == "tie" else f"{winner.upper()} ({order[SIDES.index(winner)]}) wins"
         note = f"Vote saved: {verdict}. A was **{order[0]}**, B was **{order[1]}**."
-        return (labels[0], labels[1], gr.update(visible=False), note, record, *win_rate_results(services))
+        return (labels[0], labels[1], gr.update(visible=False), note, record, *win_rate_results(self.services))
 
-    def voting(winner: str):
+    def voting(self, winner: str) -> Callable[[dict[str, Any], str, gr.Request], tuple]:
+        """The vote handler of one button."""
         def handler(record: dict[str, Any], browser: str, request: gr.Request) -> tuple:
-            return vote(winner, record, browser, request)
+            return self.vote(winner, record, browser, request)
         return handler
 
-    a_label, a_answer, a_panel = columns["a"]
-    b_label, b_answer, b_panel = columns["b"]
-    gr.on([run.click, question.submit], compare, [question, first, second, blind],
-          [a_label, a_answer, a_panel, b_label, b_answer, b_panel, vote_row, status, state],
-          concurrency_limit=concurrency_limit, concurrency_id=GENERATION, show_progress="hidden")
-    for winner, button in vote_buttons.items():
-        button.click(voting(winner), [state, browser_id], [a_label, b_label, vote_row, status, state, table, plot],
-                     show_progress="hidden")
+    def results(self) -> tuple:
+        return win_rate_results(self.services)
 
-    def results() -> tuple:
-        return win_rate_results(services)
-
-    def pickers() -> tuple:
+    def pickers(self) -> tuple:
         """The generators that can answer now (an adapter may have been trained since the app started)."""
-        names = generator_choices(services)
+        names = generator_choices(self.services)
         return (gr.update(choices=names, value=BASE), gr.update(choices=names, value=second_choice(names)),
-                finetuned_note(services))
+                finetuned_note(self.services))
 
-    refresh.click(results, None, [table, plot], show_progress="hidden")
-    demo.load(results, None, [table, plot], show_progress="hidden")
-    demo.load(pickers, None, [first, second, missing], show_progress="hidden", queue=False)
+
+def wire_compare(demo: gr.Blocks, ui: CompareLayout, handlers: CompareHandlers, concurrency_limit: int) -> None:
+    """The Compare tab's events."""
+    a, b = ui.sides["a"], ui.sides["b"]
+    gr.on([ui.run.click, ui.question.submit], handlers.compare, [ui.question, ui.first, ui.second, ui.blind],
+          [a.label, a.answer, a.panel, b.label, b.answer, b.panel, ui.vote_row, ui.status, ui.state],
+          concurrency_limit=concurrency_limit, concurrency_id=GENERATION, show_progress="hidden")
+    for winner, button in ui.vote_buttons.items():
+        button.click(handlers.voting(winner), [ui.state, ui.browser_id],
+                     [a.label, b.label, ui.vote_row, ui.status, ui.state, ui.table, ui.plot], show_progress="hidden")
+    ui.refresh.click(handlers.results, None, [ui.table, ui.plot], show_progress="hidden")
+    demo.load(handlers.results, None, [ui.table, ui.plot], show_progress="hidden")
+    demo.load(handlers.pickers, None, [ui.first, ui.second, ui.missing], show_progress="hidden", queue=False)
+
+
+def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) -> None:
+    """Components and events of the Compare tab (call inside a `gr.Tab` of `demo`)."""
+    wire_compare(demo, compare_layout(demo, services), CompareHandlers(services), concurrency_limit)

@@ -3,6 +3,8 @@ switch a collection to another embedder (its previous vectors are kept, so switc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from chatbot.embedder_admin import embedder_rows
@@ -33,9 +35,44 @@ def latest_job(services: Services) -> Job | None:
     return jobs[0] if jobs else None
 
 
-def build_embedders_tab(blocks: gr.Blocks, services: Services) -> None:
-    settings = services.settings
-    hidden = {"api_visibility": "private"}
+@dataclass(frozen=True)
+class EmbeddersLayout:
+    """The Embedders tab's components."""
+
+    table: gr.Dataframe
+    collection: gr.Textbox
+    name: gr.Textbox
+    qa_file: gr.Dropdown
+    max_pairs: gr.Number
+    epochs: gr.Number
+    switch: gr.Checkbox
+    start: gr.Button
+    chosen: gr.Dropdown
+    target: gr.Textbox
+    use: gr.Button
+    status: gr.Markdown
+    seen: gr.State  # the latest job's "id:status" last shown
+    timer: gr.Timer
+
+
+def _tune_column(services: Services) -> tuple:
+    gr.Markdown("### Tune an embedder")
+    with gr.Row():
+        collection = gr.Textbox(services.settings.collection, label="Collection", max_lines=1,
+                                elem_id="emb-collection")
+        name = gr.Textbox("", label="Name (optional)", max_lines=1, elem_id="emb-name")
+    qa_file = gr.Dropdown(qa_choices(services), value=None, label="QA file (optional: its train questions)",
+                          elem_id="emb-qa-file")
+    with gr.Row():
+        max_pairs = gr.Number(3000, label="Max pairs", precision=0, minimum=1, elem_id="emb-max-pairs")
+        epochs = gr.Number(1, label="Epochs", minimum=0.01, maximum=20, elem_id="emb-epochs")
+        switch = gr.Checkbox(True, label="Switch the collection to it when done", elem_id="emb-switch")
+    start = gr.Button("Tune", variant="primary", elem_id="emb-tune")
+    return collection, name, qa_file, max_pairs, epochs, switch, start
+
+
+def embedders_layout(services: Services) -> EmbeddersLayout:
+    """The Embedders tab's components, laid out (call inside its `gr.Tab`)."""
     gr.Markdown("Each collection is queried with the embedder that made its vectors. Tune one on a collection's own "
                 "documents (each section heading or title → its chunks, plus a QA file's questions → their gold "
                 "chunks), then switch the collection to it: its chunks are encoded in the background and the "
@@ -43,64 +80,72 @@ def build_embedders_tab(blocks: gr.Blocks, services: Services) -> None:
     table = gr.Dataframe(headers=EMBEDDER_HEADERS, value=[], interactive=False, wrap=True, elem_id="emb-table")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            gr.Markdown("### Tune an embedder")
-            with gr.Row():
-                collection = gr.Textbox(settings.collection, label="Collection", max_lines=1, elem_id="emb-collection")
-                name = gr.Textbox("", label="Name (optional)", max_lines=1, elem_id="emb-name")
-            qa_file = gr.Dropdown(qa_choices(services), value=None, label="QA file (optional: its train questions)",
-                                  elem_id="emb-qa-file")
-            with gr.Row():
-                max_pairs = gr.Number(3000, label="Max pairs", precision=0, minimum=1, elem_id="emb-max-pairs")
-                epochs = gr.Number(1, label="Epochs", minimum=0.01, maximum=20, elem_id="emb-epochs")
-                switch = gr.Checkbox(True, label="Switch the collection to it when done", elem_id="emb-switch")
-            start = gr.Button("Tune", variant="primary", elem_id="emb-tune")
+            tune = _tune_column(services)
         with gr.Column(scale=2):
             gr.Markdown("### Switch a collection")
             chosen = gr.Dropdown([], label="Embedder", elem_id="emb-choose")
-            target = gr.Textbox(settings.collection, label="Collection", max_lines=1, elem_id="emb-target")
+            target = gr.Textbox(services.settings.collection, label="Collection", max_lines=1, elem_id="emb-target")
             use = gr.Button("Switch", elem_id="emb-use")
     status = gr.Markdown(job_status(latest_job(services)), elem_id="emb-status")
+    seen, timer = gr.State(""), gr.Timer(2.0)
+    gr.Markdown(f"`{BASE}` is the configured embedder (RAGBOT_EMBEDDER, RAGBOT_EMBEDDER_BACKEND). `ragbot embedder "
+                "drop NAME` deletes an embedder's kept vectors (and a tuned one's files) once no collection uses it.")
+    return EmbeddersLayout(table, *tune, chosen, target, use, status, seen, timer)
 
-    def listing() -> tuple:
-        rows = embedder_table(services)
+
+class EmbeddersHandlers:
+    """The Embedders tab's event handlers: the table, start a tuning or a switch, poll the latest job."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def listing(self) -> tuple:
+        rows = embedder_table(self.services)
         return rows, gr.update(choices=[r[0] for r in rows])
 
-    def start_tune(collection_name: str, embedder: str, qa: str | None, pairs: float | None, n_epochs: float | None,
-                   then_switch: bool) -> str:
+    def start_tune(self, collection_name: str, embedder: str, qa: str | None, pairs: float | None,
+                   n_epochs: float | None, then_switch: bool) -> str:
         from datetime import UTC, datetime
 
-        collection_name = (collection_name or settings.collection).strip()
+        collection_name = (collection_name or self.services.settings.collection).strip()
         default_name = f"{collection_name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         try:
             config = TuneConfig(collection_name, embedder.strip() or default_name, qa=qa or None,
                                 max_pairs=int(pairs or 3000), epochs=float(n_epochs or 1))
-            job = submit_tune(services, config, switch=then_switch)
+            job = submit_tune(self.services, config, switch=then_switch)
         except (ValueError, DatasetError, EmbedderRegistryError, JobQueueFull) as exc:
             return f"**Not started:** {exc}"
         return job_status(job)
 
-    def start_use(embedder: str | None, collection_name: str) -> str:
+    def start_use(self, embedder: str | None, collection_name: str) -> str:
         if not embedder:
             return "**Choose an embedder** (`base` is the configured one)."
         try:
-            job = submit_use(services, embedder, (collection_name or settings.collection).strip())
+            job = submit_use(self.services, embedder, (collection_name or self.services.settings.collection).strip())
         except (EmbedderRegistryError, JobQueueFull) as exc:
             return f"**Not started:** {exc}"
         return job_status(job)
 
-    def poll(seen: str) -> tuple:
+    def poll(self, seen: str) -> tuple:
         """The job's status every tick; the table only when a job has just finished."""
-        job = latest_job(services)
+        job = latest_job(self.services)
         state = f"{job.id}:{job.status}" if job else ""
         if state == seen or not job or job.active:
             return job_status(job), state, gr.update(), gr.update()
-        return job_status(job), state, *listing()
+        return job_status(job), state, *self.listing()
 
-    start.click(start_tune, [collection, name, qa_file, max_pairs, epochs, switch], status, concurrency_limit=1,
-                concurrency_id="embedder", **hidden)
-    use.click(start_use, [chosen, target], status, concurrency_limit=1, concurrency_id="embedder", **hidden)
-    seen = gr.State("")
-    gr.Timer(2.0).tick(poll, seen, [status, seen, table, chosen], show_progress="hidden", **hidden)
-    blocks.load(listing, None, [table, chosen], **hidden)
-    gr.Markdown(f"`{BASE}` is the configured embedder (RAGBOT_EMBEDDER, RAGBOT_EMBEDDER_BACKEND). `ragbot embedder "
-                "drop NAME` deletes an embedder's kept vectors (and a tuned one's files) once no collection uses it.")
+
+def wire_embedders(blocks: gr.Blocks, ui: EmbeddersLayout, handlers: EmbeddersHandlers) -> None:
+    """The Embedders tab's events, the job poll and the table at page load."""
+    hidden = {"api_visibility": "private"}
+    ui.start.click(handlers.start_tune, [ui.collection, ui.name, ui.qa_file, ui.max_pairs, ui.epochs, ui.switch],
+                   ui.status, concurrency_limit=1, concurrency_id="embedder", **hidden)
+    ui.use.click(handlers.start_use, [ui.chosen, ui.target], ui.status, concurrency_limit=1,
+                 concurrency_id="embedder", **hidden)
+    ui.timer.tick(handlers.poll, ui.seen, [ui.status, ui.seen, ui.table, ui.chosen], show_progress="hidden", **hidden)
+    blocks.load(handlers.listing, None, [ui.table, ui.chosen], **hidden)
+
+
+def build_embedders_tab(blocks: gr.Blocks, services: Services) -> None:
+    """Components and events of the Embedders tab (call inside a `gr.Tab` of `blocks`)."""
+    wire_embedders(blocks, embedders_layout(services), EmbeddersHandlers(services))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from chatbot.generators import GeneratorUnavailable
 from chatbot.jobs import Job, JobQueueFull
 from chatbot.qa_files import QAFileError, list_qa_files, qa_dir, save_qa_file
 from chatbot.services import Services
+from chatbot.settings import Settings
 from chatbot.ui.formatting import elapsed_text, job_status
 from training.dataset import DatasetError
 from training.reports import (
@@ -86,14 +88,32 @@ def servable(report: Report, name: str) -> str | None:
 # --- the tab -------------------------------------------------------------------------------------
 
 
-def build_evaluation_tab(demo: gr.Blocks, services: Services) -> None:
-    """Components and events of the Evaluation tab (call inside a `gr.Tab` of `demo`)."""
-    settings = services.settings
-    watching = gr.State([])  # ids of this page's jobs that were queued or running at the last poll
-    gr.Markdown("Run the **2×2** on a QA file: the base model and the fine-tuned one, each without and with "
-                "retrieval, and the **extractive** answers (the sources' own sentences, no model), scored against "
-                "the gold answers, with each arm's cost: seconds per answer, first token, memory. It runs in the "
-                "background (one job at a time) and saves a report folder under `reports/`.")
+@dataclass(frozen=True)
+class EvaluationLayout:
+    """The Evaluation tab's components."""
+
+    watching: gr.State  # ids of this page's jobs that were queued or running at the last poll
+    upload: gr.File
+    qa_file: gr.Dropdown
+    note: gr.Textbox
+    collection: gr.Dropdown
+    split: gr.Dropdown
+    limit: gr.Number
+    adapter: gr.Dropdown
+    run: gr.Button
+    status: gr.Markdown
+    jobs: gr.Dataframe
+    timer: gr.Timer
+    reports: gr.Dropdown
+    refresh: gr.Button
+    details: gr.Dataframe
+    summary: gr.Dataframe
+    quality: gr.Image
+    cost: gr.Image
+    files: gr.File
+
+
+def _run_inputs(settings: Settings) -> tuple:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             upload = gr.File(label="Upload a QA file (JSONL: question, answer, split)", file_types=[".jsonl"],
@@ -116,8 +136,10 @@ def build_evaluation_tab(demo: gr.Blocks, services: Services) -> None:
     status = gr.Markdown("", elem_id="eval-status")
     jobs = gr.Dataframe(headers=JOB_HEADERS, value=[], interactive=False, wrap=True, label="Evaluation jobs",
                         elem_id="eval-jobs", column_widths=["60px", "90px", "90px", "30%", "100px", "40%"])
-    timer = gr.Timer(POLL_SECONDS, active=False)
+    return upload, qa_file, note, collection, split, limit, adapter, run, status, jobs
 
+
+def _report_outputs() -> tuple:
     gr.Markdown("### Reports")
     with gr.Row(equal_height=True):
         reports = gr.Dropdown([], label="Report (newest first)", scale=4, elem_id="eval-reports")
@@ -133,61 +155,84 @@ def build_evaluation_tab(demo: gr.Blocks, services: Services) -> None:
                         elem_id="eval-chart-cost")
     files = gr.File(None, label="Full report (every question, five ways) and JSON", file_count="multiple",
                     interactive=False, elem_id="eval-files")
+    return reports, refresh, details, summary, quality, cost, files
 
-    def qa_names() -> list[str]:
-        return [p.name for p in list_qa_files(settings)]
 
-    def report_names() -> list[str]:
-        return [r.name for r in list_reports(settings)]
+def evaluation_layout(settings: Settings) -> EvaluationLayout:
+    """The Evaluation tab's components, laid out (call inside its `gr.Tab`)."""
+    watching = gr.State([])
+    gr.Markdown("Run the **2×2** on a QA file: the base model and the fine-tuned one, each without and with "
+                "retrieval, and the **extractive** answers (the sources' own sentences, no model), scored against "
+                "the gold answers, with each arm's cost: seconds per answer, first token, memory. It runs in the "
+                "background (one job at a time) and saves a report folder under `reports/`.")
+    run = _run_inputs(settings)
+    timer = gr.Timer(POLL_SECONDS, active=False)
+    return EvaluationLayout(watching, *run, timer, *_report_outputs())
 
-    def poll_outputs(watched: list[int]) -> tuple:
+
+class EvaluationHandlers:
+    """The Evaluation tab's event handlers: page open, QA upload, start a run, poll the jobs, show a report."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+
+    def qa_names(self) -> list[str]:
+        return [p.name for p in list_qa_files(self.settings)]
+
+    def report_names(self) -> list[str]:
+        return [r.name for r in list_reports(self.settings)]
+
+    def poll_outputs(self, watched: list[int]) -> tuple:
         """Jobs table, status line, the timer (on while a watched job is active), the ids still watched and,
         when a watched job has just finished, the report list with its report selected."""
-        all_jobs = services.jobs.jobs(JOB_KIND)
-        running = next((j for j in services.jobs.jobs() if j.status == "running"), None)
+        queue = self.services.jobs
+        all_jobs = queue.jobs(JOB_KIND)
+        running = next((j for j in queue.jobs() if j.status == "running"), None)
         active = [j.id for j in all_jobs if j.active]
-        finished = [services.jobs.get(i) for i in watched if i not in active]
+        finished = [queue.get(i) for i in watched if i not in active]
         newest_report = next((j.result["report"] for j in finished if j and j.status == "done" and j.result), None)
-        report_update = gr.update(choices=report_names(), value=newest_report) if finished else gr.update()
+        report_update = gr.update(choices=self.report_names(), value=newest_report) if finished else gr.update()
         return (job_rows(all_jobs), job_status(all_jobs[0] if all_jobs else None, running),
                 gr.Timer(active=bool(active)), active, report_update)
 
-    def opened() -> tuple:
-        names, reports_now = qa_names(), report_names()
-        collections = sorted({settings.collection, *(s["collection"] for s in services.store.collection_stats())})
-        adapters = [ACTIVE_ADAPTER, *(a.name for a in list_adapters(settings.adapters_dir))]
-        active = [j.id for j in services.jobs.jobs(JOB_KIND) if j.active]
-        rows, line, timer_update, watched, _ = poll_outputs(active)
+    def opened(self) -> tuple:
+        names, reports_now = self.qa_names(), self.report_names()
+        collections = sorted({self.settings.collection,
+                              *(s["collection"] for s in self.services.store.collection_stats())})
+        adapters = [ACTIVE_ADAPTER, *(a.name for a in list_adapters(self.settings.adapters_dir))]
+        active = [j.id for j in self.services.jobs.jobs(JOB_KIND) if j.active]
+        rows, line, timer_update, watched, _ = self.poll_outputs(active)
         return (gr.update(choices=names, value=names[0] if names else None), gr.update(choices=collections),
                 gr.update(choices=adapters), gr.update(choices=reports_now, value=reports_now[0] if reports_now
                                                        else None), rows, line, timer_update, watched)
 
-    def save_upload(path: str | None) -> tuple:
+    def save_upload(self, path: str | None) -> tuple:
         if not path:
             return gr.update(), gr.update(), gr.update()
         try:
-            saved = save_qa_file(settings, Path(path).name, Path(path).read_bytes())
+            saved = save_qa_file(self.settings, Path(path).name, Path(path).read_bytes())
         except QAFileError as exc:
             return gr.update(), str(exc), None
-        return gr.update(choices=qa_names(), value=saved.name), f"Saved as qa/{saved.name}.", None
+        return gr.update(choices=self.qa_names(), value=saved.name), f"Saved as qa/{saved.name}.", None
 
-    def start(name: str | None, collection_name: str | None, split_name: str | None, count: float | None,
+    def start(self, name: str | None, collection_name: str | None, split_name: str | None, count: float | None,
               adapter_name: str | None, watched: list[int]) -> tuple:
-        if not name or name not in qa_names():
-            return ("Choose a QA file first.", *poll_outputs(watched))
+        if not name or name not in self.qa_names():
+            return ("Choose a QA file first.", *self.poll_outputs(watched))
         chosen = (split_name or "").strip()
         try:
-            job = submit_compare(services, qa_dir(settings) / name,
+            job = submit_compare(self.services, qa_dir(self.settings) / name,
                                  split=None if chosen in ("", ALL_SPLITS) else chosen,
-                                 collection=(collection_name or settings.collection).strip()[:100] or None,
+                                 collection=(collection_name or self.settings.collection).strip()[:100] or None,
                                  adapter=None if adapter_name in (None, "", ACTIVE_ADAPTER) else adapter_name,
                                  limit=int(count) if count and count > 0 else None)
         except (DatasetError, GeneratorUnavailable, DatabaseError, JobQueueFull) as exc:
-            return (f"Not started: {exc}", *poll_outputs(watched))
-        return (f"Submitted job {job.id}.", *poll_outputs([*watched, job.id]))
+            return (f"Not started: {exc}", *self.poll_outputs(watched))
+        return (f"Submitted job {job.id}.", *self.poll_outputs([*watched, job.id]))
 
-    def show(name: str | None) -> tuple:
-        report = load_report(settings, name or "")
+    def show(self, name: str | None) -> tuple:
+        report = load_report(self.settings, name or "")
         if report is None:
             return [], [], None, None, None
         charts = {p.stem: servable(report, p.name) for p in report.charts}
@@ -195,15 +240,25 @@ def build_evaluation_tab(demo: gr.Blocks, services: Services) -> None:
         return (detail_rows(report.result), summary_rows(report.result), charts.get("quality"), charts.get("cost"),
                 downloads or None)
 
-    def relist(current: str | None) -> Any:
-        names = report_names()
+    def relist(self, current: str | None) -> Any:
+        names = self.report_names()
         return gr.update(choices=names, value=current if current in names else (names[0] if names else None))
 
+
+def wire_evaluation(demo: gr.Blocks, ui: EvaluationLayout, handlers: EvaluationHandlers) -> None:
+    """The Evaluation tab's events, the job poll and what the page shows when it opens."""
     hidden = {"api_visibility": "private"}  # UI-only: not advertised on the login page or to API clients
-    polled = [jobs, status, timer, watching, reports]
-    upload.upload(save_upload, upload, [qa_file, note, upload], **hidden)
-    run.click(start, [qa_file, collection, split, limit, adapter, watching], [note, *polled], **hidden)
-    timer.tick(poll_outputs, watching, polled, show_progress="hidden", **hidden)
-    reports.change(show, reports, [details, summary, quality, cost, files], **hidden)
-    refresh.click(relist, reports, reports, **hidden)
-    demo.load(opened, None, [qa_file, collection, adapter, reports, jobs, status, timer, watching], **hidden)
+    polled = [ui.jobs, ui.status, ui.timer, ui.watching, ui.reports]
+    ui.upload.upload(handlers.save_upload, ui.upload, [ui.qa_file, ui.note, ui.upload], **hidden)
+    ui.run.click(handlers.start, [ui.qa_file, ui.collection, ui.split, ui.limit, ui.adapter, ui.watching],
+                 [ui.note, *polled], **hidden)
+    ui.timer.tick(handlers.poll_outputs, ui.watching, polled, show_progress="hidden", **hidden)
+    ui.reports.change(handlers.show, ui.reports, [ui.details, ui.summary, ui.quality, ui.cost, ui.files], **hidden)
+    ui.refresh.click(handlers.relist, ui.reports, ui.reports, **hidden)
+    demo.load(handlers.opened, None, [ui.qa_file, ui.collection, ui.adapter, ui.reports, ui.jobs, ui.status,
+                                      ui.timer, ui.watching], **hidden)
+
+
+def build_evaluation_tab(demo: gr.Blocks, services: Services) -> None:
+    """Components and events of the Evaluation tab (call inside a `gr.Tab` of `demo`)."""
+    wire_evaluation(demo, evaluation_layout(services.settings), EvaluationHandlers(services))

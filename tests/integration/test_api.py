@@ -21,10 +21,10 @@ ADMIN = ("admin", "s3cret-test-password")
 
 @pytest.fixture(scope="module")
 def base_url(services, settings, examples_ingested) -> Iterator[str]:
-    from chatbot.api.app import create_app
-    from chatbot.api.auth import AdminCredentials
+    from chatbot.credentials import AdminCredentials
+    from chatbot.server import create_server
 
-    with serving(create_app(services, AdminCredentials(*ADMIN, generated=False), with_ui=False)) as url:
+    with serving(create_server(services, AdminCredentials(*ADMIN, generated=False), with_ui=False)) as url:
         yield url
 
 

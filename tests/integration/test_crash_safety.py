@@ -118,13 +118,13 @@ CHAT = {"model": "base", "collection": "nothing-here",
 
 def test_database_down_gives_503_with_a_reason_then_recovers_without_restart(ragbot_home, tmp_path):
     from chatbot import db
-    from chatbot.api.app import create_app
-    from chatbot.api.auth import AdminCredentials
+    from chatbot.credentials import AdminCredentials
+    from chatbot.server import create_server
 
     settings = private_settings(tmp_path)
     admin = ("admin", "crash-test-password")
     with private_services(settings) as services, \
-            serving(create_app(services, AdminCredentials(*admin, generated=False), with_ui=False)) as url:
+            serving(create_server(services, AdminCredentials(*admin, generated=False), with_ui=False)) as url:
         assert httpx.get(f"{url}/healthz").status_code == 200
         first = httpx.post(f"{url}/v1/chat/completions", json=CHAT, timeout=120)
         assert first.status_code == 200 and first.json()["not_covered"] is True, first.text

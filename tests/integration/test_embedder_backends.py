@@ -114,13 +114,13 @@ def test_ingest_benchmark_compares_backends_on_the_same_chunks(services):
 def test_the_api_answers_another_embedder_with_409_naming_both(backends, collection):
     import httpx
 
-    from chatbot.api.app import create_app
-    from chatbot.api.auth import AdminCredentials
+    from chatbot.credentials import AdminCredentials
+    from chatbot.server import create_server
     from tests.integration.private_db import serving
 
     backends["torch"].ingestor.ingest_paths(sorted(EXAMPLE_DOCS.glob("*.md"))[:1], collection)
     credentials = AdminCredentials("admin", "embedder-test-password", generated=False)
-    with serving(create_app(backends["onnx"], credentials, with_ui=False)) as url:
+    with serving(create_server(backends["onnx"], credentials, with_ui=False)) as url:
         reply = httpx.get(f"{url}/api/search", params={"q": QUESTION, "collection": collection}, timeout=60)
     assert reply.status_code == 409
     assert "on torch" in reply.json()["detail"] and "on onnx" in reply.json()["detail"]

@@ -279,14 +279,14 @@ def hostile_services(settings):
 
 @pytest.fixture(scope="module")
 def api(hostile_services, examples_ingested) -> str:
-    from chatbot.api.app import create_app
-    from chatbot.api.auth import AdminCredentials
-    from chatbot.api.login_throttle import LoginThrottle
+    from chatbot.credentials import AdminCredentials
+    from chatbot.login_throttle import LoginThrottle
+    from chatbot.server import create_server
 
     # dozens of deliberately wrong credentials from one client: the login throttle (test_security_abuse) is
     # loosened here so that each is answered on its own merits
     credentials = AdminCredentials(*ADMIN, generated=False, throttle=LoginThrottle(free_failures=1000))
-    with serving(create_app(hostile_services, credentials, with_ui=False)) as url:
+    with serving(create_server(hostile_services, credentials, with_ui=False)) as url:
         yield url
 
 
@@ -296,7 +296,7 @@ TRAVERSAL_NAMES = [f"../../x-{TOKEN}.md", f"..\\..\\x-{TOKEN}.md", f"/tmp/x-{TOK
 
 def test_upload_api_reports_every_hostile_file_and_ingests_the_good_ones(api, hostile_services, tmp_path,
                                                                          collection):
-    from chatbot.api.admin import safe_filename
+    from ingestion.uploads import safe_filename
 
     cases = dict(hostile_cases())
     # The 10 MB single line (5,243 chunks, each embedded: 1–2 min here) goes through the CLI test; the upload path

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def base_url(services, examples_ingested) -> Iterator[str]:
-    from chatbot.api.app import create_app
-    from chatbot.api.auth import AdminCredentials
+    from chatbot.credentials import AdminCredentials
+    from chatbot.server import create_server
 
     credentials = AdminCredentials("admin", "load-test-password", generated=False)
-    with serving(create_app(services, credentials, with_ui=False)) as url:
+    with serving(create_server(services, credentials, with_ui=False)) as url:
         yield url
 
 

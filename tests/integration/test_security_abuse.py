@@ -33,7 +33,7 @@ def limited(services, **settings):
 
 
 def credentials():
-    from chatbot.api.auth import AdminCredentials
+    from chatbot.credentials import AdminCredentials
 
     return AdminCredentials("admin", PASSWORD, generated=False)  # the default throttle: 5 failures, then waits
 
@@ -41,9 +41,9 @@ def credentials():
 @pytest.fixture(scope="module")
 def strict_api(services, examples_ingested) -> Iterator[str]:
     """The API with 2 requests a client may make at once per route, then 1 a minute."""
-    from chatbot.api.app import create_app
+    from chatbot.server import create_server
 
-    app = create_app(limited(services, rate_limit_per_minute=1, rate_limit_burst=2), credentials(), with_ui=False)
+    app = create_server(limited(services, rate_limit_per_minute=1, rate_limit_burst=2), credentials(), with_ui=False)
     with serving(app) as url:
         yield url
 
@@ -79,7 +79,7 @@ def test_each_open_route_answers_429_with_retry_after_once_a_client_is_over_its_
 
 
 def test_search_beyond_its_concurrency_is_answered_busy_not_queued(services, examples_ingested):
-    from chatbot.api.app import create_app
+    from chatbot.server import create_server
 
     entered, release, calls = threading.Event(), threading.Event(), []
     gated = limited(services, max_search_concurrency=1)
@@ -93,7 +93,7 @@ def test_search_beyond_its_concurrency_is_answered_busy_not_queued(services, exa
         return real(*args, **kwargs)
 
     gated.retriever = retriever
-    with serving(create_app(gated, credentials(), with_ui=False)) as url:
+    with serving(create_server(gated, credentials(), with_ui=False)) as url:
         search = {"q": QUESTION, "collection": "examples"}
         first: list[httpx.Response] = []
         holder = threading.Thread(target=lambda: first.append(httpx.get(f"{url}/api/search", params=search,
@@ -115,9 +115,9 @@ def test_search_beyond_its_concurrency_is_answered_busy_not_queued(services, exa
 @pytest.fixture(scope="module")
 def ui_app(services, examples_ingested):
     """The app with the Gradio UI (public and admin)."""
-    from chatbot.api.app import create_app
+    from chatbot.server import create_server
 
-    app = create_app(limited(services, ui_queue_size=7), credentials())
+    app = create_server(limited(services, ui_queue_size=7), credentials())
     with serving(app) as url:
         yield app, url
 
@@ -278,7 +278,7 @@ def test_restore_refuses_an_older_schema_over_a_newer_database(ragbot_home, tmp_
 
 
 def test_an_upload_that_replaces_a_document_of_the_same_name_says_so(services, collection):
-    from chatbot.api.app import create_app
+    from chatbot.server import create_server
 
     def upload(*files: tuple[str, bytes]) -> dict:
         response = httpx.post(f"{url}/api/documents", auth=("admin", PASSWORD), data={"collection": collection},
@@ -286,7 +286,7 @@ def test_an_upload_that_replaces_a_document_of_the_same_name_says_so(services, c
         assert response.status_code == 200, response.text
         return response.json()
 
-    with serving(create_app(services, credentials(), with_ui=False)) as url:
+    with serving(create_server(services, credentials(), with_ui=False)) as url:
         first = upload(("guide.md", b"# Guide\n\nThe first guide.\n"))
         assert first["replaced"] == [] and first["documents_added"] == 1
         same = upload(("guide.md", b"# Guide\n\nThe first guide.\n"))

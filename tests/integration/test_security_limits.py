@@ -21,10 +21,10 @@ QUESTION = "How do I factory reset the hub?"
 
 @pytest.fixture(scope="module")
 def base_url(services, examples_ingested) -> Iterator[str]:
-    from chatbot.api.app import create_app
-    from chatbot.api.auth import AdminCredentials
+    from chatbot.credentials import AdminCredentials
+    from chatbot.server import create_server
 
-    with serving(create_app(services, AdminCredentials(*ADMIN, generated=False), with_ui=False)) as url:
+    with serving(create_server(services, AdminCredentials(*ADMIN, generated=False), with_ui=False)) as url:
         yield url
 
 
@@ -133,7 +133,7 @@ def test_chain_fits_sources_under_the_cap_and_refuses_a_question_that_cannot_fit
                      metadata={"title": "A long title " * 6, "chunk_id": i}) for i in range(8)]
     messages, fitted = chain.build_messages(QUESTION, docs)
     assert 0 < len(fitted) < len(docs) and chain.generators.prompt_tokens(messages) <= cap
-    assert messages[-1]["content"].endswith(QUESTION)
+    assert messages[-1].content.endswith(QUESTION)
     long_question = "Why does the hub blink amber after every firmware update? " * 20  # ~1,200 characters
     assert len(long_question) < settings.max_question_chars
     with pytest.raises(InputTooLong, match=r"question: .* tokens with the instructions; at most 224") as refused:

@@ -36,10 +36,10 @@ def perimeter_services(services):
 @pytest.fixture(scope="module")
 def base(perimeter_services) -> Iterator[str]:
     """The whole app, UI included, as `ragbot serve` runs it."""
-    from chatbot.api.app import create_app
-    from chatbot.api.auth import AdminCredentials
+    from chatbot.credentials import AdminCredentials
+    from chatbot.server import create_server
 
-    with serving(create_app(perimeter_services, AdminCredentials(*ADMIN, generated=False))) as url:
+    with serving(create_server(perimeter_services, AdminCredentials(*ADMIN, generated=False))) as url:
         yield url
 
 

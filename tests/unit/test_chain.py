@@ -8,6 +8,7 @@ import pytest
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import BaseMessage
 from langchain_core.retrievers import BaseRetriever
 
 from chatbot.chain import RagChain, condense_question, fit_documents
@@ -34,8 +35,8 @@ class FakeGenerators:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
-        return sum(self.count_tokens(m["content"]) + 4 for m in messages)
+    def prompt_tokens(self, messages: list[BaseMessage]) -> int:
+        return sum(self.count_tokens(str(m.content)) + 4 for m in messages)
 
     def context_window(self) -> int:
         return self.window
@@ -86,7 +87,14 @@ def test_context_fitting_drops_lower_ranked_chunks_that_do_not_fit():
     assert fit_documents(docs, budget=10, count_tokens=lambda t: len(t.split())) == []
     chain, _ = make_chain("ok [1]", docs, window=200)
     messages, fitted = chain.build_messages("q?", docs)
-    assert len(fitted) < 3 and "[1]" in messages[1]["content"] and "c c c" not in messages[1]["content"]
+    assert len(fitted) < 3 and "[1]" in messages[1].content and "c c c" not in messages[1].content
+
+
+def test_a_model_resolved_by_the_caller_is_not_resolved_again():
+    chain, generators = make_chain("unused", [doc("warranty is 24 months", 0.8)])
+    model = chain.chat_model("base")
+    answer = chain.invoke("How long is the warranty?", model=model)
+    assert generators.calls == 1 and answer.text == "unused"
 
 
 def test_condense_uses_the_previous_question():

@@ -63,7 +63,7 @@ def test_forwarded_headers_are_honoured_only_from_configured_proxies(tmp_path):
 
 
 def test_failed_logins_double_the_wait_per_client_and_per_user():
-    from chatbot.api.login_throttle import LoginThrottle, LoginThrottled
+    from chatbot.login_throttle import LoginThrottle, LoginThrottled
 
     clock = Clock()
     throttle = LoginThrottle(free_failures=3, max_wait_s=5, clock=clock)
@@ -96,7 +96,7 @@ def test_failed_logins_double_the_wait_per_client_and_per_user():
 def test_a_configured_admin_password_needs_twelve_characters(tmp_path):
     from pydantic import SecretStr
 
-    from chatbot.api.auth import AdminCredentials, WeakPassword
+    from chatbot.credentials import AdminCredentials, WeakPassword
     from chatbot.settings import Settings
 
     with pytest.raises(WeakPassword, match="11 characters; it needs at least 12"):

@@ -12,10 +12,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 FORGET_AFTER_S = 3600.0
 MAX_KEYS = 50_000
+UNKNOWN_CLIENT = "unknown"
+
+# The client of the request being handled, published by the API's rate-limit middleware: Gradio's login
+# callback is given no request, so the throttle reads the client from here.
+current_client: ContextVar[str] = ContextVar("current_client", default=UNKNOWN_CLIENT)
 
 
 class LoginThrottled(RuntimeError):
