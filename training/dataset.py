@@ -22,22 +22,18 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from langchain_core.documents import Document
 
 from chatbot.prompts import rag_messages
 from chatbot.qa_files import QAFileError, qa_rows
+from training.config import DEFAULT_ORACLE_P, DEFAULT_SOURCE_ORDER, SourceOrder
 
 if TYPE_CHECKING:
     from chatbot.retriever import Hit
     from chatbot.services import Services
 
-DEFAULT_ORACLE_P = 0.8
-SourceOrder = Literal["ranked", "shuffled"]
-# The order the chain shows at answer time; over three seeds on python-faq it beat RAFT's shuffle on F1 and on
-# following the right source in every seed (README, Fine-tuning).
-DEFAULT_SOURCE_ORDER: SourceOrder = "ranked"
 
 QUOTED_SHARE = 0.5  # a chunk of the named document holds part of the answer when half its words are in it
 _WORD = re.compile(r"\w+")
