@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import string
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -247,43 +246,39 @@ def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test"
                      chain: RagChain | None = None, progress: bool = True) -> dict[str, Any]:
     """Base vs fine-tuned on the same questions, with the extractive answers beside them: `{"result": the JSON
     summary, "records": {...}}`."""
-    from training.dataset import load_qa
+    from training.arms import finetuned_generator, questions, run_arms
+    from training.threads import adapt_threads, threads_restored
 
-    pairs = load_qa(qa, split)
-    if limit is not None:
-        pairs = pairs[:limit]
+    pairs = questions(qa, split, limit)
     collection = collection or services.settings.collection
     chain = chain or services.chain
-    finetuned = f"finetuned:{adapter}" if adapter else "finetuned"
-    adapter_info = None
-    if hasattr(chain.generators, "resolve"):
-        adapter_info = chain.generators.resolve(finetuned)  # fails fast when no adapter exists
-        finetuned = f"finetuned:{adapter_info.name}"
+    finetuned, adapter_info = finetuned_generator(chain, adapter)
     conditions = [Condition("base", "base"), Condition("finetuned", finetuned), Condition(EXTRACTIVE, EXTRACTIVE)]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(pairs) * len(conditions), desc="answers", unit="answer", file=sys.stderr)
     started = time.perf_counter()
-    from training.threads import adapt_threads
+    with threads_restored():
+        adapt_threads(services.settings)
+        records = run_arms(chain, pairs, conditions, collection, concurrency=services.settings.eval_concurrency,
+                           progress=progress,
+                           on_record=lambda _: adapt_threads(services.settings))  # use the cores others leave free
+    result = {
+        "n": len(pairs),
+        **answers_summary(records),
+        "split": split,
+        "collection": collection,
+        "generators": {"base": "base", "finetuned": finetuned, EXTRACTIVE: EXTRACTIVE},
+        "adapter": adapter_info.name if adapter_info else adapter,
+        "adapter_quant": (adapter_info.manifest or {}).get("quant") if adapter_info else None,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return {"result": result, "records": records}
 
-    adapt_threads(services.settings)
 
-    def tick(_record: Record) -> None:
-        adapt_threads(services.settings)  # between answers: use the cores others leave free
-        if bar is not None:
-            bar.update(1)
-
-    records = run_conditions(chain, pairs, conditions, collection, on_record=tick,
-                             concurrency=services.settings.eval_concurrency)
-    if bar is not None:
-        bar.close()
+def answers_summary(records: dict[str, list[Record]]) -> dict[str, Any]:
+    """Each arm's means, and how fine-tuned fares against base, question by question."""
     rate, counts = win_rate([r.scores.rougeL for r in records["finetuned"]], [r.scores.rougeL for r in records["base"]])
     f1_rate, f1_counts = win_rate([r.scores.f1 for r in records["finetuned"]], [r.scores.f1 for r in records["base"]])
     base, tuned = summarize(records["base"]), summarize(records["finetuned"])
-    result = {
-        "n": len(pairs),
+    return {
         "base": base,
         "finetuned": tuned,
         EXTRACTIVE: summarize(records[EXTRACTIVE]),
@@ -297,14 +292,7 @@ def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test"
             "f1_wins": f1_counts["wins"],
         },
         "source_choice": source_choice(records["base"], records["finetuned"]),
-        "split": split,
-        "collection": collection,
-        "generators": {"base": "base", "finetuned": finetuned, EXTRACTIVE: EXTRACTIVE},
-        "adapter": adapter_info.name if adapter_info else adapter,
-        "adapter_quant": (adapter_info.manifest or {}).get("quant") if adapter_info else None,
-        "seconds": round(time.perf_counter() - started, 1),
     }
-    return {"result": result, "records": records}
 
 
 # --- outputs -------------------------------------------------------------------------------------
