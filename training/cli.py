@@ -10,9 +10,9 @@ import contextlib
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.table import Column, Table
 
 from chatbot.tables import print_table
 from training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from chatbot.settings import Settings
 
 app = typer.Typer(help="Fine-tuning: RAFT-style examples, QLoRA training, adapters, answer evaluation.",
                   no_args_is_help=True)
@@ -60,6 +63,18 @@ def _fail(message: str, as_json: bool = False) -> typer.Exit:
         typer.echo(json.dumps({"error": message}))
     err.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _command_services(as_json: bool) -> Iterator[Any]:
+    """Services for one command, closed after it; an expected error ends the command with its message."""
+    services = _services()
+    try:
+        yield services
+    except _expected_errors() as exc:
+        raise _fail(str(exc), as_json) from exc
+    finally:
+        services.close()
 
 
 # --- train ---------------------------------------------------------------------------------------
@@ -131,12 +146,11 @@ def _train(given: dict[str, Any], *, resume: bool, dry_run: bool, if_missing: bo
     from training.train import resumable_run
     from training.train import train as run_training
 
-    services = _services()
     name = given.get("name")
-    if if_missing and name and (services.settings.adapters_dir / name / "adapter_config.json").is_file():
-        typer.echo(f"adapter '{name}' exists already: kept")
-        return
-    try:
+    with _command_services(as_json) as services:
+        if if_missing and name and (services.settings.adapters_dir / name / "adapter_config.json").is_file():
+            typer.echo(f"adapter '{name}' exists already: kept")
+            return
         base: dict[str, Any] = {}
         if resume:
             run_name, base = resumable_run(services.settings, name)
@@ -148,21 +162,17 @@ def _train(given: dict[str, Any], *, resume: bool, dry_run: bool, if_missing: bo
             _print_dry_run(build_only(services, config, out), as_json)
             return
         with contextlib.redirect_stdout(sys.stderr):  # the trainer's progress logs must not reach stdout
-            result = run_training(services, config, resume=resume, on_data=_announcer(services, config))
-    except _expected_errors() as exc:
-        raise _fail(str(exc), as_json) from exc
-    finally:
-        services.close()
+            result = run_training(services, config, resume=resume, on_data=_announcer(services.settings, config))
     _print_trained(result, as_json)
 
 
-def _announcer(services: Any, config: TrainConfig) -> Callable[[Any], None]:
+def _announcer(settings: Settings, config: TrainConfig) -> Callable[[Any], None]:
     """Tell stderr what is about to be trained, and in which precision."""
     from chatbot.precision import resolve as resolve_precision
     from training.train import estimate_steps
 
     def announce(data: Any) -> None:
-        chosen = resolve_precision(services.settings)
+        chosen = resolve_precision(settings)
         err.print(f"{len(data.train)} training + {len(data.validation)} validation examples "
                   f"(oracle kept in {data.stats.oracle_present}/{data.stats.examples}); "
                   f"~{estimate_steps(data, config)} steps in {chosen.name} ({chosen.reason})", highlight=False)
@@ -284,8 +294,7 @@ def answers(
     validity, groundedness, win rate."""
     from training.evaluate import evaluate_answers, markdown_report, plot_summary
 
-    services = _services()
-    try:
+    with _command_services(as_json) as services:
         with contextlib.redirect_stdout(sys.stderr):
             run = evaluate_answers(services, qa, split=None if split == "all" else split, collection=collection,
                                    adapter=adapter, limit=limit)
@@ -295,10 +304,6 @@ def answers(
         if report:
             report.parent.mkdir(parents=True, exist_ok=True)
             report.write_text(markdown_report(result, run["records"]), encoding="utf-8")
-    except _expected_errors() as exc:
-        raise _fail(str(exc), as_json) from exc
-    finally:
-        services.close()
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -330,15 +335,9 @@ def loops(
     (RAGBOT_NO_REPEAT_NGRAM, RAGBOT_REPETITION_PENALTY, RAGBOT_STOP_ON_LOOP), with token F1 and ROUGE-L."""
     from training.loop_eval import evaluate_loops
 
-    services = _services()
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            result = evaluate_loops(services, qa, split=None if split == "all" else split, collection=collection,
-                                    generators=generator or ["base"], limit=limit)
-    except _expected_errors() as exc:
-        raise _fail(str(exc), as_json) from exc
-    finally:
-        services.close()
+    with _command_services(as_json) as services, contextlib.redirect_stdout(sys.stderr):
+        result = evaluate_loops(services, qa, split=None if split == "all" else split, collection=collection,
+                                generators=generator or ["base"], limit=limit)
     if as_json:
         typer.echo(json.dumps(result))
         return
