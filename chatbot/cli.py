@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +18,13 @@ from rich.table import Table
 from chatbot import db
 from chatbot.settings import Settings, get_settings
 from chatbot.tables import print_table
+
+if TYPE_CHECKING:
+    from chatbot.services import Services
+    from ingestion.langchain_loaders import LoaderSpec
+    from ingestion.pipeline import IngestReport
+
+T = TypeVar("T")
 
 app = typer.Typer(help="ragbot: a support chatbot fed and taught by your own documents.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded PostgreSQL + pgvector server.", no_args_is_help=True)
@@ -199,20 +207,13 @@ def ingest(
 ) -> None:
     """Ingest documents, websites and LangChain loaders' output: unchanged ones are skipped, changed ones
     replaced, bad ones reported (a page by its URL)."""
-    from ingestion.langchain_loaders import LoaderSpec, ingest_loader, parse_loader_args, read_loader_config
+    from ingestion.langchain_loaders import ingest_loader
     from ingestion.pipeline import IngestReport
     from ingestion.web_crawl import CrawlOptions
 
     urls = [t for t in targets or [] if "://" in t]
     paths = [Path(t) for t in targets or [] if "://" not in t]
-    try:
-        specs = read_loader_config(loader_config) if loader_config else []
-        if loader:
-            specs.append(LoaderSpec(loader, parse_loader_args(loader_arg or [])))
-        elif loader_arg:
-            raise ValueError("--loader-arg needs --loader")
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
+    specs = _loader_specs(loader, loader_arg, loader_config)
     if not (urls or paths or specs):
         raise _fail("give files, folders or URLs to ingest, or --loader / --loader-config")
     options = CrawlOptions(max_pages=max_pages, depth=depth, include=tuple(include or ()),
@@ -232,18 +233,37 @@ def ingest(
     finally:
         services.close()
     report = IngestReport.combined(reports)
+    _print_ingest_report(report, as_json)
+    raise typer.Exit(report.exit_code)
+
+
+def _loader_specs(loader: str | None, loader_arg: list[str] | None, loader_config: Path | None) -> list[LoaderSpec]:
+    """The LangChain loaders to run: those of --loader-config, then --loader with its --loader-arg."""
+    from ingestion.langchain_loaders import LoaderSpec, parse_loader_args, read_loader_config
+
+    try:
+        specs = read_loader_config(loader_config) if loader_config else []
+        if loader:
+            specs.append(LoaderSpec(loader, parse_loader_args(loader_arg or [])))
+        elif loader_arg:
+            raise ValueError("--loader-arg needs --loader")
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    return specs
+
+
+def _print_ingest_report(report: IngestReport, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(report.to_json()))
-    else:
-        for failure in report.files_failed:
-            err.print(f"[yellow]skipped[/yellow] {escape(failure.path)}: {escape(failure.error)}", highlight=False)
-        typer.echo(
-            f"{report.files_ok} files/pages ok, {len(report.files_failed)} failed; documents "
-            f"+{report.documents_added} ~{report.documents_updated} ={report.documents_unchanged}"
-            f" -{report.documents_removed}; chunks +{report.chunks_added} -{report.chunks_removed};"
-            f" {report.seconds:.1f} s"
-        )
-    raise typer.Exit(report.exit_code)
+        return
+    for failure in report.files_failed:
+        err.print(f"[yellow]skipped[/yellow] {escape(failure.path)}: {escape(failure.error)}", highlight=False)
+    typer.echo(
+        f"{report.files_ok} files/pages ok, {len(report.files_failed)} failed; documents "
+        f"+{report.documents_added} ~{report.documents_updated} ={report.documents_unchanged}"
+        f" -{report.documents_removed}; chunks +{report.chunks_added} -{report.chunks_removed};"
+        f" {report.seconds:.1f} s"
+    )
 
 
 @app.command()
@@ -271,24 +291,36 @@ def delete(
         services.close()
 
 
+def _print_listing(rows: Sequence[T], as_json: bool, to_json: Callable[[T], dict[str, Any]],
+                   columns: tuple[str, ...], to_row: Callable[[T], tuple[str, ...]]) -> None:
+    """A list command's output: one JSON array, or a table."""
+    if as_json:
+        typer.echo(json.dumps([to_json(row) for row in rows]))
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*to_row(row))
+    print_table(table)
+
+
+def _fetch(read: Callable[[Services], list[T]]) -> list[T]:
+    """`read` with services opened for it and closed after."""
+    services = _services()
+    try:
+        return read(services)
+    finally:
+        services.close()
+
+
 @app.command("documents")
 def documents(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
     """List stored documents with their chunk counts."""
-    services = _services()
-    try:
-        docs = services.store.list_documents(collection)
-    finally:
-        services.close()
-    if as_json:
-        typer.echo(json.dumps([
-            {"id": d.id, "collection": d.collection, "source": d.source, "title": d.title, "chunks": d.chunks,
-             "ingested_at": d.ingested_at.isoformat()} for d in docs
-        ]))
-        return
-    table = Table("id", "collection", "title", "chunks", "source")
-    for d in docs:
-        table.add_row(str(d.id), d.collection, d.title, str(d.chunks), d.source)
-    print_table(table)
+    _print_listing(
+        _fetch(lambda services: services.store.list_documents(collection)), as_json,
+        lambda d: {"id": d.id, "collection": d.collection, "source": d.source, "title": d.title, "chunks": d.chunks,
+                   "ingested_at": d.ingested_at.isoformat()},
+        ("id", "collection", "title", "chunks", "source"),
+        lambda d: (str(d.id), d.collection, d.title, str(d.chunks), d.source))
 
 
 sources_app = typer.Typer(help="Websites ingested with `ragbot ingest URL` (re-run it to sync one).",
@@ -299,25 +331,19 @@ app.add_typer(sources_app, name="sources")
 @sources_app.command("list")
 def sources_list(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
     """Each website source: its kind (sitemap or crawl), documents, last sync and what it did."""
-    services = _services()
-    try:
-        sources = services.web_sources.list_sources(collection)
-    finally:
-        services.close()
-    if as_json:
-        typer.echo(json.dumps([{"collection": s.collection, "url": s.url, "kind": s.kind, "documents": s.documents,
-                                "last_sync_at": s.last_sync_at.isoformat(), "last_report": s.last_report,
-                                "options": s.options} for s in sources]))
-        return
-    table = Table("collection", "url", "kind", "documents", "last sync", "last result")
-    for s in sources:
-        r = s.last_report
-        result = (f"{r.get('files_ok', 0)} ok, {r.get('files_failed', 0)} failed; +{r.get('documents_added', 0)}"
-                  f" ~{r.get('documents_updated', 0)} ={r.get('documents_unchanged', 0)}"
-                  f" -{r.get('documents_removed', 0)}")
-        table.add_row(s.collection, s.url, s.kind or "?", str(s.documents),
-                      s.last_sync_at.strftime("%Y-%m-%d %H:%M"), result)
-    print_table(table)
+    _print_listing(
+        _fetch(lambda services: services.web_sources.list_sources(collection)), as_json,
+        lambda s: {"collection": s.collection, "url": s.url, "kind": s.kind, "documents": s.documents,
+                   "last_sync_at": s.last_sync_at.isoformat(), "last_report": s.last_report, "options": s.options},
+        ("collection", "url", "kind", "documents", "last sync", "last result"),
+        lambda s: (s.collection, s.url, s.kind or "?", str(s.documents), s.last_sync_at.strftime("%Y-%m-%d %H:%M"),
+                   _sync_result(s.last_report)))
+
+
+def _sync_result(r: dict[str, Any]) -> str:
+    return (f"{r.get('files_ok', 0)} ok, {r.get('files_failed', 0)} failed; +{r.get('documents_added', 0)}"
+            f" ~{r.get('documents_updated', 0)} ={r.get('documents_unchanged', 0)}"
+            f" -{r.get('documents_removed', 0)}")
 
 
 @app.command()
