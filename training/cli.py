@@ -292,7 +292,8 @@ def answers(
 ) -> None:
     """Base vs fine-tuned through the full chain (extractive answers beside them): token F1, ROUGE-L, citation
     validity, groundedness, win rate."""
-    from training.evaluate import evaluate_answers, markdown_report, plot_summary
+    from training.answers import evaluate_answers
+    from training.evaluate import markdown_report, plot_summary
 
     with _command_services(as_json) as services:
         with contextlib.redirect_stdout(sys.stderr):
