@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from chatbot import db
-from chatbot.settings import Settings, get_settings
+from chatbot.cli_services import load_settings, open_services
 from chatbot.tables import print_table
 
 if TYPE_CHECKING:
@@ -51,20 +51,6 @@ def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(1) from exc
-
-
-def _services():
-    from chatbot.services import Services
-
-    return Services(_settings())
-
-
 def _fail(message: str) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}")
     return typer.Exit(1)
@@ -76,10 +62,10 @@ def _fail(message: str) -> typer.Exit:
 @db_app.command("start")
 def db_start() -> None:
     """Start (or reattach to) the embedded database and apply migrations."""
-    settings = _settings()
+    settings = load_settings()
     if settings.database_url:
         raise _fail("DATABASE_URL is set: ragbot uses that server, not the embedded one")
-    services = _services()
+    services = open_services()
     try:
         services.pool  # noqa: B018 — starts the server and migrates
     except db.DatabaseError as exc:
@@ -92,13 +78,13 @@ def db_start() -> None:
 @db_app.command("stop")
 def db_stop() -> None:
     """Stop the embedded database (data is kept)."""
-    typer.echo("stopped" if db.stop_embedded(_settings()) else "not running")
+    typer.echo("stopped" if db.stop_embedded(load_settings()) else "not running")
 
 
 @db_app.command("status")
 def db_status() -> None:
     """Say which database is used and whether it is up; exit 1 when down."""
-    settings = _settings()
+    settings = load_settings()
     if settings.database_url:
         try:
             db.connect(settings.database_url.get_secret_value(), vector=False).close()
@@ -116,7 +102,7 @@ def db_status() -> None:
 def db_url() -> None:
     """Print the connection URL (starts the embedded server if needed)."""
     try:
-        typer.echo(db.database_url(_settings()))
+        typer.echo(db.database_url(load_settings()))
     except db.DatabaseError as exc:
         raise _fail(str(exc)) from exc
 
@@ -127,7 +113,7 @@ def db_backup(file: Annotated[Path, typer.Argument(help="Backup file to write (p
     from chatbot.backup import BackupError, backup
 
     try:
-        result = backup(_settings(), file)
+        result = backup(load_settings(), file)
     except (BackupError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"backed up to {result.path} ({result.bytes / 1048576:.1f} MB)")
@@ -144,7 +130,7 @@ def db_restore(
     if not yes:
         typer.confirm(f"Replace the database's contents with {file}?", abort=True)
     try:
-        restore(_settings(), file)
+        restore(load_settings(), file)
     except (BackupError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"restored from {file}")
@@ -161,7 +147,7 @@ def models_prepare() -> None:
     from chatbot.onnx_export import prepare_onnx_embedder
     from chatbot.precision import resolve as resolve_precision
 
-    settings = _settings()
+    settings = load_settings()
     try:
         base = base_model_location(settings)
         exports = prepare_onnx_embedder(settings)
@@ -218,7 +204,7 @@ def ingest(
         raise _fail("give files, folders or URLs to ingest, or --loader / --loader-config")
     options = CrawlOptions(max_pages=max_pages, depth=depth, include=tuple(include or ()),
                            exclude=tuple(exclude or ()), delay=delay, concurrency=concurrency)
-    services = _services()
+    services = open_services()
     name = collection or services.settings.collection
     reports: list[IngestReport] = []
     try:
@@ -277,7 +263,7 @@ def delete(
 
     if source is None and collection is None:
         raise _fail("give --source PATH or --collection NAME")
-    services = _services()
+    services = open_services()
     try:
         if source is not None:
             name = collection or services.settings.collection
@@ -305,7 +291,7 @@ def _print_listing(rows: Sequence[T], as_json: bool, to_json: Callable[[T], dict
 
 def _fetch(read: Callable[[Services], list[T]]) -> list[T]:
     """`read` with services opened for it and closed after."""
-    services = _services()
+    services = open_services()
     try:
         return read(services)
     finally:
@@ -349,7 +335,7 @@ def _sync_result(r: dict[str, Any]) -> str:
 @app.command()
 def reembed(collection: CollectionOpt = None) -> None:
     """Re-encode every chunk of a collection with the configured embedder, in one transaction, and record it."""
-    services = _services()
+    services = open_services()
     name = collection or services.settings.collection
     try:
         count = services.ingestor.reembed(name)
@@ -386,7 +372,7 @@ def bench_ingest(
         from benchmarks.web_ingest import run_web_benchmark
         from ingestion.web_crawl import CrawlOptions
 
-        services = _services()
+        services = open_services()
         try:
             figures = run_web_benchmark(services, url, CrawlOptions(delay=0.0, concurrency=concurrency), repeats, data)
         except (ModelError, db.DatabaseError) as exc:
@@ -400,7 +386,7 @@ def bench_ingest(
         raise _fail(f"unknown backend(s) in '{backends}' (choose from {', '.join(BACKENDS)})")
     if not data.exists():
         raise _fail(f"{data}: no such file or folder")
-    services = _services()
+    services = open_services()
     try:
         result = run_ingest_benchmark(services, data, wanted, limit=limit, repeats=repeats)  # type: ignore[arg-type]
     except (ModelError, db.DatabaseError) as exc:
@@ -429,7 +415,7 @@ def ask(
     from chatbot.generators import GeneratorUnavailable
     from chatbot.limits import InputTooLong
 
-    services = _services()
+    services = open_services()
     answer = None
     try:
         for event in services.chain.stream(question, generator=generator, collection=collection,
@@ -493,7 +479,7 @@ def eval_retrieval(
         raise _fail(f"unknown mode in '{mode}' ({', '.join(known)} or all)")
     if split not in SPLITS:
         raise _fail(f"unknown split '{split}' ({', '.join(SPLITS)})")
-    services = _services()
+    services = open_services()
     try:
         evaluation = evaluate_retrieval(services, beir, modes, k, split, sweep)
     except (FileNotFoundError, ValueError, db.DatabaseError) as exc:
@@ -525,7 +511,7 @@ def calibrate(
     as_json: JsonOpt = False,
 ) -> None:
     """Calibrate a collection's hybrid fusion now, from its own titles and headings (no labels)."""
-    services = _services()
+    services = open_services()
     try:
         result = services.calibrate_fusion(collection or services.settings.collection, force=True)
     except db.DatabaseError as exc:
@@ -559,7 +545,7 @@ def serve(
     from chatbot.api.auth import AdminCredentials, WeakPassword
     from chatbot.api.rate_limit import proxy_options
 
-    services = _services()
+    services = open_services()
     try:
         credentials = AdminCredentials.from_settings(services.settings)  # before the database starts
     except WeakPassword as exc:
@@ -597,7 +583,7 @@ def bench_retrieve(
     from benchmarks.retrieve import run_retrieve_benchmark
     from chatbot.precision import cpu_report
 
-    services = _services()
+    services = open_services()
     try:
         result = run_retrieve_benchmark(services, chunks, real, collections)
         result["cpu"] = cpu_report(services.settings)
@@ -621,7 +607,7 @@ def bench_generate(
     wanted = [d.strip() for d in (dtypes or "").split(",") if d.strip()]
     if unknown := [d for d in wanted if d not in ("auto", *DTYPES)]:
         raise _fail(f"unknown dtype(s): {', '.join(unknown)} (choose from auto, {', '.join(DTYPES)})")
-    services = _services()
+    services = open_services()
     try:
         target = collection or services.settings.collection
         result = (run_dtype_benchmark(services, target, wanted, new_tokens) if wanted
@@ -642,7 +628,7 @@ def bench_extractive(
     """Token F1 of extractive answers over a grid of their settings (length, margin, source weight)."""
     from benchmarks.extractive import run_extractive_benchmark
 
-    services = _services()
+    services = open_services()
     try:
         result = run_extractive_benchmark(services, qa, None if split == "all" else split,
                                           collection or services.settings.collection)
@@ -664,7 +650,7 @@ def bench_train(
     from benchmarks.train import run_train_benchmark
     from training.train import TrainingError
 
-    services = _services()
+    services = open_services()
     try:
         result = run_train_benchmark(services, qa, docs, steps, quant)
     except TrainingError as exc:
@@ -692,7 +678,7 @@ def bench_load(
         config = LoadConfig(users=users, seconds=seconds, retrieval_share=retrieval_share, generator=generator,
                             collection=collection, questions=load_questions(questions) if questions else QUESTIONS)
         err.print(f"load: {users} users for {seconds} s{'' if url else ' (starting ragbot serve first)'}…")
-        result = run_load_benchmark(_settings(), config, url)
+        result = run_load_benchmark(load_settings(), config, url)
     except LoadError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps(result) if as_json else "\n".join(report_lines(result)))
@@ -718,7 +704,7 @@ def feedback_export(
         since_date = datetime.fromisoformat(since) if since else None
     except ValueError as exc:
         raise _fail(f"--since: not an ISO date: {since}") from exc
-    services = _services()
+    services = open_services()
     try:
         count = export_feedback(services.pool, out, since_date, min_votes or services.settings.min_votes)
     finally:
@@ -746,7 +732,7 @@ def eval_compare(
     from training.dataset import DatasetError
     from training.reports import REPORT_HTML, RESULT_JSON, run_compare_report
 
-    services = _services()
+    services = open_services()
     try:
         folder = run_compare_report(services, qa, split=split, collection=collection, adapter=adapter, limit=limit)
     except (DatasetError, GeneratorUnavailable, db.DatabaseError) as exc:

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from chatbot.cli_services import open_services
 from chatbot.tables import print_table
 from training.config import TrainConfig
 
@@ -34,17 +35,6 @@ err = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: settings).")]
-
-
-def _services():
-    from chatbot.services import Services
-    from chatbot.settings import get_settings
-
-    try:
-        return Services(get_settings())
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(1) from exc
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -68,7 +58,7 @@ def _fail(message: str, as_json: bool = False) -> typer.Exit:
 @contextlib.contextmanager
 def _command_services(as_json: bool) -> Iterator[Any]:
     """Services for one command, closed after it; an expected error ends the command with its message."""
-    services = _services()
+    services = open_services()
     try:
         yield services
     except _expected_errors() as exc:
@@ -220,7 +210,7 @@ def adapters_list(as_json: JsonOpt = False) -> None:
     """Adapters on disk and in the registry, newest first; the active one is the fine-tuned default."""
     from chatbot.adapter_registry import adapter_entries
 
-    services = _services()
+    services = open_services()
     try:
         entries = adapter_entries(services.adapter_registry, services.settings.adapters_dir)
     except _expected_errors() as exc:
@@ -247,7 +237,7 @@ def adapters_use(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> 
     """Make an adapter the active one: the default `finetuned` generator."""
     from chatbot.adapter_registry import use_adapter
 
-    services = _services()
+    services = open_services()
     try:
         use_adapter(services.adapter_registry, services.settings.adapters_dir, name)
     except _expected_errors() as exc:
@@ -263,7 +253,7 @@ def adapters_delete(name: Annotated[str, typer.Argument(help="Adapter name.")]) 
     from chatbot.adapter_registry import delete_adapter
     from training.train import runs_dir
 
-    services = _services()
+    services = open_services()
     try:
         deleted = delete_adapter(services.adapter_registry, services.settings.adapters_dir,
                                  runs_dir(services.settings), name)
