@@ -109,75 +109,89 @@ class ServerLog:
             return [path for _, path, code, _ in self.requests if status is None or code == status]
 
 
-def _handler(root: Path, redirects: dict[str, str], unsized: dict[str, int], log: ServerLog) -> type:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _content_type(target: Path) -> str:
+    return ("application/xml" if target.suffix == ".xml" else "text/plain" if target.suffix == ".txt"
+            else "text/html; charset=utf-8")
 
-        def do_GET(self) -> None:
-            path = self.path.split("?")[0]
-            if path in redirects:
-                return self._answer(302, b"", {"Location": redirects[path]})
-            if path in unsized:
-                return self._unsized(unsized[path])
-            target = root / path.lstrip("/")
-            if target.is_dir():
-                target = target / "index.html"
-            if not target.is_file():
-                return self._answer(404, b"<html><body>Not found</body></html>", {"Content-Type": "text/html"})
-            data = target.read_bytes()
-            etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
-            modified = target.stat().st_mtime
-            headers = {"ETag": etag, "Last-Modified": formatdate(modified, usegmt=True),
-                       "Content-Type": "application/xml" if target.suffix == ".xml"
-                       else "text/plain" if target.suffix == ".txt" else "text/html; charset=utf-8"}
-            if self._not_modified(etag, modified):
-                return self._answer(304, b"", headers)
-            self._answer(200, data, headers)
 
-        def _not_modified(self, etag: str, modified: float) -> bool:
-            if match := self.headers.get("If-None-Match"):
-                return etag in [m.strip() for m in match.split(",")]
-            if since := self.headers.get("If-Modified-Since"):
-                try:
-                    return int(modified) <= parsedate_to_datetime(since).timestamp()
-                except (TypeError, ValueError):
-                    return False
-            return False
+class _SiteHandler(BaseHTTPRequestHandler):
+    """Serves the files under `root` with ETag and Last-Modified (answering conditional requests with 304), the
+    `redirects`, and `unsized` pages of a given size with no Content-Length; every request goes to `server_log`."""
 
-        def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-            self._log(status)
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            if status != 304:
-                self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    root: Path
+    redirects: dict[str, str]
+    unsized: dict[str, int]
+    server_log: ServerLog
+    protocol_version = "HTTP/1.1"
 
-        def _unsized(self, size: int) -> None:
-            """A page of `size` bytes with no Content-Length (its end is the connection's close)."""
-            self._log(200)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.close_connection = True
-            block = b"<p>" + b"filler " * 1000 + b"</p>\n"
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path in self.redirects:
+            return self._answer(302, b"", {"Location": self.redirects[path]})
+        if path in self.unsized:
+            return self._unsized(self.unsized[path])
+        target = self.root / path.lstrip("/")
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            return self._answer(404, b"<html><body>Not found</body></html>", {"Content-Type": "text/html"})
+        data = target.read_bytes()
+        etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+        modified = target.stat().st_mtime
+        headers = {"ETag": etag, "Last-Modified": formatdate(modified, usegmt=True),
+                   "Content-Type": _content_type(target)}
+        if self._not_modified(etag, modified):
+            return self._answer(304, b"", headers)
+        self._answer(200, data, headers)
+
+    def _not_modified(self, etag: str, modified: float) -> bool:
+        if match := self.headers.get("If-None-Match"):
+            return etag in [m.strip() for m in match.split(",")]
+        if since := self.headers.get("If-Modified-Since"):
             try:
-                self.wfile.write(b"<html><body><main>")
-                for _ in range(size // len(block)):
-                    self.wfile.write(block)
-            except (BrokenPipeError, ConnectionResetError):  # the client stopped reading at its cap
-                pass
+                return int(modified) <= parsedate_to_datetime(since).timestamp()
+            except (TypeError, ValueError):
+                return False
+        return False
 
-        def _log(self, status: int) -> None:
-            with log.lock:
-                log.requests.append(("GET", self.path, status, self.headers.get("User-Agent", "")))
+    def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self._log(status)
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if status != 304:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
+    def _unsized(self, size: int) -> None:
+        """A page of `size` bytes with no Content-Length (its end is the connection's close)."""
+        self._log(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        block = b"<p>" + b"filler " * 1000 + b"</p>\n"
+        try:
+            self.wfile.write(b"<html><body><main>")
+            for _ in range(size // len(block)):
+                self.wfile.write(block)
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading at its cap
             pass
 
-    return Handler
+    def _log(self, status: int) -> None:
+        with self.server_log.lock:
+            self.server_log.requests.append(("GET", self.path, status, self.headers.get("User-Agent", "")))
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _handler(root: Path, redirects: dict[str, str], unsized: dict[str, int], log: ServerLog) -> type:
+    """A handler class serving `root` (the server makes one handler per request, from the class)."""
+    return type("Handler", (_SiteHandler,), {"root": root, "redirects": redirects, "unsized": unsized,
+                                             "server_log": log})
 
 
 @contextmanager

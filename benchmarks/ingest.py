@@ -34,13 +34,6 @@ def _ingest(services: Services, embedder: Embedder, data: Path, collection: str,
     return ingestor.ingest_paths(expand_paths([data])[:limit], collection)
 
 
-def _chunk_texts(services: Services, collection: str) -> list[str]:
-    with services.pool.connection() as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT k.text FROM chunks k JOIN collections c ON c.id = k.collection_id WHERE c.name = %s"
-            " ORDER BY k.document_id, k.ordinal", (collection,))]
-
-
 def _query_p50_ms(embedder: Embedder, rounds: int = 10) -> float:
     embedder.encode(QUERIES[:1])  # warm-up
     times = []
@@ -69,7 +62,7 @@ def run_ingest_benchmark(services: Services, data: Path, backends: list[Backend]
         for name, embedder in embedders.items():
             collection = f"bench-ingest-{name}"
             report = _ingest(services, embedder, data, collection, limit)
-            texts = texts or _chunk_texts(services, collection)
+            texts = texts or services.store.texts_in_document_order(collection)
             ingests[name].append(report.chunks_added / report.seconds)
             started = time.perf_counter()
             embedder.encode(texts)

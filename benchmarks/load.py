@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import numpy as np
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.stats import percentile
 from chatbot.settings import Settings
 
 QUESTIONS = (
@@ -134,12 +135,9 @@ def is_busy(status: int, body: str) -> bool:
 
 
 def metric_sum(text: str, name: str) -> float:
-    """The sum over all label sets of one metric in Prometheus' text format."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.split("{", 1)[0].split(" ", 1)[0] == name:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    """The sum over all label sets of one sample name (e.g. a counter's `_total`) in Prometheus' text format."""
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name)
 
 
 def tokens_per_second(tokens: list[tuple[float, float]]) -> float | None:
@@ -150,7 +148,7 @@ def tokens_per_second(tokens: list[tuple[float, float]]) -> float | None:
 
 
 def _p(values: list[float], q: float, scale: float = 1.0, digits: int = 3) -> float | None:
-    return round(percentile(values, q) * scale, digits) if values else None
+    return round(float(np.percentile(values, q)) * scale, digits) if values else None
 
 
 def summarize(samples: Samples, config: LoadConfig, ready_seconds: float | None) -> dict[str, Any]:

@@ -4,15 +4,15 @@ several synthetic ones that overlap (each searched through its own HNSW index, s
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from psycopg.types.json import Jsonb
 
 from benchmarks.stats import summary_ms
 from chatbot.retriever import vector_sql
 from chatbot.services import Services
-from chatbot.store import record_embedder
+from chatbot.store import NewChunk
 
 SYNTHETIC = "bench-synthetic"
 QUESTIONS = [
@@ -24,22 +24,29 @@ QUESTIONS = [
 ]
 
 
-def _collection_size(services: Services, collection: str) -> int:
-    with services.pool.connection() as conn:
-        return conn.execute(
-            "SELECT count(k.id) FROM chunks k JOIN documents d ON d.id = k.document_id"
-            " JOIN collections c ON c.id = d.collection_id WHERE c.name = %s", (collection,)).fetchone()[0]
-
-
 def _seed_vectors(services: Services, real_collection: str | None, rng: np.random.Generator) -> np.ndarray:
     """Real embeddings to perturb (they have the structure HNSW meets in practice), else random centers."""
     if real_collection:
-        with services.pool.connection() as conn:
-            rows = conn.execute("SELECT k.embedding FROM chunks k JOIN collections c ON c.id = k.collection_id"
-                                " WHERE c.name = %s", (real_collection,)).fetchall()
-        if rows:
-            return np.stack([r[0].to_numpy().astype(np.float32) for r in rows])
+        vectors = services.store.embeddings(real_collection)
+        if vectors:
+            return np.stack(vectors)
     return rng.normal(size=(512, services.embedder.dimension)).astype(np.float32)
+
+
+def _synthetic_documents(centers: np.ndarray, dim: int, chunks: int,
+                         seed: int) -> Iterator[tuple[str, str, str, list[NewChunk]]]:
+    """Documents of 50 chunks: perturbed copies of `centers` with word-salad text from a fixed vocabulary."""
+    rng = np.random.default_rng(seed)
+    noise = 0.45 / np.sqrt(dim)  # a copy keeps ~0.9 cosine similarity to its seed
+    vocabulary = [f"term{i}" for i in range(5000)] + [w.lower() for q in QUESTIONS for w in q.split()]
+    per_document = 50
+    for start in range(0, chunks, per_document):
+        count = min(per_document, chunks - start)
+        vectors = centers[rng.integers(len(centers), size=count)] + noise * rng.normal(size=(count, dim))
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        texts = [" ".join(rng.choice(vocabulary, size=12)) for _ in range(count)]
+        yield (f"synthetic-{start}", "0" * 64, f"Synthetic {start}",
+               [NewChunk(text, 12, vector.astype(np.float32), {}) for text, vector in zip(texts, vectors, strict=True)])
 
 
 def ensure_synthetic(services: Services, chunks: int, real_collection: str | None = None, seed: int = 7,
@@ -48,37 +55,13 @@ def ensure_synthetic(services: Services, chunks: int, real_collection: str | Non
     random centers) and word-salad text from a fixed vocabulary. Reused when already at that size. Its vectors
     stand for any embedder's: it is recorded as the configured one's, so that the retriever accepts it.
     Collections built with other seeds from the same centers overlap in vector space, as real ones do."""
-    embedder = services.embedder.identity
-    if _collection_size(services, name) == chunks:
-        with services.pool.connection() as conn:
-            collection_id = conn.execute("SELECT id FROM collections WHERE name = %s", (name,)).fetchone()[0]
-            record_embedder(conn, collection_id, embedder)
+    store, embedder = services.store, services.embedder.identity
+    if store.chunk_count(name) == chunks:
+        store.claim_for(name, embedder)
         return chunks
-    services.store.delete_collection(name)
+    store.delete_collection(name)
     centers = _seed_vectors(services, real_collection, np.random.default_rng(0))
-    rng = np.random.default_rng(seed)
-    dim = services.embedder.dimension
-    noise = 0.45 / np.sqrt(dim)  # a copy keeps ~0.9 cosine similarity to its seed
-    vocabulary = [f"term{i}" for i in range(5000)] + [w.lower() for q in QUESTIONS for w in q.split()]
-    per_document = 50
-    with services.pool.connection() as conn, conn.transaction():
-        conn.execute("INSERT INTO collections (name, embedder_model, embedder_backend, embedder_dim)"
-                     " VALUES (%s, %s, %s, %s)", (name, embedder.model, embedder.backend, embedder.dimension))
-        for start in range(0, chunks, per_document):
-            count = min(per_document, chunks - start)
-            document_id, collection_id = conn.execute(
-                "INSERT INTO documents (collection_id, source, sha256, title) SELECT id, %s, %s, %s"
-                " FROM collections WHERE name = %s RETURNING id, collection_id",
-                (f"synthetic-{start}", "0" * 64, f"Synthetic {start}", name)).fetchone()
-            vectors = centers[rng.integers(len(centers), size=count)] + noise * rng.normal(size=(count, dim))
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            with conn.cursor().copy(
-                "COPY chunks (document_id, collection_id, ordinal, text, token_count, embedding, metadata)"
-                " FROM STDIN"
-            ) as copy:
-                for i in range(count):
-                    text = " ".join(rng.choice(vocabulary, size=12))
-                    copy.write_row((document_id, collection_id, i, text, 12, vectors[i].astype(np.float32), Jsonb({})))
+    store.bulk_load(name, embedder, _synthetic_documents(centers, services.embedder.dimension, chunks, seed))
     return chunks
 
 
@@ -89,30 +72,21 @@ def measure(services: Services, collection: str, repeats: int = 3) -> dict[str, 
     retriever.search(QUESTIONS[0])  # warm the connection and caches
     full, embedding, sql_only, recalls = [], [], [], []
     vectors = services.embedder.encode(QUESTIONS)
-    with services.pool.connection() as conn:
-        collection_id = conn.execute("SELECT id FROM collections WHERE name = %s", (collection,)).fetchone()[0]
-        query = vector_sql(collection_id)
-        for _ in range(repeats):
-            for question, vector in zip(QUESTIONS, vectors, strict=True):
-                started = time.perf_counter()
-                services.embedder.encode([question])
-                embedding.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                retriever.search(question)
-                full.append(time.perf_counter() - started)
-                params = {"q": vector, "collection": collection, "limit": 10, "filter": None}
-                with conn.transaction():
-                    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(services.settings.ef_search),))
-                    conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-                    started = time.perf_counter()
-                    approx = [r[0] for r in conn.execute(query, params, prepare=False)]
-                    sql_only.append(time.perf_counter() - started)
-                with conn.transaction():
-                    conn.execute("SET LOCAL enable_indexscan = off")
-                    exact = [r[0] for r in conn.execute(query, params, prepare=False)]  # never share a plan
-                recalls.append(len(set(approx) & set(exact)) / max(len(exact), 1))
+    query = vector_sql(services.store.collection_id(collection))
+    for _ in range(repeats):
+        for question, vector in zip(QUESTIONS, vectors, strict=True):
+            started = time.perf_counter()
+            services.embedder.encode([question])
+            embedding.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            retriever.search(question)
+            full.append(time.perf_counter() - started)
+            params = {"q": vector, "collection": collection, "limit": 10, "filter": None}
+            approx, exact, seconds = services.store.approximate_and_exact(query, params, services.settings.ef_search)
+            sql_only.append(seconds)
+            recalls.append(len(set(approx) & set(exact)) / max(len(exact), 1))
     without_embedding = [f - e for f, e in zip(full, embedding, strict=True)]
-    return {"collection": collection, "chunks": _collection_size(services, collection),
+    return {"collection": collection, "chunks": services.store.chunk_count(collection),
             "retriever": summary_ms(full), "query_embedding": summary_ms(embedding),
             "retriever_without_embedding": summary_ms(without_embedding), "vector_sql": summary_ms(sql_only),
             "hnsw_recall@10": round(float(np.mean(recalls)), 4)}
@@ -123,7 +97,7 @@ def run_retrieve_benchmark(services: Services, chunks: int, real_collection: str
     """The real collection (when ingested), then `collections` overlapping synthetic ones of `chunks` each; the
     synthetic figures are medians over the collections (recall: the lowest too)."""
     results: dict[str, Any] = {"mode": services.settings.retrieval_mode}
-    if real_collection and _collection_size(services, real_collection):
+    if real_collection and services.store.chunk_count(real_collection):
         results["real"] = measure(services, real_collection)
     names = [SYNTHETIC] + [f"{SYNTHETIC}-{i}" for i in range(1, collections)]
     started = time.perf_counter()

@@ -14,7 +14,8 @@ from typing import Any
 from chatbot import precision
 from chatbot.models import base_model_location
 from chatbot.services import Services
-from training.train import TrainConfig, build_trainer, prepare_data, set_threads
+from training.threads import training_threads
+from training.train import TrainConfig, build_trainer, prepare_data
 
 COLLECTION = "bench-train"
 
@@ -61,11 +62,11 @@ def run_train_benchmark(services: Services, qa: Path, docs: Path, steps: int = 3
         data = prepare_data(services, config, COLLECTION)
     finally:
         services.store.delete_collection(COLLECTION)
-    threads = set_threads(services.settings)
     policy = precision.resolve(services.settings)
-    recipe = seconds_per_step(services, config, data, policy)
-    fp32 = seconds_per_step(services, dataclasses.replace(config, quant="none"), data,
-                            precision.Precision("float32", policy.device, "the float32 LoRA baseline"))
+    with training_threads(services.settings) as threads:
+        recipe = seconds_per_step(services, config, data, policy)
+        fp32 = seconds_per_step(services, dataclasses.replace(config, quant="none"), data,
+                                precision.Precision("float32", policy.device, "the float32 LoRA baseline"))
     median = statistics.median
     return {
         "cpu": precision.cpu_report(services.settings),

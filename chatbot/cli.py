@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,8 +16,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from chatbot import db
-from chatbot.settings import Settings, configure_environment, get_settings
+from chatbot.cli_services import load_settings, open_services
+from chatbot.settings import configure_environment
 from chatbot.tables import print_table
+
+if TYPE_CHECKING:
+    from chatbot.services import Services
+    from ingestion.langchain_loaders import LoaderSpec
+    from ingestion.pipeline import IngestReport
+
+T = TypeVar("T")
 
 app = typer.Typer(help="ragbot: a support chatbot fed and taught by your own documents.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded PostgreSQL + pgvector server.", no_args_is_help=True)
@@ -44,20 +53,6 @@ def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(1) from exc
-
-
-def _services():
-    from chatbot.services import Services
-
-    return Services(_settings())
-
-
 def _fail(message: str) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}")
     return typer.Exit(1)
@@ -69,10 +64,10 @@ def _fail(message: str) -> typer.Exit:
 @db_app.command("start")
 def db_start() -> None:
     """Start (or reattach to) the embedded database and apply migrations."""
-    settings = _settings()
+    settings = load_settings()
     if settings.database_url:
         raise _fail("DATABASE_URL is set: ragbot uses that server, not the embedded one")
-    services = _services()
+    services = open_services()
     try:
         services.pool  # noqa: B018 — starts the server and migrates
     except db.DatabaseError as exc:
@@ -85,13 +80,13 @@ def db_start() -> None:
 @db_app.command("stop")
 def db_stop() -> None:
     """Stop the embedded database (data is kept)."""
-    typer.echo("stopped" if db.stop_embedded(_settings()) else "not running")
+    typer.echo("stopped" if db.stop_embedded(load_settings()) else "not running")
 
 
 @db_app.command("status")
 def db_status() -> None:
     """Say which database is used and whether it is up; exit 1 when down."""
-    settings = _settings()
+    settings = load_settings()
     if settings.database_url:
         try:
             db.connect(settings.database_url.get_secret_value(), vector=False).close()
@@ -109,7 +104,7 @@ def db_status() -> None:
 def db_url() -> None:
     """Print the connection URL (starts the embedded server if needed)."""
     try:
-        typer.echo(db.database_url(_settings()))
+        typer.echo(db.database_url(load_settings()))
     except db.DatabaseError as exc:
         raise _fail(str(exc)) from exc
 
@@ -120,7 +115,7 @@ def db_backup(file: Annotated[Path, typer.Argument(help="Backup file to write (p
     from chatbot.backup import BackupError, backup
 
     try:
-        result = backup(_settings(), file)
+        result = backup(load_settings(), file)
     except (BackupError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"backed up to {result.path} ({result.bytes / 1048576:.1f} MB)")
@@ -137,7 +132,7 @@ def db_restore(
     if not yes:
         typer.confirm(f"Replace the database's contents with {file}?", abort=True)
     try:
-        restore(_settings(), file)
+        restore(load_settings(), file)
     except (BackupError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"restored from {file}")
@@ -154,7 +149,7 @@ def models_prepare() -> None:
     from chatbot.onnx_export import prepare_onnx_embedder
     from chatbot.precision import resolve as resolve_precision
 
-    settings = _settings()
+    settings = load_settings()
     try:
         base = base_model_location(settings)
         exports = prepare_onnx_embedder(settings)
@@ -200,25 +195,18 @@ def ingest(
 ) -> None:
     """Ingest documents, websites and LangChain loaders' output: unchanged ones are skipped, changed ones
     replaced, bad ones reported (a page by its URL)."""
-    from ingestion.langchain_loaders import LoaderSpec, ingest_loader, parse_loader_args, read_loader_config
+    from ingestion.langchain_loaders import ingest_loader
     from ingestion.pipeline import IngestReport
     from ingestion.web_crawl import CrawlOptions
 
     urls = [t for t in targets or [] if "://" in t]
     paths = [Path(t) for t in targets or [] if "://" not in t]
-    try:
-        specs = read_loader_config(loader_config) if loader_config else []
-        if loader:
-            specs.append(LoaderSpec(loader, parse_loader_args(loader_arg or [])))
-        elif loader_arg:
-            raise ValueError("--loader-arg needs --loader")
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
+    specs = _loader_specs(loader, loader_arg, loader_config)
     if not (urls or paths or specs):
         raise _fail("give files, folders or URLs to ingest, or --loader / --loader-config")
     options = CrawlOptions(max_pages=max_pages, depth=depth, include=tuple(include or ()),
                            exclude=tuple(exclude or ()), delay=delay, concurrency=concurrency)
-    services = _services()
+    services = open_services()
     name = collection or services.settings.collection
     reports: list[IngestReport] = []
     try:
@@ -233,18 +221,37 @@ def ingest(
     finally:
         services.close()
     report = IngestReport.combined(reports)
+    _print_ingest_report(report, as_json)
+    raise typer.Exit(report.exit_code)
+
+
+def _loader_specs(loader: str | None, loader_arg: list[str] | None, loader_config: Path | None) -> list[LoaderSpec]:
+    """The LangChain loaders to run: those of --loader-config, then --loader with its --loader-arg."""
+    from ingestion.langchain_loaders import LoaderSpec, parse_loader_args, read_loader_config
+
+    try:
+        specs = read_loader_config(loader_config) if loader_config else []
+        if loader:
+            specs.append(LoaderSpec(loader, parse_loader_args(loader_arg or [])))
+        elif loader_arg:
+            raise ValueError("--loader-arg needs --loader")
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    return specs
+
+
+def _print_ingest_report(report: IngestReport, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(report.to_json()))
-    else:
-        for failure in report.files_failed:
-            err.print(f"[yellow]skipped[/yellow] {escape(failure.path)}: {escape(failure.error)}", highlight=False)
-        typer.echo(
-            f"{report.files_ok} files/pages ok, {len(report.files_failed)} failed; documents "
-            f"+{report.documents_added} ~{report.documents_updated} ={report.documents_unchanged}"
-            f" -{report.documents_removed}; chunks +{report.chunks_added} -{report.chunks_removed};"
-            f" {report.seconds:.1f} s"
-        )
-    raise typer.Exit(report.exit_code)
+        return
+    for failure in report.files_failed:
+        err.print(f"[yellow]skipped[/yellow] {escape(failure.path)}: {escape(failure.error)}", highlight=False)
+    typer.echo(
+        f"{report.files_ok} files/pages ok, {len(report.files_failed)} failed; documents "
+        f"+{report.documents_added} ~{report.documents_updated} ={report.documents_unchanged}"
+        f" -{report.documents_removed}; chunks +{report.chunks_added} -{report.chunks_removed};"
+        f" {report.seconds:.1f} s"
+    )
 
 
 @app.command()
@@ -258,7 +265,7 @@ def delete(
 
     if source is None and collection is None:
         raise _fail("give --source PATH or --collection NAME")
-    services = _services()
+    services = open_services()
     try:
         if source is not None:
             name = collection or services.settings.collection
@@ -272,24 +279,36 @@ def delete(
         services.close()
 
 
+def _print_listing(rows: Sequence[T], as_json: bool, to_json: Callable[[T], dict[str, Any]],
+                   columns: tuple[str, ...], to_row: Callable[[T], tuple[str, ...]]) -> None:
+    """A list command's output: one JSON array, or a table."""
+    if as_json:
+        typer.echo(json.dumps([to_json(row) for row in rows]))
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*to_row(row))
+    print_table(table)
+
+
+def _fetch(read: Callable[[Services], list[T]]) -> list[T]:
+    """`read` with services opened for it and closed after."""
+    services = open_services()
+    try:
+        return read(services)
+    finally:
+        services.close()
+
+
 @app.command("documents")
 def documents(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
     """List stored documents with their chunk counts."""
-    services = _services()
-    try:
-        docs = services.store.list_documents(collection)
-    finally:
-        services.close()
-    if as_json:
-        typer.echo(json.dumps([
-            {"id": d.id, "collection": d.collection, "source": d.source, "title": d.title, "chunks": d.chunks,
-             "ingested_at": d.ingested_at.isoformat()} for d in docs
-        ]))
-        return
-    table = Table("id", "collection", "title", "chunks", "source")
-    for d in docs:
-        table.add_row(str(d.id), d.collection, d.title, str(d.chunks), d.source)
-    print_table(table)
+    _print_listing(
+        _fetch(lambda services: services.store.list_documents(collection)), as_json,
+        lambda d: {"id": d.id, "collection": d.collection, "source": d.source, "title": d.title, "chunks": d.chunks,
+                   "ingested_at": d.ingested_at.isoformat()},
+        ("id", "collection", "title", "chunks", "source"),
+        lambda d: (str(d.id), d.collection, d.title, str(d.chunks), d.source))
 
 
 sources_app = typer.Typer(help="Websites ingested with `ragbot ingest URL` (re-run it to sync one).",
@@ -300,31 +319,25 @@ app.add_typer(sources_app, name="sources")
 @sources_app.command("list")
 def sources_list(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
     """Each website source: its kind (sitemap or crawl), documents, last sync and what it did."""
-    services = _services()
-    try:
-        sources = services.web_sources.list_sources(collection)
-    finally:
-        services.close()
-    if as_json:
-        typer.echo(json.dumps([{"collection": s.collection, "url": s.url, "kind": s.kind, "documents": s.documents,
-                                "last_sync_at": s.last_sync_at.isoformat(), "last_report": s.last_report,
-                                "options": s.options} for s in sources]))
-        return
-    table = Table("collection", "url", "kind", "documents", "last sync", "last result")
-    for s in sources:
-        r = s.last_report
-        result = (f"{r.get('files_ok', 0)} ok, {r.get('files_failed', 0)} failed; +{r.get('documents_added', 0)}"
-                  f" ~{r.get('documents_updated', 0)} ={r.get('documents_unchanged', 0)}"
-                  f" -{r.get('documents_removed', 0)}")
-        table.add_row(s.collection, s.url, s.kind or "?", str(s.documents),
-                      s.last_sync_at.strftime("%Y-%m-%d %H:%M"), result)
-    print_table(table)
+    _print_listing(
+        _fetch(lambda services: services.web_sources.list_sources(collection)), as_json,
+        lambda s: {"collection": s.collection, "url": s.url, "kind": s.kind, "documents": s.documents,
+                   "last_sync_at": s.last_sync_at.isoformat(), "last_report": s.last_report, "options": s.options},
+        ("collection", "url", "kind", "documents", "last sync", "last result"),
+        lambda s: (s.collection, s.url, s.kind or "?", str(s.documents), s.last_sync_at.strftime("%Y-%m-%d %H:%M"),
+                   _sync_result(s.last_report)))
+
+
+def _sync_result(r: dict[str, Any]) -> str:
+    return (f"{r.get('files_ok', 0)} ok, {r.get('files_failed', 0)} failed; +{r.get('documents_added', 0)}"
+            f" ~{r.get('documents_updated', 0)} ={r.get('documents_unchanged', 0)}"
+            f" -{r.get('documents_removed', 0)}")
 
 
 @app.command()
 def reembed(collection: CollectionOpt = None) -> None:
     """Re-encode every chunk of a collection with the configured embedder, in one transaction, and record it."""
-    services = _services()
+    services = open_services()
     name = collection or services.settings.collection
     try:
         count = services.ingestor.reembed(name)
@@ -361,7 +374,7 @@ def bench_ingest(
         from benchmarks.web_ingest import run_web_benchmark
         from ingestion.web_crawl import CrawlOptions
 
-        services = _services()
+        services = open_services()
         try:
             figures = run_web_benchmark(services, url, CrawlOptions(delay=0.0, concurrency=concurrency), repeats, data)
         except (ModelError, db.DatabaseError) as exc:
@@ -375,7 +388,7 @@ def bench_ingest(
         raise _fail(f"unknown backend(s) in '{backends}' (choose from {', '.join(BACKENDS)})")
     if not data.exists():
         raise _fail(f"{data}: no such file or folder")
-    services = _services()
+    services = open_services()
     try:
         result = run_ingest_benchmark(services, data, wanted, limit=limit, repeats=repeats)  # type: ignore[arg-type]
     except (ModelError, db.DatabaseError) as exc:
@@ -404,7 +417,7 @@ def ask(
     from chatbot.generators import GeneratorUnavailable
     from chatbot.limits import InputTooLong
 
-    services = _services()
+    services = open_services()
     answer = None
     try:
         for event in services.chain.stream(question, generator=generator, collection=collection,
@@ -468,7 +481,7 @@ def eval_retrieval(
         raise _fail(f"unknown mode in '{mode}' ({', '.join(known)} or all)")
     if split not in SPLITS:
         raise _fail(f"unknown split '{split}' ({', '.join(SPLITS)})")
-    services = _services()
+    services = open_services()
     try:
         evaluation = evaluate_retrieval(services, beir, modes, k, split, sweep)
     except (FileNotFoundError, ValueError, db.DatabaseError) as exc:
@@ -500,7 +513,7 @@ def calibrate(
     as_json: JsonOpt = False,
 ) -> None:
     """Calibrate a collection's hybrid fusion now, from its own titles and headings (no labels)."""
-    services = _services()
+    services = open_services()
     try:
         result = services.calibrate_fusion(collection or services.settings.collection, force=True)
     except db.DatabaseError as exc:
@@ -534,7 +547,7 @@ def serve(
     from chatbot.credentials import AdminCredentials, WeakPassword
     from chatbot.server import create_server
 
-    services = _services()
+    services = open_services()
     try:
         credentials = AdminCredentials.from_settings(services.settings)  # before the database starts
     except WeakPassword as exc:
@@ -572,7 +585,7 @@ def bench_retrieve(
     from benchmarks.retrieve import run_retrieve_benchmark
     from chatbot.precision import cpu_report
 
-    services = _services()
+    services = open_services()
     try:
         result = run_retrieve_benchmark(services, chunks, real, collections)
         result["cpu"] = cpu_report(services.settings)
@@ -596,7 +609,7 @@ def bench_generate(
     wanted = [d.strip() for d in (dtypes or "").split(",") if d.strip()]
     if unknown := [d for d in wanted if d not in ("auto", *DTYPES)]:
         raise _fail(f"unknown dtype(s): {', '.join(unknown)} (choose from auto, {', '.join(DTYPES)})")
-    services = _services()
+    services = open_services()
     try:
         target = collection or services.settings.collection
         result = (run_dtype_benchmark(services, target, wanted, new_tokens) if wanted
@@ -617,7 +630,7 @@ def bench_extractive(
     """Token F1 of extractive answers over a grid of their settings (length, margin, source weight)."""
     from benchmarks.extractive import run_extractive_benchmark
 
-    services = _services()
+    services = open_services()
     try:
         result = run_extractive_benchmark(services, qa, None if split == "all" else split,
                                           collection or services.settings.collection)
@@ -639,7 +652,7 @@ def bench_train(
     from benchmarks.train import run_train_benchmark
     from training.train import TrainingError
 
-    services = _services()
+    services = open_services()
     try:
         result = run_train_benchmark(services, qa, docs, steps, quant)
     except TrainingError as exc:
@@ -667,7 +680,7 @@ def bench_load(
         config = LoadConfig(users=users, seconds=seconds, retrieval_share=retrieval_share, generator=generator,
                             collection=collection, questions=load_questions(questions) if questions else QUESTIONS)
         err.print(f"load: {users} users for {seconds} s{'' if url else ' (starting ragbot serve first)'}…")
-        result = run_load_benchmark(_settings(), config, url)
+        result = run_load_benchmark(load_settings(), config, url)
     except LoadError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps(result) if as_json else "\n".join(report_lines(result)))
@@ -693,7 +706,7 @@ def feedback_export(
         since_date = datetime.fromisoformat(since) if since else None
     except ValueError as exc:
         raise _fail(f"--since: not an ISO date: {since}") from exc
-    services = _services()
+    services = open_services()
     try:
         count = export_feedback(services.pool, out, since_date, min_votes or services.settings.min_votes)
     finally:
@@ -721,7 +734,7 @@ def eval_compare(
     from training.dataset import DatasetError
     from training.reports import REPORT_HTML, RESULT_JSON, run_compare_report
 
-    services = _services()
+    services = open_services()
     try:
         folder = run_compare_report(services, qa, split=split, collection=collection, adapter=adapter, limit=limit)
     except (DatasetError, GeneratorUnavailable, db.DatabaseError) as exc:

@@ -36,6 +36,28 @@ class WinRate:
         return (self.wins + 0.5 * self.ties) / self.votes if self.votes else 0.0
 
 
+def win_rates_sql(where: str = "TRUE") -> str:
+    """Wins, losses and ties per (generator, opponent) over the blind votes `v` that match `where`: the one count
+    behind every win rate. Each vote counts for both sides (once when a generator met itself)."""
+    return f"""
+WITH v AS (
+    SELECT ma.generator AS gen_a, mb.generator AS gen_b, v.winner
+    FROM ab_votes v JOIN messages ma ON ma.id = v.message_a JOIN messages mb ON mb.id = v.message_b
+    WHERE {where}
+),
+sides AS (
+    SELECT gen_a AS generator, gen_b AS opponent,
+           CASE winner WHEN 'a' THEN 'win' WHEN 'b' THEN 'loss' ELSE 'tie' END AS outcome FROM v
+    UNION ALL
+    SELECT gen_b, gen_a, CASE winner WHEN 'b' THEN 'win' WHEN 'a' THEN 'loss' ELSE 'tie' END
+    FROM v WHERE gen_a <> gen_b
+)
+SELECT generator, opponent, count(*) FILTER (WHERE outcome = 'win'), count(*) FILTER (WHERE outcome = 'loss'),
+       count(*) FILTER (WHERE outcome = 'tie')
+FROM sides GROUP BY generator, opponent ORDER BY generator, opponent
+"""
+
+
 LEGACY_CLIENT = "legacy"  # votes stored without a client (before sql/008, or by maintenance scripts)
 
 
@@ -124,13 +146,5 @@ class ConversationStore:
     def win_rates(self) -> list[WinRate]:
         """Per (generator, opponent) pair, from every stored blind vote, both directions."""
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT ma.generator, mb.generator, v.winner FROM ab_votes v"
-                " JOIN messages ma ON ma.id = v.message_a JOIN messages mb ON mb.id = v.message_b").fetchall()
-        tally: dict[tuple[str, str], list[int]] = {}
-        for gen_a, gen_b, winner in rows:
-            sides = [(gen_a, gen_b, "a", "b")] + ([(gen_b, gen_a, "b", "a")] if gen_a != gen_b else [])
-            for me, other, won, lost in sides:
-                counts = tally.setdefault((me, other), [0, 0, 0])
-                counts[0 if winner == won else 1 if winner == lost else 2] += 1
-        return [WinRate(g, o, *c) for (g, o), c in sorted(tally.items())]
+            rows = conn.execute(win_rates_sql()).fetchall()
+        return [WinRate(*row) for row in sorted(rows)]

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chatbot import db
+from chatbot.cli_services import open_services
 from chatbot.embedder_registry import BASE, EmbedderRegistryError
 from chatbot.tables import print_table
 
@@ -19,12 +20,6 @@ embedder_app = typer.Typer(help="Embedders tuned on the store; which one each co
 err = Console(stderr=True)
 
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: settings).")]
-
-
-def _services():
-    from chatbot.cli import _services
-
-    return _services()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -54,7 +49,7 @@ def tune(
     from training.embedder_tune import TuneConfig
     from training.embedder_tune import tune as run_tune
 
-    services = _services()
+    services = open_services()
     target = collection or services.settings.collection
     try:
         config = TuneConfig(target, name or f"{target}-{datetime.now(UTC):%Y%m%d-%H%M%S}", str(qa) if qa else None,
@@ -86,7 +81,7 @@ def use(
 ) -> None:
     """Switch a collection to another embedder: its chunks are encoded (unless kept from before), then the vectors
     switch in one transaction; the previous ones are kept until `ragbot embedder drop`."""
-    services = _services()
+    services = open_services()
     try:
         _switch(services, name, collection or services.settings.collection)
     except (ValueError, EmbedderRegistryError, db.DatabaseError) as exc:
@@ -100,7 +95,7 @@ def list_embedders(as_json: Annotated[bool, typer.Option("--json", help="Print J
     """The embedders, the collections that query with each, the vectors kept of each."""
     from chatbot.embedder_admin import embedder_rows
 
-    services = _services()
+    services = open_services()
     try:
         rows = [row.to_json() for row in embedder_rows(services)]
     finally:
@@ -124,7 +119,7 @@ def drop(
     """Delete an embedder's kept vectors (and a tuned one's files, unless --collection); refused while in use."""
     from chatbot.embedder_admin import drop_vectors
 
-    services = _services()
+    services = open_services()
     try:
         vectors, files = drop_vectors(services, name, collection)
     except (EmbedderRegistryError, db.DatabaseError) as exc:

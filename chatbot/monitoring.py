@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-from chatbot.conversations import WinRate
+from chatbot.conversations import WinRate, win_rates_sql
 
 PERIODS = (7, 30, 90)
 MAX_DAYS = 3660
@@ -56,24 +56,7 @@ WHERE f.created_at >= {_SINCE}
 GROUP BY m.generator ORDER BY m.generator
 """
 
-# Each vote counts for both sides (once when a generator met itself), as ConversationStore.win_rates does.
-WIN_RATES_SQL = f"""
-WITH v AS (
-    SELECT ma.generator AS gen_a, mb.generator AS gen_b, v.winner
-    FROM ab_votes v JOIN messages ma ON ma.id = v.message_a JOIN messages mb ON mb.id = v.message_b
-    WHERE v.created_at >= {_SINCE}
-),
-sides AS (
-    SELECT gen_a AS generator, gen_b AS opponent,
-           CASE winner WHEN 'a' THEN 'win' WHEN 'b' THEN 'loss' ELSE 'tie' END AS outcome FROM v
-    UNION ALL
-    SELECT gen_b, gen_a, CASE winner WHEN 'b' THEN 'win' WHEN 'a' THEN 'loss' ELSE 'tie' END
-    FROM v WHERE gen_a <> gen_b
-)
-SELECT generator, opponent, count(*) FILTER (WHERE outcome = 'win'), count(*) FILTER (WHERE outcome = 'loss'),
-       count(*) FILTER (WHERE outcome = 'tie')
-FROM sides GROUP BY generator, opponent ORDER BY generator, opponent
-"""
+WIN_RATES_SQL = win_rates_sql(f"v.created_at >= {_SINCE}")
 
 SLOWEST_SQL = f"""
 SELECT m.id, m.conversation_id, m.created_at, m.generator, m.question, m.seconds, m.first_token_seconds,

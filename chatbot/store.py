@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
+import psycopg.sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from tqdm import tqdm
@@ -16,10 +18,32 @@ from tqdm import tqdm
 from chatbot.db import DatabaseError
 from chatbot.embeddings import EmbedderIdentity
 
+T = TypeVar("T")
+
 _EMBEDDER_RECORD = (
     "SELECT c.id, c.embedder_model, c.embedder_backend, c.embedder_dim,"
     " EXISTS (SELECT 1 FROM chunks k WHERE k.collection_id = c.id) FROM collections c WHERE c.name = %s"
 )
+
+
+# Chunks of the document(s) named by a source key (a source, its file name, or a BEIR `corpus_id`), with their
+# similarity to a vector. No ORDER BY on the vector column: with a filter, an HNSW scan could miss the document's
+# chunks entirely.
+_DOCUMENT_CHUNKS = (
+    "SELECT k.id, k.document_id, k.text, k.metadata, d.source, d.title, c.name,"
+    " 1 - (k.embedding <=> %(q)s) AS similarity, k.ordinal"
+    " FROM chunks k JOIN documents d ON d.id = k.document_id JOIN collections c ON c.id = d.collection_id"
+    " WHERE c.name = %(collection)s AND (d.source = %(key)s"
+    " OR right(d.source, length(%(key)s) + 1) = '/' || %(key)s"
+    " OR d.metadata->>'corpus_id' = %(key)s)"
+)
+
+
+def fetch_as(pool: ConnectionPool, row_type: Callable[..., T], query: str, params: Any = None) -> list[T]:
+    """`query`'s rows, each made into `row_type` by position: the one row mapping of the store modules."""
+    with pool.connection() as conn:
+        rows = conn.execute(query, params).fetchall()
+    return [row_type(*row) for row in rows]
 
 
 def record_embedder(conn: psycopg.Connection, collection_id: int, embedder: EmbedderIdentity) -> None:
@@ -83,6 +107,17 @@ class DocumentInfo:
     chunks: int
     ingested_at: datetime
     metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IndexFootprint:
+    """A collection's share of the chunks table: its chunks, all chunks, and the bytes of the table with its
+    indexes and of the collection's own HNSW index."""
+
+    chunks: int
+    total_chunks: int
+    table_bytes: int
+    hnsw_bytes: int
 
 
 class Store:
@@ -213,15 +248,11 @@ class Store:
         return int(count)
 
     def list_documents(self, collection: str | None = None) -> list[DocumentInfo]:
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT d.id, c.name, d.source, d.title, d.sha256,"
-                " (SELECT count(*) FROM chunks k WHERE k.document_id = d.id), d.ingested_at, d.metadata"
-                " FROM documents d JOIN collections c ON c.id = d.collection_id"
-                " WHERE %(c)s::text IS NULL OR c.name = %(c)s ORDER BY c.name, d.source",
-                {"c": collection},
-            ).fetchall()
-        return [DocumentInfo(*row) for row in rows]
+        return fetch_as(self.pool, DocumentInfo,
+                        "SELECT d.id, c.name, d.source, d.title, d.sha256,"
+                        " (SELECT count(*) FROM chunks k WHERE k.document_id = d.id), d.ingested_at, d.metadata"
+                        " FROM documents d JOIN collections c ON c.id = d.collection_id"
+                        " WHERE %(c)s::text IS NULL OR c.name = %(c)s ORDER BY c.name, d.source", {"c": collection})
 
     def chunk_texts(self, collection: str) -> list[tuple[str, str]]:
         """(source, heading + text) of every chunk of `collection`: what its lexical arm indexes."""
@@ -230,6 +261,108 @@ class Store:
                 "SELECT d.source, concat_ws(E'\\n', k.metadata->>'heading', k.text) FROM chunks k"
                 " JOIN documents d ON d.id = k.document_id JOIN collections c ON c.id = k.collection_id"
                 " WHERE c.name = %s ORDER BY k.id", (collection,))]
+
+    def chunk_count(self, collection: str) -> int:
+        """How many chunks `collection` holds (0 when there is no such collection)."""
+        with self.pool.connection() as conn:
+            return int(conn.execute(
+                "SELECT count(k.id) FROM chunks k JOIN documents d ON d.id = k.document_id"
+                " JOIN collections c ON c.id = d.collection_id WHERE c.name = %s", (collection,)).fetchone()[0])
+
+    def collection_id(self, collection: str) -> int | None:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT id FROM collections WHERE name = %s", (collection,)).fetchone()
+        return row[0] if row else None
+
+    def document_chunks(self, collection: str, key: str, vector: Any) -> list[tuple[Any, ...]]:
+        """The chunks of the document(s) that source key `key` names: (chunk id, document id, text, metadata,
+        source, title, collection, similarity to `vector`, ordinal), in no particular order."""
+        with self.pool.connection() as conn:
+            return conn.execute(_DOCUMENT_CHUNKS, {"q": vector, "collection": collection, "key": key}).fetchall()
+
+    def titled_chunks(self, collection: str) -> list[tuple[str | None, str | None, str]]:
+        """(document title, section heading, text) of every chunk of `collection`, in chunk order."""
+        with self.pool.connection() as conn:
+            return conn.execute(
+                "SELECT d.title, k.metadata->>'heading', k.text FROM chunks k JOIN documents d ON d.id = k.document_id"
+                " WHERE k.collection_id = (SELECT id FROM collections WHERE name = %s) ORDER BY k.id",
+                (collection,)).fetchall()
+
+    def texts_in_document_order(self, collection: str) -> list[str]:
+        """The text of every chunk of `collection`, document by document, each in reading order."""
+        with self.pool.connection() as conn:
+            return [row[0] for row in conn.execute(
+                "SELECT k.text FROM chunks k JOIN collections c ON c.id = k.collection_id WHERE c.name = %s"
+                " ORDER BY k.document_id, k.ordinal", (collection,))]
+
+    def sample_texts(self, collection: str, limit: int) -> list[str]:
+        """The texts of `collection`'s first `limit` chunks (by id)."""
+        with self.pool.connection() as conn:
+            return [row[0] for row in conn.execute(
+                "SELECT text FROM chunks WHERE collection_id = (SELECT id FROM collections WHERE name = %s)"
+                " ORDER BY id LIMIT %s", (collection, limit))]
+
+    def embeddings(self, collection: str) -> list[np.ndarray]:
+        """Every chunk vector of `collection` (float32), in no particular order."""
+        with self.pool.connection() as conn:
+            rows = conn.execute("SELECT k.embedding FROM chunks k JOIN collections c ON c.id = k.collection_id"
+                                " WHERE c.name = %s", (collection,)).fetchall()
+        return [row[0].to_numpy().astype(np.float32) for row in rows]
+
+    def index_footprint(self, collection: str) -> IndexFootprint:
+        """`collection`'s chunks beside all chunks, the chunks table with its indexes, and the collection's own
+        HNSW index (sql/007)."""
+        with self.pool.connection() as conn:
+            chunks, total = conn.execute(
+                "SELECT count(*) FILTER (WHERE collection_id = (SELECT id FROM collections WHERE name = %s)),"
+                " count(*) FROM chunks", (collection,)).fetchone()
+            table_bytes, hnsw_bytes = conn.execute(
+                "SELECT pg_total_relation_size('chunks'),"
+                " coalesce(pg_relation_size(to_regclass(collection_hnsw_name(id))), 0)"
+                " FROM collections WHERE name = %s", (collection,)).fetchone() or (0, 0)
+        return IndexFootprint(chunks, total, table_bytes, hnsw_bytes)
+
+    def claim_for(self, collection: str, embedder: EmbedderIdentity) -> None:
+        """Record `embedder` as the maker of an existing collection's vectors (whatever made them)."""
+        with self.pool.connection() as conn, conn.transaction():
+            collection_id = conn.execute("SELECT id FROM collections WHERE name = %s", (collection,)).fetchone()[0]
+            record_embedder(conn, collection_id, embedder)
+
+    def bulk_load(self, collection: str, embedder: EmbedderIdentity,
+                  documents: Iterable[tuple[str, str, str, list[NewChunk]]]) -> None:
+        """Create `collection` with (source, sha256, title, chunks) documents by COPY, in one transaction: the fast
+        path for large synthetic collections (the collection must not exist)."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("INSERT INTO collections (name, embedder_model, embedder_backend, embedder_dim)"
+                         " VALUES (%s, %s, %s, %s)", (collection, embedder.model, embedder.backend, embedder.dimension))
+            for source, sha256, title, chunks in documents:
+                document_id, collection_id = conn.execute(
+                    "INSERT INTO documents (collection_id, source, sha256, title) SELECT id, %s, %s, %s"
+                    " FROM collections WHERE name = %s RETURNING id, collection_id",
+                    (source, sha256, title, collection)).fetchone()
+                with conn.cursor().copy(
+                    "COPY chunks (document_id, collection_id, ordinal, text, token_count, embedding, metadata)"
+                    " FROM STDIN"
+                ) as copy:
+                    for ordinal, c in enumerate(chunks):
+                        copy.write_row((document_id, collection_id, ordinal, c.text, c.token_count, c.embedding,
+                                        Jsonb(c.metadata)))
+
+    def approximate_and_exact(self, query: psycopg.sql.Composable, params: dict[str, Any],
+                              ef_search: int) -> tuple[list[Any], list[Any], float]:
+        """The ids `query` (the retriever's vector SQL) finds through the HNSW index and by exact search, with the
+        seconds the indexed one took: the two sides of a recall measurement."""
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
+                conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+                started = time.perf_counter()
+                approx = [r[0] for r in conn.execute(query, params, prepare=False)]
+                seconds = time.perf_counter() - started
+            with conn.transaction():
+                conn.execute("SET LOCAL enable_indexscan = off")
+                exact = [r[0] for r in conn.execute(query, params, prepare=False)]  # never share a plan
+        return approx, exact, seconds
 
     def collection_stats(self) -> list[dict[str, Any]]:
         """Per collection: documents, chunks, tokens."""

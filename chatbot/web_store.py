@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from chatbot.embeddings import EmbedderIdentity
+from chatbot.store import fetch_as
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,10 @@ class WebSources:
 
     def list_sources(self, collection: str | None = None) -> list[WebSourceInfo]:
         """Every website source (of `collection`, or all), with the number of its documents stored now."""
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT c.name, s.url, s.kind, s.options, s.last_sync_at, s.last_report,"
-                " (SELECT count(DISTINCT d.id) FROM web_pages p JOIN documents d ON d.collection_id = c.id"
-                "  AND d.source = p.document_source WHERE p.web_source_id = s.id)"
-                " FROM web_sources s JOIN collections c ON c.id = s.collection_id"
-                " WHERE %(c)s::text IS NULL OR c.name = %(c)s ORDER BY c.name, s.url", {"c": collection}).fetchall()
-        return [WebSourceInfo(*row) for row in rows]
+        return fetch_as(
+            self.pool, WebSourceInfo,
+            "SELECT c.name, s.url, s.kind, s.options, s.last_sync_at, s.last_report,"
+            " (SELECT count(DISTINCT d.id) FROM web_pages p JOIN documents d ON d.collection_id = c.id"
+            "  AND d.source = p.document_source WHERE p.web_source_id = s.id)"
+            " FROM web_sources s JOIN collections c ON c.id = s.collection_id"
+            " WHERE %(c)s::text IS NULL OR c.name = %(c)s ORDER BY c.name, s.url", {"c": collection})

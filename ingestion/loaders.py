@@ -69,18 +69,26 @@ _Parsed = tuple[str | None, list[Section], dict[str, Any]]
 
 def load_file(path: Path, max_bytes: int) -> LoadedDocument:
     """Load one file; its type and size are checked before a byte of it is read."""
+    return load_bytes(read_file(path, max_bytes), path.name)
+
+
+def read_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a file of a supported type, at most `max_bytes` (type and size checked before reading)."""
     _format_of(path.name)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise IngestError(_too_big(size, max_bytes))
+        check_size(path.stat().st_size, max_bytes)
         with path.open("rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError as err:
         raise IngestError(f"cannot read the file: {err.strerror or err}") from None
-    if len(data) > max_bytes:  # it grew after the stat
-        raise IngestError(_too_big(len(data), max_bytes))
-    return load_bytes(data, path.name)
+    check_size(len(data), max_bytes)  # it grew after the stat
+    return data
+
+
+def check_size(size: int, max_bytes: int) -> None:
+    """The one size check of files and uploads: IngestError when `size` is over `max_bytes`."""
+    if size > max_bytes:
+        raise IngestError(f"file is {_megabytes(size)} ({size:,} bytes), over the {_megabytes(max_bytes)} limit")
 
 
 def load_bytes(data: bytes, filename: str) -> LoadedDocument:
@@ -144,10 +152,6 @@ def _reason(err: BaseException) -> str:
 
 def _megabytes(size: int) -> str:
     return f"{size / _MB:.1f} MB"
-
-
-def _too_big(size: int, limit: int) -> str:
-    return f"file is {_megabytes(size)} ({size:,} bytes), over the {_megabytes(limit)} limit"
 
 
 def _decode_text(data: bytes, codec: str = "utf-8") -> str:

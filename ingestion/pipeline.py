@@ -17,7 +17,7 @@ from chatbot.embeddings import Embedder
 from chatbot.store import NewChunk, Store
 from ingestion.chunking import Chunk, Chunker
 from ingestion.errors import IngestError
-from ingestion.loaders import SUPPORTED_EXTENSIONS, LoadedDocument, load_bytes
+from ingestion.loaders import LoadedDocument, check_size, load_bytes, read_file
 
 log = logging.getLogger(__name__)
 
@@ -90,24 +90,14 @@ def source_for_path(path: Path) -> str:
 
 
 def file_item(path: Path, max_bytes: int) -> SourceItem:
-    """Read a file once (size checked before reading) into a `SourceItem`; raises IngestError."""
-    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
-        supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
-        raise IngestError(f"unsupported file type '{path.suffix or path.name}' (supported: {supported})")
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise IngestError(f"file is {size / 1048576:.1f} MB, over the {max_bytes / 1048576:.1f} MB limit")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise IngestError(f"cannot read file: {exc.strerror or exc}") from exc
+    """Read a file once (type and size checked before reading) into a `SourceItem`; raises IngestError."""
+    data = read_file(path, max_bytes)
     return SourceItem(source_for_path(path), sha256_hex(data), lambda: load_bytes(data, path.name), str(path))
 
 
 def bytes_item(data: bytes, filename: str, source: str, max_bytes: int) -> SourceItem:
     """An upload as a `SourceItem`; raises IngestError when over the size limit."""
-    if len(data) > max_bytes:
-        raise IngestError(f"file is {len(data) / 1048576:.1f} MB, over the {max_bytes / 1048576:.1f} MB limit")
+    check_size(len(data), max_bytes)
     return SourceItem(source, sha256_hex(data), lambda: load_bytes(data, filename), filename)
 
 

@@ -7,16 +7,23 @@ the models) happen inside the commands so that `ragbot --help` stays fast.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from chatbot.cli_services import open_services
 from chatbot.tables import print_table
+from training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from chatbot.settings import Settings
 
 app = typer.Typer(help="Fine-tuning: RAFT-style examples, QLoRA training, adapters, answer evaluation.",
                   no_args_is_help=True)
@@ -28,17 +35,6 @@ err = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: settings).")]
-
-
-def _services():
-    from chatbot.services import Services
-    from chatbot.settings import get_settings
-
-    try:
-        return Services(get_settings())
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(1) from exc
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -59,36 +55,60 @@ def _fail(message: str, as_json: bool = False) -> typer.Exit:
     return typer.Exit(1)
 
 
+@contextlib.contextmanager
+def _command_services(as_json: bool) -> Iterator[Any]:
+    """Services for one command, closed after it; an expected error ends the command with its message."""
+    services = open_services()
+    try:
+        yield services
+    except _expected_errors() as exc:
+        raise _fail(str(exc), as_json) from exc
+    finally:
+        services.close()
+
+
 # --- train ---------------------------------------------------------------------------------------
+
+
+def _default(name: str) -> str:
+    """`\\[default: …]` for a `TrainConfig` field, from the dataclass itself (the help must not drift from it)."""
+    value = next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)
+    if isinstance(value, bool):
+        value = "on" if value else "off"
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    return f"\\[default: {value}]"
 
 
 @app.command()
 def train(
     qa: Annotated[Path | None, typer.Option(help="QA pairs (JSONL: question, answer, split, source).")] = None,
-    split: Annotated[str | None, typer.Option(help="Split to train on \\[default: train].")] = None,
+    split: Annotated[str | None, typer.Option(help=f"Split to train on {_default('split')}.")] = None,
     collection: CollectionOpt = None,
     name: Annotated[str | None, typer.Option(help="Adapter name \\[default: <collection>-<UTC time>].")] = None,
-    quant: Annotated[str | None, typer.Option(help="Base quantization: nf4, int8 or none \\[default: nf4].")] = None,
-    epochs: Annotated[float | None, typer.Option(help="Epochs \\[default: 3].")] = None,
+    quant: Annotated[str | None, typer.Option(
+        help=f"Base quantization: nf4, int8 or none {_default('quant')}.")] = None,
+    epochs: Annotated[float | None, typer.Option(help=f"Epochs {_default('epochs')}.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate \\[default: 2e-4].")] = None,
-    lora_r: Annotated[int | None, typer.Option(help="LoRA rank \\[default: 16].")] = None,
-    lora_alpha: Annotated[int | None, typer.Option(help="LoRA alpha \\[default: 32].")] = None,
+    lr: Annotated[float | None, typer.Option(help=f"Learning rate {_default('lr')}.")] = None,
+    lora_r: Annotated[int | None, typer.Option(help=f"LoRA rank {_default('lora_r')}.")] = None,
+    lora_alpha: Annotated[int | None, typer.Option(help=f"LoRA alpha {_default('lora_alpha')}.")] = None,
     target_modules: Annotated[str | None, typer.Option(
-        help="Comma-separated module names, or all-linear \\[default: all-linear].")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Examples per optimizer step \\[default: 4].")] = None,
+        help=f"Comma-separated module names, or all-linear {_default('target_modules')}.")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help=f"Examples per optimizer step {_default('batch_size')}.")] = None,
     k: Annotated[int | None, typer.Option(help="Sources per prompt \\[default: settings top_k].")] = None,
     oracle_p: Annotated[float | None, typer.Option(help="Probability the oracle chunks are kept "
-                                                        "\\[default: 0.8].")] = None,
+                                                        f"{_default('oracle_p')}.")] = None,
     save_steps: Annotated[int | None, typer.Option(help="Checkpoint, and validation loss, every N steps "
-                                                        "\\[default: 10].")] = None,
+                                                        f"{_default('save_steps')}.")] = None,
     redraw: Annotated[bool | None, typer.Option("--redraw/--no-redraw", help="Each epoch draws its own sources "
                                                 "per pair (oracle kept or not, where it goes) "
-                                                "\\[default: on].")] = None,
+                                                f"{_default('redraw')}.")] = None,
     source_order: Annotated[str | None, typer.Option(help="Sources in a prompt: 'ranked' (the retriever's "
                                                      "order, oracles where it ranked them) or 'shuffled' "
-                                                     "(RAFT) \\[default: ranked].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for examples, split and training \\[default: 0].")] = None,
+                                                     f"(RAFT) {_default('source_order')}.")] = None,
+    seed: Annotated[int | None, typer.Option(help=f"Seed for examples, split and training {_default('seed')}.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run (--name, else the latest) "
                                                           "from its last checkpoint.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only build and write the examples.")] = False,
@@ -98,11 +118,6 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Fine-tune the base generator (QLoRA) on RAFT-style examples built from QA pairs and the store."""
-    from chatbot.precision import resolve as resolve_precision
-    from training.train import TrainConfig, estimate_steps, resumable_run
-    from training.train import dry_run as build_only
-    from training.train import train as run_training
-
     given: dict[str, Any] = {
         "qa": str(qa) if qa else None, "split": split, "collection": collection, "name": name, "quant": quant,
         "epochs": epochs, "max_steps": max_steps, "lr": lr, "lora_r": lora_r, "lora_alpha": lora_alpha,
@@ -110,12 +125,22 @@ def train(
         "k": k, "oracle_p": oracle_p, "save_steps": save_steps, "redraw": redraw,
         "source_order": source_order, "seed": seed,
     }
-    given = {key: value for key, value in given.items() if value is not None}
-    services = _services()
-    if if_missing and name and (services.settings.adapters_dir / name / "adapter_config.json").is_file():
-        typer.echo(f"adapter '{name}' exists already: kept")
-        return
-    try:
+    _train({key: value for key, value in given.items() if value is not None}, resume=resume, dry_run=dry_run,
+           if_missing=if_missing, out=out, as_json=as_json)
+
+
+def _train(given: dict[str, Any], *, resume: bool, dry_run: bool, if_missing: bool, out: Path | None,
+           as_json: bool) -> None:
+    """`ragbot train` with the options given (those left out take the resumed run's, else the defaults)."""
+    from training.train import dry_run as build_only
+    from training.train import resumable_run
+    from training.train import train as run_training
+
+    name = given.get("name")
+    with _command_services(as_json) as services:
+        if if_missing and name and (services.settings.adapters_dir / name / "adapter_config.json").is_file():
+            typer.echo(f"adapter '{name}' exists already: kept")
+            return
         base: dict[str, Any] = {}
         if resume:
             run_name, base = resumable_run(services.settings, name)
@@ -124,31 +149,41 @@ def train(
             raise _fail("--qa FILE is required", as_json)
         config = TrainConfig(**{**base, **given})
         if dry_run:
-            summary = build_only(services, config, out)
-            if as_json:
-                typer.echo(json.dumps(summary, ensure_ascii=False))
-                return
-            first = summary.pop("first")
-            for key, value in summary.items():
-                typer.echo(f"{key:>22}: {value}")
-            if first:
-                typer.echo("\nfirst example:")
-                for message in first["messages"]:
-                    typer.echo(f"--- {message['role']} ---\n{message['content']}")
+            _print_dry_run(build_only(services, config, out), as_json)
             return
-
-        def announce(data) -> None:
-            chosen = resolve_precision(services.settings)
-            err.print(f"{len(data.train)} training + {len(data.validation)} validation examples "
-                      f"(oracle kept in {data.stats.oracle_present}/{data.stats.examples}); "
-                      f"~{estimate_steps(data, config)} steps in {chosen.name} ({chosen.reason})", highlight=False)
-
         with contextlib.redirect_stdout(sys.stderr):  # the trainer's progress logs must not reach stdout
-            result = run_training(services, config, resume=resume, on_data=announce)
-    except _expected_errors() as exc:
-        raise _fail(str(exc), as_json) from exc
-    finally:
-        services.close()
+            result = run_training(services, config, resume=resume, on_data=_announcer(services.settings, config))
+    _print_trained(result, as_json)
+
+
+def _announcer(settings: Settings, config: TrainConfig) -> Callable[[Any], None]:
+    """Tell stderr what is about to be trained, and in which precision."""
+    from chatbot.precision import resolve as resolve_precision
+    from training.train import estimate_steps
+
+    def announce(data: Any) -> None:
+        chosen = resolve_precision(settings)
+        err.print(f"{len(data.train)} training + {len(data.validation)} validation examples "
+                  f"(oracle kept in {data.stats.oracle_present}/{data.stats.examples}); "
+                  f"~{estimate_steps(data, config)} steps in {chosen.name} ({chosen.reason})", highlight=False)
+
+    return announce
+
+
+def _print_dry_run(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    first = summary.pop("first")
+    for key, value in summary.items():
+        typer.echo(f"{key:>22}: {value}")
+    if first:
+        typer.echo("\nfirst example:")
+        for message in first["messages"]:
+            typer.echo(f"--- {message['role']} ---\n{message['content']}")
+
+
+def _print_trained(result: Any, as_json: bool) -> None:
     metrics = result.manifest["metrics"]
     if as_json:
         summary = {"name": result.name, "path": str(result.path), "quant": result.manifest["quant"],
@@ -175,7 +210,7 @@ def adapters_list(as_json: JsonOpt = False) -> None:
     """Adapters on disk and in the registry, newest first; the active one is the fine-tuned default."""
     from chatbot.adapter_registry import adapter_entries
 
-    services = _services()
+    services = open_services()
     try:
         entries = adapter_entries(services.adapter_registry, services.settings.adapters_dir)
     except _expected_errors() as exc:
@@ -202,7 +237,7 @@ def adapters_use(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> 
     """Make an adapter the active one: the default `finetuned` generator."""
     from chatbot.adapter_registry import use_adapter
 
-    services = _services()
+    services = open_services()
     try:
         use_adapter(services.adapter_registry, services.settings.adapters_dir, name)
     except _expected_errors() as exc:
@@ -218,7 +253,7 @@ def adapters_delete(name: Annotated[str, typer.Argument(help="Adapter name.")]) 
     from chatbot.adapter_registry import delete_adapter
     from training.train import runs_dir
 
-    services = _services()
+    services = open_services()
     try:
         deleted = delete_adapter(services.adapter_registry, services.settings.adapters_dir,
                                  runs_dir(services.settings), name)
@@ -247,10 +282,10 @@ def answers(
 ) -> None:
     """Base vs fine-tuned through the full chain (extractive answers beside them): token F1, ROUGE-L, citation
     validity, groundedness, win rate."""
-    from training.evaluate import evaluate_answers, markdown_report, plot_summary
+    from training.answers import evaluate_answers
+    from training.evaluate import markdown_report, plot_summary
 
-    services = _services()
-    try:
+    with _command_services(as_json) as services:
         with contextlib.redirect_stdout(sys.stderr):
             run = evaluate_answers(services, qa, split=None if split == "all" else split, collection=collection,
                                    adapter=adapter, limit=limit)
@@ -260,10 +295,6 @@ def answers(
         if report:
             report.parent.mkdir(parents=True, exist_ok=True)
             report.write_text(markdown_report(result, run["records"]), encoding="utf-8")
-    except _expected_errors() as exc:
-        raise _fail(str(exc), as_json) from exc
-    finally:
-        services.close()
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -295,15 +326,9 @@ def loops(
     (RAGBOT_NO_REPEAT_NGRAM, RAGBOT_REPETITION_PENALTY, RAGBOT_STOP_ON_LOOP), with token F1 and ROUGE-L."""
     from training.loop_eval import evaluate_loops
 
-    services = _services()
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            result = evaluate_loops(services, qa, split=None if split == "all" else split, collection=collection,
-                                    generators=generator or ["base"], limit=limit)
-    except _expected_errors() as exc:
-        raise _fail(str(exc), as_json) from exc
-    finally:
-        services.close()
+    with _command_services(as_json) as services, contextlib.redirect_stdout(sys.stderr):
+        result = evaluate_loops(services, qa, split=None if split == "all" else split, collection=collection,
+                                generators=generator or ["base"], limit=limit)
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -15,13 +15,8 @@ from typing import Any
 import psutil
 
 from chatbot.services import Services
-from training.evaluate import (
-    Condition,
-    Record,
-    run_conditions,
-    summarize,
-    win_rate,
-)
+from training.arms import finetuned_generator, questions, run_arms
+from training.evaluate import Condition, Record, summarize, win_rate
 
 ARMS = ("base", "finetuned", "base+rag", "finetuned+rag", "extractive")
 QUALITY = (("f1", "token F1"), ("rougeL", "ROUGE-L"), ("grounded", "grounded"), ("citation_valid", "valid citations"))
@@ -34,23 +29,17 @@ def _folder_bytes(path: Path) -> int:
 def retrieval_costs(services: Services, collection: str) -> dict[str, Any]:
     """Index size in Postgres (the collection's share of the chunks table and its indexes) and the one-off
     ingest time, estimated from the embedder's measured rate on a sample of the collection's chunks."""
-    with services.pool.connection() as conn:
-        chunks, total = conn.execute(
-            "SELECT count(*) FILTER (WHERE collection_id = (SELECT id FROM collections WHERE name = %s)),"
-            " count(*) FROM chunks", (collection,)).fetchone()
-        table_bytes, hnsw_bytes = conn.execute(  # the collection's own HNSW index (sql/007)
-            "SELECT pg_total_relation_size('chunks'), coalesce(pg_relation_size(to_regclass(collection_hnsw_name(id))),"
-            " 0) FROM collections WHERE name = %s", (collection,)).fetchone() or (0, 0)
-        sample = [r[0] for r in conn.execute(
-            "SELECT text FROM chunks WHERE collection_id = (SELECT id FROM collections WHERE name = %s)"
-            " ORDER BY id LIMIT 64", (collection,))]
+    footprint = services.store.index_footprint(collection)
+    sample = services.store.sample_texts(collection, 64)
     rate = None
     if sample:
         started = time.perf_counter()
         services.embedder.encode(sample)
         rate = len(sample) / (time.perf_counter() - started)
-    share = chunks / total if total else 0.0
-    return {"chunks": chunks, "index_bytes": int(table_bytes * share), "hnsw_bytes": int(hnsw_bytes),
+    chunks = footprint.chunks
+    share = chunks / footprint.total_chunks if footprint.total_chunks else 0.0
+    return {"chunks": chunks, "index_bytes": int(footprint.table_bytes * share),
+            "hnsw_bytes": int(footprint.hnsw_bytes),
             "estimated_ingest_seconds": round(chunks / rate, 1) if rate else None}
 
 
@@ -68,61 +57,56 @@ def compare_arms(services: Services, qa: Path, *, split: str | None = "test", co
 
     `progress` draws a tqdm bar on stderr (the CLI); `on_progress(done, total)` is called after each answer
     (the admin UI's background job)."""
-    from training.dataset import load_qa
-
-    pairs = load_qa(qa, split)[:limit]
+    pairs = questions(qa, split, limit)
     collection = collection or services.settings.collection
     chain = services.chain
-    info = chain.generators.resolve(f"finetuned:{adapter}" if adapter else "finetuned")
-    tuned = f"finetuned:{info.name}"
+    tuned, info = finetuned_generator(chain, adapter)
     conditions = [Condition("base", "base", False), Condition("finetuned", tuned, False),
                   Condition("base+rag", "base", True), Condition("finetuned+rag", tuned, True),
                   Condition("extractive", "extractive", True)]
     peak: dict[str, float] = dict.fromkeys(ARMS, 0.0)
     process = psutil.Process()
-    bar = None
-    if progress:
-        import sys
-
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(pairs) * len(conditions), desc="arms", unit="answer", file=sys.stderr)
-
     total, done = len(pairs) * len(conditions), 0
 
     def tick(record: Record) -> None:
         nonlocal done
         done += 1
         peak[record.condition] = max(peak[record.condition], process.memory_info().rss / 1048576)
-        if bar is not None:
-            bar.update(1)
         if on_progress is not None:
             on_progress(done, total)
 
     started = time.perf_counter()
-    records = run_conditions(chain, pairs, conditions, collection, on_record=tick,
-                             concurrency=services.settings.eval_concurrency)
-    if bar is not None:
-        bar.close()
-    arms: dict[str, Any] = {}
-    for arm in ARMS:
-        summary = summarize(records[arm])
-        ttft = [r.first_token_seconds for r in records[arm] if r.first_token_seconds is not None]
-        summary["first_token_seconds"] = round(sum(ttft) / len(ttft), 3) if ttft else None
-        summary["peak_rss_mb"] = round(peak[arm])
-        arms[arm] = summary
-    hybrid = [r.scores.rougeL for r in records["finetuned+rag"]]
-    wins = {f"finetuned+rag_vs_{arm}": round(win_rate(hybrid, [r.scores.rougeL for r in records[arm]])[0], 4)
-            for arm in ARMS if arm != "finetuned+rag"}
+    records = run_arms(chain, pairs, conditions, collection, concurrency=services.settings.eval_concurrency,
+                       progress=progress, desc="arms", on_record=tick)
+    arms = arm_summaries(records, peak)
     result = {
         "n": len(pairs), "split": split, "collection": collection, "adapter": info.name, "arms": arms,
-        "win_rates_rougeL": wins,
+        "win_rates_rougeL": hybrid_win_rates(records),
         "costs": {"retrieval": retrieval_costs(services, collection),
                   "finetuning": finetuning_costs(info.path, info.manifest or {})},
         "best_arm_by_f1": max(ARMS, key=lambda a: arms[a]["f1"] or 0.0),
         "seconds": round(time.perf_counter() - started, 1),
     }
     return {"result": result, "records": records}
+
+
+def arm_summaries(records: dict[str, list[Record]], peak_rss_mb: dict[str, float]) -> dict[str, Any]:
+    """Per arm: the means of `summarize`, the mean seconds to the first token and the peak memory."""
+    arms: dict[str, Any] = {}
+    for arm in ARMS:
+        summary = summarize(records[arm])
+        ttft = [r.first_token_seconds for r in records[arm] if r.first_token_seconds is not None]
+        summary["first_token_seconds"] = round(sum(ttft) / len(ttft), 3) if ttft else None
+        summary["peak_rss_mb"] = round(peak_rss_mb[arm])
+        arms[arm] = summary
+    return arms
+
+
+def hybrid_win_rates(records: dict[str, list[Record]]) -> dict[str, float]:
+    """finetuned+rag's ROUGE-L win rate over each other arm."""
+    hybrid = [r.scores.rougeL for r in records["finetuned+rag"]]
+    return {f"finetuned+rag_vs_{arm}": round(win_rate(hybrid, [r.scores.rougeL for r in records[arm]])[0], 4)
+            for arm in ARMS if arm != "finetuned+rag"}
 
 
 def _png(fig: Any) -> str:

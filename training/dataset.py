@@ -22,33 +22,19 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from langchain_core.documents import Document
 
 from chatbot.prompts import rag_messages
 from chatbot.qa_files import QAFileError, qa_rows
+from training.config import DEFAULT_ORACLE_P, DEFAULT_SOURCE_ORDER, SourceOrder
 
 if TYPE_CHECKING:
     from chatbot.retriever import Hit
     from chatbot.services import Services
 
-DEFAULT_ORACLE_P = 0.8
-SourceOrder = Literal["ranked", "shuffled"]
-# The order the chain shows at answer time; over three seeds on python-faq it beat RAFT's shuffle on F1 and on
-# following the right source in every seed (README, Fine-tuning).
-DEFAULT_SOURCE_ORDER: SourceOrder = "ranked"
 
-# Chunks of the document(s) named by a QA pair's `source` / `corpus_id`, with their similarity to the answer.
-# No ORDER BY on the vector column: with a filter, an HNSW scan could miss the document's chunks entirely.
-ORACLE_SQL = (
-    "SELECT k.id, k.document_id, k.text, k.metadata, d.source, d.title, c.name,"
-    " 1 - (k.embedding <=> %(q)s) AS similarity, k.ordinal"
-    " FROM chunks k JOIN documents d ON d.id = k.document_id JOIN collections c ON c.id = d.collection_id"
-    " WHERE c.name = %(collection)s AND (d.source = %(key)s"
-    " OR right(d.source, length(%(key)s) + 1) = '/' || %(key)s"
-    " OR d.metadata->>'corpus_id' = %(key)s)"
-)
 QUOTED_SHARE = 0.5  # a chunk of the named document holds part of the answer when half its words are in it
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")
@@ -271,8 +257,7 @@ def find_oracles(services: Services, collection: str, pair: QAPair, answer_vecto
 
     key = pair.document_key
     if key:
-        with services.pool.connection() as conn:
-            rows = conn.execute(ORACLE_SQL, {"q": answer_vector, "collection": collection, "key": key}).fetchall()
+        rows = services.store.document_chunks(collection, key, answer_vector)
         if rows:
             chunks = [DocumentChunk(Hit(*row[:8]), row[8]) for row in rows]
             words = word_set(pair.answer)
@@ -290,14 +275,6 @@ def find_oracles(services: Services, collection: str, pair: QAPair, answer_vecto
     return nearest[:1]
 
 
-def collection_size(services: Services, collection: str) -> int:
-    with services.pool.connection() as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM chunks k JOIN documents d ON d.id = k.document_id"
-            " JOIN collections c ON c.id = d.collection_id WHERE c.name = %s", (collection,)).fetchone()
-    return int(row[0])
-
-
 def iter_examples(services: Services, pairs: Sequence[QAPair], collection: str, *, k: int | None = None,
                   p: float = DEFAULT_ORACLE_P, seed: int = 0, draws: int = 1, order: SourceOrder = DEFAULT_SOURCE_ORDER,
                   stats: BuildStats | None = None) -> Iterator[Example]:
@@ -307,7 +284,7 @@ def iter_examples(services: Services, pairs: Sequence[QAPair], collection: str, 
     if draws < 1:
         raise ValueError("draws must be at least 1")
     k = k or services.settings.top_k
-    if collection_size(services, collection) == 0:
+    if services.store.chunk_count(collection) == 0:
         raise DatasetError(f"collection '{collection}' is empty or missing: ingest its documents first")
     answer_vectors = services.embedder_for(collection).encode([pair.answer for pair in pairs])
     limit = oracle_limit(k)

@@ -20,15 +20,11 @@ from training.dataset import DatasetError, find_oracles, load_qa
 
 if TYPE_CHECKING:
     from chatbot.services import Services
+    from chatbot.store import Store
 
 Kind = Literal["heading", "title", "qa"]
 QA_ORACLES = 2  # gold chunks per question at most (those of its document that quote the answer)
 HELDOUT_SHARE, HELDOUT_MAX = 0.1, 200
-
-_STORE_SQL = (
-    "SELECT d.title, k.metadata->>'heading', k.text FROM chunks k JOIN documents d ON d.id = k.document_id"
-    " WHERE k.collection_id = (SELECT id FROM collections WHERE name = %s) ORDER BY k.id"
-)
 
 
 @dataclass(frozen=True)
@@ -57,12 +53,10 @@ class PairSet:
         return digest.hexdigest()
 
 
-def store_pairs(services: Services, collection: str) -> list[Pair]:
+def store_pairs(store: Store, collection: str) -> list[Pair]:
     """Heading (else title) → chunk, for every chunk with one."""
-    with services.pool.connection() as conn:
-        rows = conn.execute(_STORE_SQL, (collection,)).fetchall()
     pairs = []
-    for title, heading, text in rows:
+    for title, heading, text in store.titled_chunks(collection):
         title, heading = (title or "").strip(), (heading or "").strip()
         query, kind = (heading, "heading") if heading and heading != title else (title, "title")
         if query and text.strip():
@@ -84,7 +78,7 @@ def qa_pairs(services: Services, collection: str, qa: Path, split: str) -> list[
 def build_pairs(services: Services, collection: str, *, max_pairs: int, seed: int = 0, qa: Path | None = None,
                 split: str = "train") -> PairSet:
     """The training pairs (all QA pairs, then sampled store pairs up to `max_pairs`) and the held-out ones."""
-    from_store = store_pairs(services, collection)
+    from_store = store_pairs(services.store, collection)
     if not from_store:
         raise DatasetError(f"collection '{collection}' has no chunks with a title or heading: ingest documents first")
     from_qa = qa_pairs(services, collection, qa, split) if qa else []

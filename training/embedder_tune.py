@@ -109,18 +109,26 @@ def _train(model: SentenceTransformer, pairs: PairSet, config: TuneConfig, outpu
 def tune(services: Services, config: TuneConfig, *, on_data: Callable[[PairSet], None] | None = None,
          on_step: OnStep | None = None) -> TuneResult:
     """Build the pairs, train, check on the held-out pairs, save with a manifest; returns where it went."""
+    from training.threads import training_threads
+
+    target = embedders_dir(services.settings) / config.name
+    if target.exists():
+        raise ValueError(f"an embedder named '{config.name}' exists already: choose another name")
+    with training_threads(services.settings) as threads:
+        return _tune(services, config, target, threads, on_data, on_step)
+
+
+def _tune(services: Services, config: TuneConfig, target: Path, threads: int,
+          on_data: Callable[[PairSet], None] | None, on_step: OnStep | None) -> TuneResult:
     import sentence_transformers
     from sentence_transformers import SentenceTransformer
 
     from chatbot.precision import cpu_report, resolve
-    from training.train import set_threads, step_callback, thread_callback, versions
+    from training.manifest import versions
+    from training.train import step_callback, thread_callback
 
     settings = services.settings
-    target = embedders_dir(settings) / config.name
-    if target.exists():
-        raise ValueError(f"an embedder named '{config.name}' exists already: choose another name")
     started = time.perf_counter()
-    threads = set_threads(settings)
     pairs = build_pairs(services, config.collection, max_pairs=config.max_pairs, seed=config.seed,
                         qa=Path(config.qa) if config.qa else None, split=config.split)
     if on_data is not None:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import os
 import re
 import string
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +28,6 @@ from chatbot.prompts import citations_valid
 
 if TYPE_CHECKING:
     from chatbot.chain import RagChain
-    from chatbot.services import Services
     from training.dataset import QAPair
 
 METRICS = ("f1", "rougeL", "citation_valid", "grounded")
@@ -237,74 +234,6 @@ def source_choice(base: Sequence[Record], tuned: Sequence[Record]) -> dict[str, 
         "gold_source_win_rate": win_rate(ceiling, [b.scores.rougeL for b, _ in pairs])[0] if pairs else None,
     }
     return {"questions": len(pairs), **{k: round(v, 4) if v is not None else None for k, v in rounded.items()}}
-
-
-# --- `ragbot eval answers` -----------------------------------------------------------------------
-
-
-def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
-                     adapter: str | None = None, limit: int | None = None,
-                     chain: RagChain | None = None, progress: bool = True) -> dict[str, Any]:
-    """Base vs fine-tuned on the same questions, with the extractive answers beside them: `{"result": the JSON
-    summary, "records": {...}}`."""
-    from training.dataset import load_qa
-
-    pairs = load_qa(qa, split)
-    if limit is not None:
-        pairs = pairs[:limit]
-    collection = collection or services.settings.collection
-    chain = chain or services.chain
-    finetuned = f"finetuned:{adapter}" if adapter else "finetuned"
-    adapter_info = None
-    if hasattr(chain.generators, "resolve"):
-        adapter_info = chain.generators.resolve(finetuned)  # fails fast when no adapter exists
-        finetuned = f"finetuned:{adapter_info.name}"
-    conditions = [Condition("base", "base"), Condition("finetuned", finetuned), Condition(EXTRACTIVE, EXTRACTIVE)]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(pairs) * len(conditions), desc="answers", unit="answer", file=sys.stderr)
-    started = time.perf_counter()
-    from training.threads import adapt_threads
-
-    adapt_threads(services.settings)
-
-    def tick(_record: Record) -> None:
-        adapt_threads(services.settings)  # between answers: use the cores others leave free
-        if bar is not None:
-            bar.update(1)
-
-    records = run_conditions(chain, pairs, conditions, collection, on_record=tick,
-                             concurrency=services.settings.eval_concurrency)
-    if bar is not None:
-        bar.close()
-    rate, counts = win_rate([r.scores.rougeL for r in records["finetuned"]], [r.scores.rougeL for r in records["base"]])
-    f1_rate, f1_counts = win_rate([r.scores.f1 for r in records["finetuned"]], [r.scores.f1 for r in records["base"]])
-    base, tuned = summarize(records["base"]), summarize(records["finetuned"])
-    result = {
-        "n": len(pairs),
-        "base": base,
-        "finetuned": tuned,
-        EXTRACTIVE: summarize(records[EXTRACTIVE]),
-        "finetuned_win_rate": round(rate, 4),
-        "comparison": {
-            "win_metric": "rougeL",
-            "tie_rule": "ties count half",
-            **counts,
-            "f1_ratio": round(tuned["f1"] / base["f1"], 3) if base["f1"] else None,
-            "f1_win_rate": round(f1_rate, 4),
-            "f1_wins": f1_counts["wins"],
-        },
-        "source_choice": source_choice(records["base"], records["finetuned"]),
-        "split": split,
-        "collection": collection,
-        "generators": {"base": "base", "finetuned": finetuned, EXTRACTIVE: EXTRACTIVE},
-        "adapter": adapter_info.name if adapter_info else adapter,
-        "adapter_quant": (adapter_info.manifest or {}).get("quant") if adapter_info else None,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    return {"result": result, "records": records}
 
 
 # --- outputs -------------------------------------------------------------------------------------

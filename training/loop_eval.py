@@ -3,7 +3,6 @@ configured decoding, with the answers' quality beside it — the measurement beh
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from chatbot.loops import has_loop, repeated_line, repeated_span
 from chatbot.precision import cpu_report
-from training.evaluate import Condition, Record, run_conditions, summarize
+from training.arms import questions, run_arms
+from training.evaluate import Condition, Record, summarize
 
 if TYPE_CHECKING:
     from chatbot.services import Services
@@ -34,22 +34,12 @@ def evaluate_loops(services: Services, qa: Path, *, split: str | None = "test", 
                    generators: Sequence[str] = ("base",), limit: int | None = None,
                    progress: bool = True) -> dict[str, Any]:
     """Each question through the chain (with retrieval) once per generator; the loop share per generator."""
-    from training.dataset import load_qa
-
-    pairs = load_qa(qa, split)[:limit]
+    pairs = questions(qa, split, limit)
     collection = collection or services.settings.collection
     conditions = [Condition(name, name) for name in generators]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(pairs) * len(conditions), desc="answers", unit="answer", file=sys.stderr)
     started = time.perf_counter()
-    records = run_conditions(services.chain, pairs, conditions, collection,
-                             on_record=(lambda _r: bar.update(1)) if bar else None,
-                             concurrency=services.settings.eval_concurrency)
-    if bar is not None:
-        bar.close()
+    records = run_arms(services.chain, pairs, conditions, collection,
+                       concurrency=services.settings.eval_concurrency, progress=progress)
     s = services.settings
     return {
         "qa": qa.name, "split": split, "collection": collection, "n": len(pairs),

@@ -9,6 +9,8 @@ average), at least one, and re-check between steps.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from chatbot.settings import Settings
 
@@ -44,3 +46,27 @@ def adapt_threads(settings: Settings) -> int:
     if wanted != current:
         torch.set_num_threads(wanted)
     return wanted
+
+
+@contextmanager
+def threads_restored() -> Iterator[None]:
+    """Give torch's thread count back when the block ends: the count is process-wide, and a job inside the server
+    (training, evaluation) must not leave serving with its own."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
+def training_threads(settings: Settings) -> Iterator[int]:
+    """Torch's thread count for a training job (`RAGBOT_TORCH_THREADS`, else the free cores), until it ends."""
+    import torch
+
+    with threads_restored():
+        threads = choose_threads(settings)
+        torch.set_num_threads(threads)
+        yield threads

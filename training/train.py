@@ -10,7 +10,6 @@ registered in Postgres. Checkpoints go to `RAGBOT_HOME/runs/<name>/` so that `--
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -24,86 +23,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
-from chatbot.adapters import valid_adapter_name
 from chatbot.precision import Precision
-from chatbot.quantization import QUANTS, Quant, quantization_config
+from chatbot.quantization import Quant, quantization_config
 from chatbot.settings import Settings
+from training.config import TrainConfig, TrainingError
 from training.dataset import (
-    DEFAULT_ORACLE_P,
-    DEFAULT_SOURCE_ORDER,
     BuildStats,
     Example,
     QAPair,
-    SourceOrder,
     build_examples,
     examples_sha256,
     file_sha256,
     load_qa,
     write_jsonl,
 )
+from training.manifest import AdapterManifest, TrainMetrics, utc_now, versions
+from training.threads import training_threads
 
 if TYPE_CHECKING:
     from chatbot.services import Services
 
 log = logging.getLogger(__name__)
-
-ALL_LINEAR = "all-linear"  # PEFT: every linear layer of attention and MLP (not the output head)
-
-
-class TrainingError(RuntimeError):
-    """Training that cannot start or finish; the message says why."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on; saved as `run.json` beside the checkpoints and in the manifest."""
-
-    qa: str
-    split: str = "train"
-    collection: str | None = None  # None → settings.collection
-    name: str | None = None  # None → "<collection>-<UTC timestamp>"
-    quant: Quant = "nf4"
-    epochs: float = 3.0
-    max_steps: int | None = None  # when set, overrides epochs
-    lr: float = 2e-4
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: list[str] | str = ALL_LINEAR
-    batch_size: int = 4  # examples per optimizer step
-    micro_batch_size: int | None = None  # per forward pass; None → 1 on CPU (no padding waste), all on GPU
-    warmup_ratio: float = 0.05
-    k: int | None = None  # sources per prompt; None → settings.top_k
-    oracle_p: float = DEFAULT_ORACLE_P
-    val_fraction: float = 0.1
-    max_length: int | None = None  # None → the generator's context window
-    save_steps: int = 10  # a checkpoint (and, with validation pairs, a validation loss) every N steps
-    redraw: bool = True  # each epoch draws its own sources per pair (oracle kept or not, where it goes)
-    source_order: SourceOrder = DEFAULT_SOURCE_ORDER  # "ranked" (the retriever's order) or "shuffled" (RAFT)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.quant not in QUANTS:
-            raise TrainingError(f"unknown quantization '{self.quant}' (choose from {', '.join(QUANTS)})")
-        if self.name is not None and not valid_adapter_name(self.name):
-            raise TrainingError(f"invalid adapter name '{self.name}': letters, digits, '.', '_' and '-' only")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise TrainingError("--max-steps must be at least 1")
-        if self.source_order not in get_args(SourceOrder):
-            raise TrainingError(f"unknown source order '{self.source_order}' "
-                                f"(choose from {', '.join(get_args(SourceOrder))})")
-        if self.epochs <= 0:
-            raise TrainingError("--epochs must be positive")
-        if self.batch_size < 1 or (self.micro_batch_size is not None and self.micro_batch_size < 1):
-            raise TrainingError("batch sizes must be at least 1")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise TrainingError("the validation fraction must be in [0, 1)")
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 @dataclass
 class PreparedData:
@@ -249,17 +191,6 @@ def model_sha256(location: str, cache_file: Path | None) -> str | None:
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
-def set_threads(settings: Settings) -> int:
-    """`RAGBOT_TORCH_THREADS` when set, else the cores other processes leave free (see `training.threads`)."""
-    import torch
-
-    from training.threads import choose_threads
-
-    threads = choose_threads(settings)
-    torch.set_num_threads(threads)
-    return threads
-
-
 def thread_callback(settings: Settings) -> Any:
     """Re-check the free cores before each optimizer step (only when the thread count is automatic)."""
     from transformers import TrainerCallback
@@ -288,16 +219,6 @@ def step_callback(on_step: Callable[[int, int, float | None], None]) -> Any:
             on_step(int(state.global_step), int(state.max_steps), losses[-1] if losses else None)
 
     return ReportSteps()
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate"):
-        with contextlib.suppress(PackageNotFoundError):
-            found[package] = version(package)
-    return found
 
 
 # --- runs ----------------------------------------------------------------------------------------
@@ -364,7 +285,7 @@ def make_trainer(model: Any, tokenizer: Any, config: TrainConfig, data: Prepared
     import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     if getattr(model, "is_quantized", False):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
@@ -374,10 +295,27 @@ def make_trainer(model: Any, tokenizer: Any, config: TrainConfig, data: Prepared
     )
     model = get_peft_model(model, lora)
     has_val = bool(data.validation)
+    args = sft_config(config, data, run_dir, max_length, precision)
+    train_set = Dataset.from_list([to_prompt_completion(e) for e in data.train])
+    val_set = Dataset.from_list([to_prompt_completion(e) for e in data.validation]) if has_val else None
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
+                         processing_class=tokenizer)
+    if precision.name != "bfloat16":  # TRL casts a quantized model's LoRA weights to bf16, slow where not native
+        for param in trainer.model.parameters():
+            if param.requires_grad and param.dtype == torch.bfloat16:
+                param.data = param.data.float()
+    return trainer
+
+
+def sft_config(config: TrainConfig, data: PreparedData, run_dir: Path, max_length: int, precision: Precision) -> Any:
+    """TRL's training arguments for `config` in `precision`."""
+    from trl import SFTConfig
+
+    has_val = bool(data.validation)
     device = precision.device
     micro = config.micro_batch_size or (1 if device == "cpu" else config.batch_size)
     micro = min(micro, config.batch_size)
-    args = SFTConfig(
+    return SFTConfig(
         output_dir=str(run_dir),
         num_train_epochs=config.epochs / data.draws,  # the examples hold one draw per epoch
         max_steps=config.max_steps or -1,
@@ -417,15 +355,6 @@ def make_trainer(model: Any, tokenizer: Any, config: TrainConfig, data: Prepared
         disable_tqdm=False,
         dataset_num_proc=None,
     )
-    train_set = Dataset.from_list([to_prompt_completion(e) for e in data.train])
-    val_set = Dataset.from_list([to_prompt_completion(e) for e in data.validation]) if has_val else None
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
-                         processing_class=tokenizer)
-    if precision.name != "bfloat16":  # TRL casts a quantized model's LoRA weights to bf16, slow where not native
-        for param in trainer.model.parameters():
-            if param.requires_grad and param.dtype == torch.bfloat16:
-                param.data = param.data.float()
-    return trainer
 
 
 def loss_curve(log_history: list[dict[str, Any]], key: str = "loss") -> list[list[float]]:
@@ -440,24 +369,43 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
     import torch
     from transformers import set_seed
 
-    from chatbot.adapter_registry import AdapterRegistry, install_adapter
-    from chatbot.models import base_model_location
-    from chatbot.precision import resolve as resolve_precision
+    from chatbot.adapter_registry import AdapterRegistry
 
     settings = services.settings
+    config, run_dir, checkpoint = _start_run(settings, config, resume)
+    with training_threads(settings) as threads:  # before any work of ours, so that the load average is the others'
+        set_seed(config.seed)
+        started = time.perf_counter()
+        data = _stage_data(services, config, run_dir, checkpoint, on_data)
+        data_seconds = time.perf_counter() - started
+        fitted = _fit(settings, config, data, run_dir, checkpoint, on_step)
+        metrics = train_metrics(fitted, data, run_dir, checkpoint, data_seconds, started)
+        manifest = adapter_manifest(settings, config, data, fitted, metrics, threads).to_json()
+        target = _save_adapter(settings, config.name, fitted.trainer, manifest)
+        AdapterRegistry(services.pool).register(config.name, target, manifest)
+        device = fitted.precision.device
+        del fitted
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    return TrainResult(config.name, target, manifest, data.stats.to_json())
+
+
+def _start_run(settings: Settings, config: TrainConfig, resume: bool) -> tuple[TrainConfig, Path, Path | None]:
+    """The config with its collection and name filled in, the run's folder, and the checkpoint to resume."""
     collection = config.collection or settings.collection
-    name = config.name or default_name(collection)
-    config = dataclasses.replace(config, collection=collection, name=name)
-    run_dir = runs_dir(settings) / name
+    config = dataclasses.replace(config, collection=collection, name=config.name or default_name(collection))
+    run_dir = runs_dir(settings) / config.name
     checkpoint = last_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         raise TrainingError(f"nothing to resume: no checkpoint in {run_dir}")
+    return config, run_dir, checkpoint
 
-    threads = set_threads(settings)  # before any work of ours, so that the load average is the others'
-    set_seed(config.seed)
-    started = time.perf_counter()
+
+def _stage_data(services: Services, config: TrainConfig, run_dir: Path, checkpoint: Path | None,
+                on_data: Callable[[PreparedData], None] | None) -> PreparedData:
+    """The examples: those saved in the run when resuming it, else built and saved there with the run's config."""
     resuming = checkpoint is not None and (run_dir / "train.jsonl").is_file() and (run_dir / "run.json").is_file()
-    data = saved_data(run_dir, config) if resuming else prepare_data(services, config, collection)
+    data = saved_data(run_dir, config) if resuming else prepare_data(services, config, config.collection)
     if not data.train:
         raise TrainingError("no training examples")
     if on_data is not None:
@@ -468,96 +416,110 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
         write_jsonl(data.validation, run_dir / "validation.jsonl")
         (run_dir / "run.json").write_text(json.dumps({
             "config": config.to_json(), "qa_sha256": data.qa_sha256, "data_sha256": data.data_sha256,
-            "stats": data.stats.to_json(), "draws": data.draws,
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "stats": data.stats.to_json(), "draws": data.draws, "started_at": utc_now(),
         }, indent=1))
-    data_seconds = time.perf_counter() - started
+    return data
+
+
+@dataclass
+class Fitted:
+    """A finished training run: the trainer (with the adapted model) and what was measured around it."""
+
+    trainer: Any
+    location: str
+    precision: Precision
+    max_length: int
+    output: Any  # the trainer's TrainOutput
+    seconds: float
+    eval_before: float | None
+    eval_after: float | None
+    eval_curve: list[list[float]]
+    threads_seen: list[int] | None
+
+
+def _fit(settings: Settings, config: TrainConfig, data: PreparedData, run_dir: Path, checkpoint: Path | None,
+         on_step: Callable[[int, int, float | None], None] | None) -> Fitted:
+    """Train (from `checkpoint` when given), with the validation loss before and after."""
+    from chatbot.models import base_model_location
+    from chatbot.precision import resolve as resolve_precision
 
     location = base_model_location(settings)
     precision = resolve_precision(settings)
-    device = precision.device
-    log.info("training in %s on %s: %s", precision.name, device, precision.reason)
+    log.info("training in %s on %s: %s", precision.name, precision.device, precision.reason)
     trainer, max_length = build_trainer(settings, location, config, data, run_dir, precision)
     threads_seen = None
-    if device == "cpu" and not settings.torch_threads:
+    if precision.device == "cpu" and not settings.torch_threads:
         threads_seen = thread_callback(settings)
         trainer.add_callback(threads_seen)
     if on_step is not None:
         trainer.add_callback(step_callback(on_step))
-
     eval_before = trainer.evaluate()["eval_loss"] if data.validation and checkpoint is None else None
     train_started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    train_seconds = time.perf_counter() - train_started
+    seconds = time.perf_counter() - train_started
     eval_curve = loss_curve(trainer.state.log_history, "eval_loss")  # before the closing evaluation logs its own
     eval_after = trainer.evaluate()["eval_loss"] if data.validation else None
+    return Fitted(trainer, location, precision, max_length, output, seconds, eval_before, eval_after, eval_curve,
+                  threads_seen.seen if threads_seen is not None else None)
 
-    steps = int(trainer.state.global_step)
+
+def _rounded(value: float | None) -> float | None:
+    return round(float(value), 4) if value is not None else None
+
+
+def train_metrics(fitted: Fitted, data: PreparedData, run_dir: Path, checkpoint: Path | None, data_seconds: float,
+                  started: float) -> TrainMetrics:
+    """The run's losses, steps and times (this run's training time is recorded in the run's segments)."""
+    state = fitted.trainer.state
+    steps = int(state.global_step)
     steps_this_run = steps - (int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint else 0)
-    all_runs = record_segment(run_dir, steps_this_run, train_seconds, fresh=checkpoint is None)
-    curve = loss_curve(trainer.state.log_history)
-    peft_config = trainer.model.peft_config["default"]
-    targets = peft_config.target_modules
-    manifest = {
-        "name": name,
-        "format": "peft-lora",
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "base_model": {
-            "location": location,
-            "sha256": model_sha256(location, settings.home / "cache" / "model-sha256.json"),
-            "files": [p.name for p in model_files(location)],
-        },
-        "quant": config.quant,
-        "compute_dtype": precision.name,
-        "serve_on": config.quant,  # serve on the base quantized as in training (measured: F1 0.319 vs 0.257)
-        "prompt": "chatbot.prompts.rag_messages",
-        "data": {
-            "qa_file": str(Path(config.qa).resolve()),
-            "qa_sha256": data.qa_sha256,
-            "split": config.split,
-            "collection": collection,
-            "pairs": len(data.pairs),
-            "train_examples": len(data.train),
-            "draws": data.draws,
-            "validation_examples": len(data.validation),
-            "sha256": data.data_sha256,
-            "k": config.k or settings.top_k,
-            "oracle_p": config.oracle_p,
-            **{f"build_{k}": v for k, v in data.stats.to_json().items() if k != "unmatched_documents"},
-        },
-        "hyperparameters": {
+    all_runs = record_segment(run_dir, steps_this_run, fitted.seconds, fresh=checkpoint is None)
+    curve = loss_curve(state.log_history)
+    return TrainMetrics(
+        train_loss=round(float(fitted.output.training_loss), 4), final_loss=curve[-1][1] if curve else None,
+        eval_loss_before=_rounded(fitted.eval_before), eval_loss=_rounded(fitted.eval_after),
+        eval_curve=fitted.eval_curve, best_step=best_step(state.best_model_checkpoint), steps=steps,
+        steps_this_run=steps_this_run, epochs=round(float(state.epoch or 0.0) * data.draws, 3),
+        seconds=round(fitted.seconds, 1), seconds_per_step=round(fitted.seconds / max(steps_this_run, 1), 2),
+        seconds_all_runs=round(all_runs, 1), data_seconds=round(data_seconds, 1),
+        total_seconds=round(time.perf_counter() - started, 1),
+        resumed_from=checkpoint.name if checkpoint else None, loss_curve=curve,
+    )
+
+
+def adapter_manifest(settings: Settings, config: TrainConfig, data: PreparedData, fitted: Fitted,
+                     metrics: TrainMetrics, threads: int) -> AdapterManifest:
+    """What the adapter was trained from (base, data) and how (hyperparameters, runtime)."""
+    args = fitted.trainer.args
+    targets = fitted.trainer.model.peft_config["default"].target_modules
+    device = fitted.precision.device
+    return AdapterManifest(
+        name=config.name,
+        base_model={"location": fitted.location,
+                    "sha256": model_sha256(fitted.location, settings.home / "cache" / "model-sha256.json"),
+                    "files": [p.name for p in model_files(fitted.location)]},
+        quant=config.quant,
+        compute_dtype=fitted.precision.name,
+        data={"qa_file": str(Path(config.qa).resolve()), "qa_sha256": data.qa_sha256, "split": config.split,
+              "collection": config.collection, "pairs": len(data.pairs), "train_examples": len(data.train),
+              "draws": data.draws, "validation_examples": len(data.validation), "sha256": data.data_sha256,
+              "k": config.k or settings.top_k, "oracle_p": config.oracle_p,
+              **{f"build_{k}": v for k, v in data.stats.to_json().items() if k != "unmatched_documents"}},
+        hyperparameters={
             **{k: v for k, v in config.to_json().items() if k not in ("qa", "collection", "name", "split")},
             "target_modules": sorted(targets) if isinstance(targets, set | list) else targets,
-            "max_length": max_length,
-            "optimizer": str(trainer.args.optim),
-            "lr_scheduler": str(trainer.args.lr_scheduler_type),
-        },
-        "metrics": {
-            "train_loss": round(float(output.training_loss), 4),
-            "final_loss": curve[-1][1] if curve else None,
-            "eval_loss_before": round(float(eval_before), 4) if eval_before is not None else None,
-            "eval_loss": round(float(eval_after), 4) if eval_after is not None else None,
-            "eval_curve": eval_curve,
-            "best_step": best_step(trainer.state.best_model_checkpoint),
-            "steps": steps,
-            "steps_this_run": steps_this_run,
-            "epochs": round(float(trainer.state.epoch or 0.0) * data.draws, 3),
-            "seconds": round(train_seconds, 1),
-            "seconds_per_step": round(train_seconds / max(steps_this_run, 1), 2),
-            "seconds_all_runs": round(all_runs, 1),  # with the interrupted runs this one resumed
-            "data_seconds": round(data_seconds, 1),
-            "total_seconds": round(time.perf_counter() - started, 1),
-            "resumed_from": checkpoint.name if checkpoint else None,
-            "loss_curve": curve,
-        },
-        "runtime": {
-            "device": device,
-            "torch_threads": threads if device == "cpu" else None,
-            "torch_threads_used": threads_seen.seen if threads_seen is not None else None,
-            "precision": precision.to_json(),
-            **versions(),
-        },
-    }
+            "max_length": fitted.max_length, "optimizer": str(args.optim),
+            "lr_scheduler": str(args.lr_scheduler_type)},
+        metrics=metrics,
+        runtime={"device": device, "torch_threads": threads if device == "cpu" else None,
+                 "torch_threads_used": fitted.threads_seen, "precision": fitted.precision.to_json(), **versions()},
+    )
+
+
+def _save_adapter(settings: Settings, name: str, trainer: Any, manifest: dict[str, Any]) -> Path:
+    """Save the adapter with its manifest into a staging folder, then move it into place."""
+    from chatbot.adapter_registry import install_adapter
+
     target = settings.adapters_dir / name
     settings.adapters_dir.mkdir(parents=True, exist_ok=True)
     staged = settings.adapters_dir / f".staging-{name}-{uuid.uuid4().hex[:8]}"
@@ -570,11 +532,7 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
             import shutil
 
             shutil.rmtree(staged, ignore_errors=True)
-    AdapterRegistry(services.pool).register(name, target, manifest)
-    del trainer
-    if device == "cuda":
-        torch.cuda.empty_cache()
-    return TrainResult(name, target, manifest, data.stats.to_json())
+    return target
 
 
 def dry_run(services: Services, config: TrainConfig, out: Path | None = None) -> dict[str, Any]:

@@ -122,86 +122,105 @@ def _underline_level(before: str, title: str, underline: str) -> int | None:
 def parse_events(source: str) -> tuple[list[Event], dict[str, str]]:
     """Block-level parse: headings, anchors and text lines, with comments, conditionals, attribute entries,
     `include::` lines, block attributes and block delimiters removed. Returns the events and the attributes."""
-    lines = source.expandtabs(8).splitlines()
-    attributes = dict(_BUILTIN_ATTRIBUTES)
-    events: list[Event] = []
-    skip_stack: list[bool] = []
-    listing: str | None = None
-    in_comment = verse = False
-    i = 0
-    while i < len(lines):
-        line = lines[i].rstrip()
-        i += 1
-        if in_comment:
-            in_comment = line != "////"
-            continue
-        if listing is not None:
-            if line == listing:
-                listing = None
-                events.append(Event("blank"))
-            elif not any(skip_stack):
-                events.append(Event("literal", line))
-            continue
+    return _EventParser(source.expandtabs(8).splitlines()).run()
+
+
+class _EventParser:
+    """`parse_events`, line by line: the state between lines (open blocks, skipped conditionals, verse)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.attributes = dict(_BUILTIN_ATTRIBUTES)
+        self.events: list[Event] = []
+        self.skip_stack: list[bool] = []
+        self.listing: str | None = None
+        self.in_comment = self.verse = False
+        self.i = 0  # the next line
+
+    def run(self) -> tuple[list[Event], dict[str, str]]:
+        while self.i < len(self.lines):
+            line = self.lines[self.i].rstrip()
+            self.i += 1
+            if not self._inside_block(line) and not self._conditional(line) and not any(self.skip_stack):
+                self._line(line)
+        return self.events, self.attributes
+
+    def _inside_block(self, line: str) -> bool:
+        """Whether `line` belongs to an open comment block or listing (a listing's lines are kept literally)."""
+        if self.in_comment:
+            self.in_comment = line != "////"
+            return True
+        if self.listing is None:
+            return False
+        if line == self.listing:
+            self.listing = None
+            self.events.append(Event("blank"))
+        elif not any(self.skip_stack):
+            self.events.append(Event("literal", line))
+        return True
+
+    def _conditional(self, line: str) -> bool:
+        """Whether `line` is an ifdef/ifndef/endif (a one-line one keeps its text when its condition holds)."""
         match = _CONDITIONAL.match(line)
-        if match:
-            directive, names, inline = match.groups()
-            if directive == "endif":
-                if skip_stack:
-                    skip_stack.pop()
+        if not match:
+            return False
+        directive, names, inline = match.groups()
+        if directive == "endif":
+            if self.skip_stack:
+                self.skip_stack.pop()
+        else:
+            wanted = _condition(names, self.attributes) == (directive == "ifdef")
+            if inline:
+                if wanted and not any(self.skip_stack):
+                    self.events.append(Event("prose", inline))
             else:
-                wanted = _condition(names, attributes) == (directive == "ifdef")
-                if inline:
-                    if wanted and not any(skip_stack):
-                        events.append(Event("prose", inline))
-                else:
-                    skip_stack.append(not wanted)
-            continue
-        if any(skip_stack):
-            continue
+                self.skip_stack.append(not wanted)
+        return True
+
+    def _line(self, line: str) -> None:
         if line == "////":
-            in_comment = True
-            continue
-        if line.startswith("//") or line.startswith("include::"):
-            continue
-        before = lines[i - 2] if i >= 2 else ""
-        level = _underline_level(before, line, lines[i].rstrip()) if i < len(lines) else None
+            self.in_comment = True
+        elif line.startswith("//") or line.startswith("include::") or self._heading(line) or self._markup(line):
+            return
+        elif not line.strip() or line == "+":
+            self.events.append(Event("blank"))
+            self.verse = False
+        else:
+            self.events.append(Event("verse" if self.verse else "prose", line))
+
+    def _heading(self, line: str) -> bool:
+        """Whether `line` is a heading (underlined: its underline is consumed too); a heading ends a verse."""
+        before = self.lines[self.i - 2] if self.i >= 2 else ""
+        level = _underline_level(before, line, self.lines[self.i].rstrip()) if self.i < len(self.lines) else None
         if level is not None:
-            events.append(Event("heading", line.strip(), level))
-            i += 1
-            verse = False
-            continue
-        match = _EQUALS_HEADING.match(line)
-        if match:
-            events.append(Event("heading", match.group(2), len(match.group(1)) - 1))
-            verse = False
-            continue
+            self.events.append(Event("heading", line.strip(), level))
+            self.i += 1
+        elif match := _EQUALS_HEADING.match(line):
+            self.events.append(Event("heading", match.group(2), len(match.group(1)) - 1))
+        else:
+            return False
+        self.verse = False
+        return True
+
+    def _markup(self, line: str) -> bool:
+        """Whether `line` is a block delimiter, an anchor, a block attribute or an attribute entry (applied)."""
         if _LISTING_DELIMITER.match(line):
-            listing = line
-            continue
-        if _OTHER_DELIMITER.match(line):
-            events.append(Event("blank"))
-            continue
-        match = _ANCHOR_LINE.match(line)
-        if match:
-            events.append(Event("anchor", anchor=match.group(1).split(",")[0]))
-            continue
-        if _BLOCK_ATTRIBUTE.match(line):
-            verse = verse or line.strip("[] ").split(",")[0] in ("verse", "literal", "listing", "source")
-            continue
-        match = _ATTRIBUTE_ENTRY.match(line)
-        if match:
+            self.listing = line
+        elif _OTHER_DELIMITER.match(line):
+            self.events.append(Event("blank"))
+        elif match := _ANCHOR_LINE.match(line):
+            self.events.append(Event("anchor", anchor=match.group(1).split(",")[0]))
+        elif _BLOCK_ATTRIBUTE.match(line):
+            self.verse = self.verse or line.strip("[] ").split(",")[0] in ("verse", "literal", "listing", "source")
+        elif match := _ATTRIBUTE_ENTRY.match(line):
             name, unset, value = match.groups()
             if unset:
-                attributes.pop(name, None)
+                self.attributes.pop(name, None)
             else:
-                attributes[name] = value
-            continue
-        if not line.strip() or line == "+":
-            events.append(Event("blank"))
-            verse = False
-            continue
-        events.append(Event("verse" if verse else "prose", line))
-    return events, attributes
+                self.attributes[name] = value
+        else:
+            return False
+        return True
 
 
 def clean_inline(text: str, attributes: dict[str, str], anchors: dict[str, str]) -> str:
@@ -330,68 +349,92 @@ def _faq_entries(events: list[Event]) -> Iterator[tuple[str | None, str | None, 
     yield anchor, question, current
 
 
+@dataclass
+class _Corpus:
+    """Corpus rows under unique ids; a section too short to answer anything is counted, not kept."""
+
+    package: str
+    rows: list[dict] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    skipped: int = 0
+
+    def add(self, doc_id: str, title: str, text: str, kind: str, src: str) -> str | None:
+        """Add a row (its id made unique with a number); its id, or None when it was too short."""
+        if len(text.split()) < MIN_WORDS:
+            self.skipped += 1
+            return None
+        base, n = doc_id, 2
+        while doc_id in self.ids:
+            doc_id, n = f"{base}-{n}", n + 1
+        self.ids.add(doc_id)
+        self.rows.append({"_id": doc_id, "title": title, "text": text,
+                          "metadata": {"source": src, "kind": kind, "package": self.package}})
+        return doc_id
+
+
 def build(source: Path, package: str = "git-doc") -> dict[str, list[dict]]:
     """Corpus rows, queries, qrels and QA rows (each a list of dicts) plus `stats` for the README."""
-    corpus: list[dict] = []
-    ids: set[str] = set()
+    corpus = _Corpus(package)
     names: list[tuple[str, str, str]] = []  # (stem, description, DESCRIPTION doc id)
     faq: list[tuple[str, str, str]] = []  # (anchor, question, answer doc id)
-    skipped = pages = names_dropped = 0
+    pages = names_dropped = 0
     for path in sorted(source.glob("*.txt")):
         parsed = parse_page(path)
         if parsed is None:
             continue
-        page, attributes = parsed
         pages += 1
-        name_description: str | None = None
-        description_id: str | None = None
-
-        def add(doc_id: str, title: str, text: str, kind: str, src: str = path.name) -> str | None:
-            nonlocal skipped
-            if len(text.split()) < MIN_WORDS:
-                skipped += 1
-                return None
-            base, n = doc_id, 2
-            while doc_id in ids:
-                doc_id, n = f"{base}-{n}", n + 1
-            ids.add(doc_id)
-            corpus.append({"_id": doc_id, "title": title, "text": text,
-                           "metadata": {"source": src, "kind": kind, "package": package}})
-            return doc_id
-
-        for section in page.sections:
-            heading = section.heading
-            if section.level == 1 and heading.upper() == "NAME":
-                match = _NAME_LINE.match(render(section.events, attributes, page.anchors).replace("\n", " "))
-                if match:
-                    name_description = match.group(2).strip()
-                continue
-            if section.level == 1 and heading.upper() in _NAVIGATION:
-                continue
-            full_heading = f"{section.parent} — {heading}" if section.parent else heading
-            title = f"{page.title}: {full_heading}" if heading else page.title
-            slug = _slug(full_heading) if heading else "intro"
-            kind = f"{page.kind}-section"
-            if page.stem != "gitfaq":
-                doc_id = add(f"{page.stem}#{slug}", title, render(section.events, attributes, page.anchors), kind)
-                if heading.upper() == "DESCRIPTION" and section.level == 1:
-                    description_id = doc_id
-                continue
-            for anchor, question, events in _faq_entries(section.events):
-                text = render(events, attributes, page.anchors, after_term=anchor is not None)
-                if anchor is None or not question:
-                    doc_id = add(f"{page.stem}#{slug}", title, text, kind)
-                    if heading.upper() == "DESCRIPTION":
-                        description_id = doc_id
-                    continue
-                doc_id = add(f"{page.stem}#{anchor}", title, text, "faq-answer")
-                if doc_id:
-                    faq.append((anchor, clean_inline(question, attributes, page.anchors), doc_id))
+        name_description, description_id = _add_page(corpus, *parsed, path.name, faq)
         if name_description and description_id:
-            names.append((page.stem, name_description, description_id))
+            names.append((parsed[0].stem, name_description, description_id))
         elif name_description:
             names_dropped += 1
+    queries, qrels, qa = _questions(names, faq, corpus.rows)
+    stats = {"pages": pages, "skipped_sections": corpus.skipped, "name_queries": len(names), "faq_queries": len(faq),
+             "names_dropped": names_dropped}
+    return {"corpus": corpus.rows, "queries": queries, "qrels": qrels, "qa": qa, "stats": [stats]}
 
+
+def _add_page(corpus: _Corpus, page: Page, attributes: dict[str, str], src: str,
+              faq: list[tuple[str, str, str]]) -> tuple[str | None, str | None]:
+    """Add a page's sections (gitfaq's: each answer, its question going to `faq`); returns the description its
+    NAME section gives and the id of its DESCRIPTION section."""
+    name_description: str | None = None
+    description_id: str | None = None
+    for section in page.sections:
+        heading = section.heading
+        if section.level == 1 and heading.upper() == "NAME":
+            match = _NAME_LINE.match(render(section.events, attributes, page.anchors).replace("\n", " "))
+            if match:
+                name_description = match.group(2).strip()
+            continue
+        if section.level == 1 and heading.upper() in _NAVIGATION:
+            continue
+        full_heading = f"{section.parent} — {heading}" if section.parent else heading
+        title = f"{page.title}: {full_heading}" if heading else page.title
+        slug = _slug(full_heading) if heading else "intro"
+        kind = f"{page.kind}-section"
+        if page.stem != "gitfaq":
+            doc_id = corpus.add(f"{page.stem}#{slug}", title, render(section.events, attributes, page.anchors), kind,
+                                src)
+            if heading.upper() == "DESCRIPTION" and section.level == 1:
+                description_id = doc_id
+            continue
+        for anchor, question, events in _faq_entries(section.events):
+            text = render(events, attributes, page.anchors, after_term=anchor is not None)
+            if anchor is None or not question:
+                doc_id = corpus.add(f"{page.stem}#{slug}", title, text, kind, src)
+                if heading.upper() == "DESCRIPTION":
+                    description_id = doc_id
+                continue
+            doc_id = corpus.add(f"{page.stem}#{anchor}", title, text, "faq-answer", src)
+            if doc_id:
+                faq.append((anchor, clean_inline(question, attributes, page.anchors), doc_id))
+    return name_description, description_id
+
+
+def _questions(names: list[tuple[str, str, str]], faq: list[tuple[str, str, str]],
+               corpus: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """Queries (one per distinct question), qrels and QA rows (the answer: the relevant row's text)."""
     texts = {row["_id"]: row["text"] for row in corpus}
     queries: list[dict] = []
     qrels: list[dict] = []
@@ -406,9 +449,7 @@ def build(source: Path, package: str = "git-doc") -> dict[str, list[dict]]:
     text_of = {q["_id"]: q["text"] for q in queries}
     qa = [{"_id": r["query-id"], "question": text_of[r["query-id"]], "answer": texts[r["corpus-id"]],
            "split": split_for(r["query-id"]), "corpus_id": r["corpus-id"]} for r in qrels]
-    stats = {"pages": pages, "skipped_sections": skipped, "name_queries": len(names), "faq_queries": len(faq),
-             "names_dropped": names_dropped}
-    return {"corpus": corpus, "queries": queries, "qrels": qrels, "qa": qa, "stats": [stats]}
+    return queries, qrels, qa
 
 
 def split_for(query_id: str) -> str:

@@ -67,7 +67,7 @@ def test_tune_writes_a_loadable_embedder_with_its_manifest(services, tuned):
 
 
 def test_store_pairs_query_each_chunk_by_its_heading_else_its_title(services, examples_ingested):
-    pairs = store_pairs(services, "examples")
+    pairs = store_pairs(services.store, "examples")
     assert len(pairs) == sum(d.chunks for d in services.store.list_documents("examples"))
     assert {p.kind for p in pairs} == {"heading", "title"}
     titles = {d.title for d in services.store.list_documents("examples")}

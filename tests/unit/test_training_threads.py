@@ -20,3 +20,18 @@ def test_free_cores(monkeypatch, load, own, expected):
 def test_a_fixed_setting_wins(monkeypatch):
     monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 9.0, 9.0))
     assert threads.choose_threads(Settings(torch_threads=3, _env_file=None)) == 3
+
+
+def test_a_training_job_gives_the_thread_count_back():
+    """Torch's count is process-wide: serving must not keep a training job's, even when the job fails."""
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    settings = Settings(torch_threads=wanted, _env_file=None)
+    with threads.training_threads(settings) as chosen:
+        assert chosen == wanted and torch.get_num_threads() == wanted
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), threads.training_threads(settings):
+        raise RuntimeError("the job failed")
+    assert torch.get_num_threads() == before

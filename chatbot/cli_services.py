@@ -1,0 +1,33 @@
+"""The settings and services a `ragbot` command works with, failing with a message rather than a traceback when
+the settings are invalid. One module for every command group (`chatbot.cli`, `chatbot.embedder_cli`,
+`training.cli`), so that none imports another for it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from chatbot.services import Services
+    from chatbot.settings import Settings
+
+err = Console(stderr=True)
+
+
+def load_settings() -> Settings:
+    import chatbot.settings  # looked up when called, so that tests can substitute get_settings
+
+    try:
+        return chatbot.settings.get_settings()
+    except ValueError as exc:
+        err.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def open_services() -> Services:
+    """Services over the settings (they start nothing until used)."""
+    from chatbot.services import Services
+
+    return Services(load_settings())
