@@ -140,6 +140,12 @@ def apply_migrations(url: str, embedding_dim: int) -> list[str]:
     return applied
 
 
+def ping(pool: ConnectionPool, timeout: float) -> None:
+    """Raise unless the database answers within `timeout` seconds (the health check)."""
+    with pool.connection(timeout=timeout) as conn:
+        conn.execute("SELECT 1")
+
+
 def create_pool(url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 10.0,
                 reconnect_timeout: float = 10.0) -> ConnectionPool:
     """A pool whose connections know pgvector's types; opened and checked before returning.

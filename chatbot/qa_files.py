@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from chatbot.settings import Settings
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+from ingestion.uploads import safe_filename
 
 
 class QAFileError(ValueError):
@@ -23,9 +21,9 @@ def qa_dir(settings: Settings) -> Path:
 
 
 def safe_name(filename: str) -> str:
-    """A plain file name ending in .jsonl: no directories, no shell metacharacters, no leading dot."""
-    stem = _UNSAFE.sub("-", Path(filename.replace("\\", "/")).name).strip(".-")[:80] or "qa"
-    return stem if stem.endswith(".jsonl") else f"{stem.removesuffix('.json')}.jsonl"
+    """An upload's cleaned name (`safe_filename`: no directories, no metacharacters, not hidden) as `.jsonl`."""
+    stem = safe_filename(filename).removesuffix(".jsonl").removesuffix(".json")[:80].strip(" .")
+    return f"{stem or 'qa'}.jsonl"
 
 
 def qa_rows(lines: Iterable[str], label: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -49,8 +49,7 @@ def create_app(services: Services, credentials: AdminCredentials, *,
         body: dict[str, Any] = {"status": "ok", "database": "ok", "generators": services.generators.names(),
                                 "precision": chosen.to_json() if chosen else None}
         try:
-            with services.pool.connection(timeout=5) as conn:
-                conn.execute("SELECT 1")
+            db.ping(services.pool, timeout=5)
         except Exception as exc:  # any failure to reach the database is a 503 with the reason
             body.update(status="unavailable", database=f"unavailable: {exc}")
             return JSONResponse(body, status_code=503)
