@@ -4,6 +4,7 @@ the settings are invalid. One module for every command group (`chatbot.cli`, `ch
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import typer
@@ -20,10 +21,13 @@ def load_settings() -> Settings:
     import chatbot.settings  # looked up when called, so that tests can substitute get_settings
 
     try:
-        return chatbot.settings.get_settings()
+        settings = chatbot.settings.get_settings()
     except ValueError as exc:
         err.print(f"[red]invalid settings:[/red] {exc}")
         raise typer.Exit(1) from exc
+    for line in chatbot.settings.unknown_settings(dict(os.environ)):
+        err.print(f"[yellow]warning:[/yellow] {line}", soft_wrap=True)
+    return settings
 
 
 def open_services() -> Services:

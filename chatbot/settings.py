@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -31,6 +32,17 @@ def configure_environment() -> None:
     changes nothing."""
     for key, value in OFFLINE_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
+
+
+def unknown_settings(environ: dict[str, str]) -> list[str]:
+    """A line for each `RAGBOT_*` variable that names no setting (pydantic-settings ignores them silently), with
+    the closest setting's name when there is one: `RAGBOT_TOPK=3` should not go unnoticed."""
+    known = {f"RAGBOT_{name.upper()}" for name in Settings.model_fields}
+    lines = []
+    for name in sorted(k for k in environ if k.startswith("RAGBOT_") and k not in known):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        lines.append(f"{name} is not a setting and is ignored" + (f" (did you mean {close[0]}?)" if close else ""))
+    return lines
 
 
 class Settings(BaseSettings):
