@@ -45,18 +45,21 @@ def vector_sql(collection_id: int, filtered: bool = False) -> sql.Composed:
 # The vector arm scores a chunk by its own similarity blended with its section's lead (the section's first chunk,
 # the document's when it has no headings): (1 - w)·chunk + w·lead. A long document otherwise gets one lottery
 # ticket per chunk, and a section's opening says what it is about (`ragbot eval retrieval --sweep` measures
-# every weight).
+# every weight). The lead is one probe of chunks_section_lead (sql/012), whatever the document's length.
 _LEAD_SQL = (
     "SELECT v.*, (1 - %(lead)s) * v.similarity + %(lead)s * coalesce(1 - (l.embedding <=> %(q)s), v.similarity)"
     " AS score FROM ({vector}) v LEFT JOIN LATERAL (SELECT k.embedding FROM chunks k"
-    " WHERE k.document_id = v.document_id AND k.metadata -> 'heading' IS NOT DISTINCT FROM v.metadata -> 'heading'"
+    " WHERE k.document_id = v.document_id"
+    " AND coalesce(k.metadata ->> 'heading', '') = coalesce(v.metadata ->> 'heading', '')"
     " ORDER BY k.ordinal LIMIT 1) l ON true ORDER BY score DESC, v.id"
 )
+_UNBLENDED_SQL = "SELECT v.*, v.similarity AS score FROM ({vector}) v ORDER BY score DESC, v.id"
 
 
-def lead_blended_sql(collection_id: int, filtered: bool = False) -> sql.Composed:
-    """The vector arm's query with each chunk's lead-blended score last (params: vector_sql's and lead)."""
-    return sql.SQL(_LEAD_SQL).format(vector=vector_sql(collection_id, filtered))
+def lead_blended_sql(collection_id: int, filtered: bool = False, blended: bool = True) -> sql.Composed:
+    """The vector arm's query with each chunk's lead-blended score last (params: vector_sql's and lead); not
+    `blended` (lead weight 0), the chunk's own similarity, without looking its lead up."""
+    return sql.SQL(_LEAD_SQL if blended else _UNBLENDED_SQL).format(vector=vector_sql(collection_id, filtered))
 
 
 # BM25 (Lucene's IDF, k1 and b from settings) over `chunk_terms` (sql/005_bm25.sql): the query's lexemes, their
@@ -202,7 +205,7 @@ class PgRetriever(BaseRetriever):
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
             filtered = bool(self.metadata_filter)
             vector_hits = [(Hit(*row[:-1]), float(row[-1])) for row in conn.execute(
-                lead_blended_sql(collection_id, filtered), params)] if self.mode != "fts" else []
+                lead_blended_sql(collection_id, filtered, self.lead_weight > 0), params)] if self.mode != "fts" else []
             lexical_hits = [(Hit(*row[:-1]), float(row[-1])) for row in conn.execute(
                 bm25_sql(collection_id, filtered), params)] if self.mode != "vector" and params["text"] else []
         return vector_hits, lexical_hits, calibrated

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,6 +19,9 @@ from chatbot.db import DatabaseError
 from chatbot.embeddings import EmbedderIdentity
 
 T = TypeVar("T")
+# A 100k-chunk collection of 384-dim vectors needs ~200 MB to build its HNSW graph in memory (pgvector warns and
+# builds slower on disk beyond maintenance_work_mem, 64 MB by default).
+BULK_BUILD_MEMORY = "1GB"
 
 _EMBEDDER_RECORD = (
     "SELECT c.id, c.embedder_model, c.embedder_backend, c.embedder_dim,"
@@ -331,15 +334,19 @@ class Store:
     def bulk_load(self, collection: str, embedder: EmbedderIdentity,
                   documents: Iterable[tuple[str, str, str, list[NewChunk]]]) -> None:
         """Create `collection` with (source, sha256, title, chunks) documents by COPY, in one transaction: the fast
-        path for large synthetic collections (the collection must not exist)."""
+        path for large synthetic collections (the collection must not exist). Its HNSW index is dropped for the
+        COPY and built once at the end, with enough memory to build the graph in memory."""
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("INSERT INTO collections (name, embedder_model, embedder_backend, embedder_dim)"
-                         " VALUES (%s, %s, %s, %s)", (collection, embedder.model, embedder.backend, embedder.dimension))
+            collection_id = conn.execute(
+                "INSERT INTO collections (name, embedder_model, embedder_backend, embedder_dim)"
+                " VALUES (%s, %s, %s, %s) RETURNING id",
+                (collection, embedder.model, embedder.backend, embedder.dimension)).fetchone()[0]
+            index = conn.execute("SELECT collection_hnsw_name(%s)", (collection_id,)).fetchone()[0]
+            conn.execute(psycopg.sql.SQL("DROP INDEX {}").format(psycopg.sql.Identifier(index)))
             for source, sha256, title, chunks in documents:
-                document_id, collection_id = conn.execute(
-                    "INSERT INTO documents (collection_id, source, sha256, title) SELECT id, %s, %s, %s"
-                    " FROM collections WHERE name = %s RETURNING id, collection_id",
-                    (source, sha256, title, collection)).fetchone()
+                document_id = conn.execute(
+                    "INSERT INTO documents (collection_id, source, sha256, title) VALUES (%s, %s, %s, %s)"
+                    " RETURNING id", (collection_id, source, sha256, title)).fetchone()[0]
                 with conn.cursor().copy(
                     "COPY chunks (document_id, collection_id, ordinal, text, token_count, embedding, metadata)"
                     " FROM STDIN"
@@ -347,22 +354,29 @@ class Store:
                     for ordinal, c in enumerate(chunks):
                         copy.write_row((document_id, collection_id, ordinal, c.text, c.token_count, c.embedding,
                                         Jsonb(c.metadata)))
+            conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (BULK_BUILD_MEMORY,))
+            conn.execute("SELECT collection_hnsw_build(%s)", (collection_id,))
 
-    def approximate_and_exact(self, query: psycopg.sql.Composable, params: dict[str, Any],
-                              ef_search: int) -> tuple[list[Any], list[Any], float]:
-        """The ids `query` (the retriever's vector SQL) finds through the HNSW index and by exact search, with the
-        seconds the indexed one took: the two sides of a recall measurement."""
+    def indexed_ids(self, query: psycopg.sql.Composable, params: dict[str, Any],
+                    ef_searches: Sequence[int]) -> tuple[dict[int, list[Any]], dict[int, float]]:
+        """The ids `query` (the retriever's vector SQL) finds through the HNSW index at each ef_search, with the
+        seconds each search took."""
+        found, seconds = {}, {}
         with self.pool.connection() as conn:
-            with conn.transaction():
-                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
-                conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-                started = time.perf_counter()
-                approx = [r[0] for r in conn.execute(query, params, prepare=False)]
-                seconds = time.perf_counter() - started
-            with conn.transaction():
-                conn.execute("SET LOCAL enable_indexscan = off")
-                exact = [r[0] for r in conn.execute(query, params, prepare=False)]  # never share a plan
-        return approx, exact, seconds
+            for ef_search in ef_searches:
+                with conn.transaction():
+                    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
+                    conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+                    started = time.perf_counter()
+                    found[ef_search] = [r[0] for r in conn.execute(query, params, prepare=False)]
+                    seconds[ef_search] = time.perf_counter() - started
+        return found, seconds
+
+    def exact_ids(self, query: psycopg.sql.Composable, params: dict[str, Any]) -> list[Any]:
+        """The ids `query` finds by exact search (no index): what `indexed_ids` is scored against."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SET LOCAL enable_indexscan = off")
+            return [r[0] for r in conn.execute(query, params, prepare=False)]  # never share a plan
 
     def collection_stats(self) -> list[dict[str, Any]]:
         """Per collection: documents, chunks, tokens."""
