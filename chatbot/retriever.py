@@ -50,6 +50,7 @@ _LEAD_SQL = (
     "SELECT v.*, (1 - %(lead)s) * v.similarity + %(lead)s * coalesce(1 - (l.embedding <=> %(q)s), v.similarity)"
     " AS score FROM ({vector}) v LEFT JOIN LATERAL (SELECT k.embedding FROM chunks k"
     " WHERE k.document_id = v.document_id"
+    " AND md5(coalesce(k.metadata ->> 'heading', '')) = md5(coalesce(v.metadata ->> 'heading', ''))"
     " AND coalesce(k.metadata ->> 'heading', '') = coalesce(v.metadata ->> 'heading', '')"
     " ORDER BY k.ordinal LIMIT 1) l ON true ORDER BY score DESC, v.id"
 )
