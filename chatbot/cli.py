@@ -483,7 +483,9 @@ def eval_retrieval(
         raise _fail(f"unknown split '{split}' ({', '.join(SPLITS)})")
     services = open_services()
     try:
-        evaluation = evaluate_retrieval(services, beir, modes, k, split, sweep)
+        evaluation = evaluate_retrieval(services.corpus, services.ingestor, services.fusion_records,
+                                        services.calibrate_fusion, services.settings.home, beir, modes, k, split,
+                                        sweep)
     except (FileNotFoundError, ValueError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:
@@ -736,7 +738,8 @@ def eval_compare(
 
     services = open_services()
     try:
-        folder = run_compare_report(services, qa, split=split, collection=collection, adapter=adapter, limit=limit)
+        folder = run_compare_report(services.chain, services.store, services.embedder, services.settings, qa,
+                                    split=split, collection=collection, adapter=adapter, limit=limit)
     except (DatasetError, GeneratorUnavailable, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:

@@ -13,7 +13,8 @@ from chatbot.api.app import create_app
 from chatbot.api.upload_guard import Gate, refuse, session_gate
 from chatbot.credentials import AdminCredentials
 from chatbot.services import Services
-from chatbot.ui import ADMIN_PATH, mount_ui
+from chatbot.ui import ADMIN_PATH, build_public_app, mount_ui
+from chatbot.ui.admin_app import build_admin_app
 from chatbot.ui.isolation import mounted, session_user
 
 
@@ -30,5 +31,5 @@ def create_server(services: Services, credentials: AdminCredentials, *, with_ui:
     if not with_ui:
         return create_app(services, credentials)
     app = create_app(services, credentials, more_upload_gates=ui_upload_gates)
-    mount_ui(app, services, credentials.gradio_auth)
+    mount_ui(app, build_admin_app(services), build_public_app(services), services.settings, credentials.gradio_auth)
     return app
