@@ -10,7 +10,7 @@ from typing import Any
 
 from chatbot.embeddings import Embedder
 from chatbot.services import Services
-from chatbot.settings import Settings
+from chatbot.settings import IngestSettings
 from ingestion.chunking import Chunker
 from ingestion.loaders import load_file
 from ingestion.pipeline import expand_paths
@@ -20,7 +20,7 @@ from ingestion.web_fetch import Fetcher, normalize_url
 COLLECTION = "bench-web-ingest"
 
 
-def _fetch_parse(settings: Settings, url: str, options: CrawlOptions) -> tuple[int, int, float]:
+def _fetch_parse(settings: IngestSettings, url: str, options: CrawlOptions) -> tuple[int, int, float]:
     """(pages parsed, pages failed, seconds) of one visit of the site with nothing known: fetch + parse only."""
     fetcher = Fetcher(allow_private=settings.ingest_allow_private, delay=options.delay,
                       max_bytes=int(settings.ingest_max_page_mb * 1024 * 1024))

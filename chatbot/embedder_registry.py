@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.embeddings import EmbedderIdentity, SentenceTransformerEmbeddings
-from chatbot.settings import Settings
+from chatbot.settings import Settings, StorageSettings
 
 TUNED_PREFIX = "tuned:"
 BASE = "base"  # in `ragbot embedder use`: the configured embedder (RAGBOT_EMBEDDER, RAGBOT_EMBEDDER_BACKEND)
@@ -35,7 +35,7 @@ class TunedEmbedder:
         return tuned_identity(self.name, int(self.manifest["dimension"]))
 
 
-def embedders_dir(settings: Settings) -> Path:
+def embedders_dir(settings: StorageSettings) -> Path:
     return settings.home / "embedders"
 
 

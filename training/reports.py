@@ -16,7 +16,7 @@ from chatbot.chain import RagChain
 from chatbot.embeddings import Embedder
 from chatbot.generators import Generators
 from chatbot.jobs import Job, JobRunner, Progress
-from chatbot.settings import Settings
+from chatbot.settings import Settings, StorageSettings
 from chatbot.store import Store
 from training.compare import ARMS, QUALITY, charts, compare_arms, html_report
 
@@ -28,7 +28,7 @@ SUMMARY_HEADERS = ["arm", *(label for _, label in QUALITY), "s / answer", "first
 ANSWER_SHARE = 0.95  # of the job's progress bar; the rest is writing the report
 
 
-def reports_dir(settings: Settings) -> Path:
+def reports_dir(settings: StorageSettings) -> Path:
     return settings.home / "reports"
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatbot.precision import Precision
 from chatbot.quantization import Quant, quantization_config
-from chatbot.settings import Settings
+from chatbot.settings import GenerationSettings, Settings, StorageSettings
 from training.config import TrainConfig, TrainingError
 from training.dataset import (
     BuildStats,
@@ -235,7 +235,7 @@ def record_segment(run_dir: Path, steps: int, seconds: float, *, fresh: bool) ->
     return sum(s["seconds"] for s in segments)
 
 
-def runs_dir(settings: Settings) -> Path:
+def runs_dir(settings: StorageSettings) -> Path:
     return settings.home / "runs"
 
 
@@ -268,7 +268,7 @@ def default_name(collection: str) -> str:
     return f"{safe[:40]}-{stamp}"
 
 
-def build_trainer(settings: Settings, location: str, config: TrainConfig, data: PreparedData, run_dir: Path,
+def build_trainer(settings: GenerationSettings, location: str, config: TrainConfig, data: PreparedData, run_dir: Path,
                   precision: Precision) -> tuple[Any, int]:
     """The SFT trainer around the base loaded as `config.quant`, and the longest sequence it trains on."""
     from transformers import AutoTokenizer
@@ -515,7 +515,7 @@ def adapter_manifest(settings: Settings, config: TrainConfig, data: PreparedData
     )
 
 
-def _save_adapter(settings: Settings, name: str, trainer: Any, manifest: dict[str, Any]) -> Path:
+def _save_adapter(settings: StorageSettings, name: str, trainer: Any, manifest: dict[str, Any]) -> Path:
     """Save the adapter with its manifest into a staging folder, then move it into place."""
     from chatbot.adapter_registry import install_adapter
 

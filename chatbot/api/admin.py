@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from chatbot.chat_service import ChatService
 from chatbot.conversations import client_key
-from chatbot.settings import Settings
+from chatbot.settings import IngestSettings
 from chatbot.store import Store
 from ingestion.pipeline import Ingestor
 from ingestion.uploads import ingest_uploads
@@ -22,7 +22,7 @@ class Feedback(BaseModel):
     vote: Literal["up", "down", 1, -1]
 
 
-def router(settings: Settings, store: Store, ingestor: Callable[[], Ingestor], chat: ChatService,
+def router(settings: IngestSettings, store: Store, ingestor: Callable[[], Ingestor], chat: ChatService,
            require_admin: Callable[..., Any]) -> APIRouter:
     """`ingestor` is built at the first upload (a failure is that request's error)."""
     api = APIRouter(prefix="/api", tags=["admin"])

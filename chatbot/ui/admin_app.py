@@ -13,7 +13,7 @@ import gradio as gr
 
 from chatbot.db import DatabaseError
 from chatbot.services import Services
-from chatbot.settings import Settings
+from chatbot.settings import IngestSettings, Settings
 from chatbot.store import Store
 from chatbot.ui.embedders_tab import EmbeddersHandlers, build_embedders_tab
 from chatbot.ui.evaluation_tab import EvaluationHandlers, build_evaluation_tab
@@ -53,7 +53,7 @@ class DocumentsLayout:
     deleted: gr.Markdown
 
 
-def _upload_column(settings: Settings) -> tuple:
+def _upload_column(settings: IngestSettings) -> tuple:
     gr.Markdown("### Upload documents")
     files = gr.File(label="Files (PDF, HTML, Markdown, text, Word)", file_count="multiple", type="filepath",
                     elem_id="admin-files")

@@ -23,7 +23,7 @@ from chatbot.embeddings import Embedder
 from chatbot.generators import GeneratorUnavailable
 from chatbot.jobs import Job, JobQueueFull, JobRunner
 from chatbot.qa_files import QAFileError, list_qa_files, qa_dir, save_qa_file
-from chatbot.settings import Settings
+from chatbot.settings import IngestSettings, Settings
 from chatbot.store import Store
 from chatbot.ui.formatting import elapsed_text, job_status
 from training.dataset import DatasetError
@@ -116,7 +116,7 @@ class EvaluationLayout:
     files: gr.File
 
 
-def _run_inputs(settings: Settings) -> tuple:
+def _run_inputs(settings: IngestSettings) -> tuple:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             upload = gr.File(label="Upload a QA file (JSONL: question, answer, split)", file_types=[".jsonl"],

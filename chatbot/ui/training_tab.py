@@ -14,7 +14,7 @@ from chatbot.adapter_registry import AdapterRegistry, RegistryError, adapter_ent
 from chatbot.corpus import Corpus
 from chatbot.jobs import Job, JobQueueFull, JobRunner
 from chatbot.qa_files import QAFileError, list_qa_files, save_qa_file
-from chatbot.settings import Settings
+from chatbot.settings import Settings, StorageSettings, TrainingSettings
 from chatbot.ui.formatting import job_status
 from training.background import export_votes, from_votes, submit_training
 from training.dataset import DatasetError
@@ -25,7 +25,7 @@ VOTES_HEADERS = ["votes", "against", "question", "answer", "source"]
 EXAMPLES_QA = Path("examples/qa.jsonl")
 
 
-def adapter_rows(registry: AdapterRegistry, settings: Settings) -> list[list]:
+def adapter_rows(registry: AdapterRegistry, settings: StorageSettings) -> list[list]:
     return [["●" if e["active"] else "", e["name"], e["quant"], e["created_at"][:16].replace("T", " "),
              e["steps"], e["eval_loss"], e["collection"]]
             for e in adapter_entries(registry, settings.adapters_dir)]
@@ -85,7 +85,7 @@ def _train_inputs(settings: Settings, jobs: JobRunner) -> tuple:
     return upload, qa_file, collection, name, epochs, max_steps, activate, start, status
 
 
-def _votes_inputs(settings: Settings) -> tuple:
+def _votes_inputs(settings: TrainingSettings) -> tuple:
     with gr.Accordion("Learn from the users' votes", open=False, elem_id="train-votes-box"):
         gr.Markdown("Thumbs-up answers and blind-vote winners become QA pairs once enough distinct "
                     "clients voted for them (one vote per message per browser or API client). Export "
