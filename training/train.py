@@ -256,8 +256,8 @@ def resumable_run(settings: Settings, name: str | None) -> tuple[str, dict[str, 
     for run in candidates:
         if last_checkpoint(run) is not None and (run / "run.json").is_file():
             saved = json.loads((run / "run.json").read_text())["config"]
-            known = {f.name for f in dataclasses.fields(TrainConfig)}  # runs saved by older versions had more
-            return run.name, {key: value for key, value in saved.items() if key in known}
+            TrainConfig.check_fields(saved)
+            return run.name, saved
     which = f"run '{name}'" if name else "any run"
     raise TrainingError(f"nothing to resume: no checkpoint for {which} under {root}")
 
