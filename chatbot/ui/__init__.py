@@ -39,6 +39,7 @@ CSS = """
 
 
 def build_public_app(services: Services) -> gr.Blocks:
+    """The public app (Chat and Compare tabs), each tab given the services it uses."""
     with gr.Blocks(title="ragbot", analytics_enabled=False) as demo:
         gr.Markdown("# ragbot\nAnswers from your documents, with numbered sources. "
                     f"[Admin]({ADMIN_PATH.lstrip('/')}/)", elem_id="title")
