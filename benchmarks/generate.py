@@ -14,9 +14,10 @@ from typing import Any
 import psutil
 import torch
 from langchain_core.documents import Document
+from langchain_core.messages import convert_to_messages
 
 from chatbot import precision
-from chatbot.chain import to_message
+from chatbot.corpus import RetrieverFactory
 from chatbot.generators import LocalChatModel
 from chatbot.local_model import LocalModel
 from chatbot.models import base_model_location
@@ -27,9 +28,9 @@ FILLER = ("The hub keeps its settings in encrypted flash storage. A reset return
           "value, removes paired devices and clears automations, but the cloud backup remains available. ")
 
 
-def context_documents(services: Services, collection: str, k: int = 5) -> list[Document]:
+def context_documents(retriever_for: RetrieverFactory, collection: str, k: int = 5) -> list[Document]:
     """The top-k chunks for the question, or k synthetic ~150-token chunks when the collection is empty."""
-    documents = services.retriever(collection, k=k).invoke(QUESTION)
+    documents = retriever_for(collection, k=k).invoke(QUESTION)
     if len(documents) >= k:
         return documents[:k]
     return [Document(page_content=FILLER * 4, metadata={"title": f"Manual part {i}", "similarity": 1.0})
@@ -56,7 +57,7 @@ def _untrained_adapter(local: Any, folder: Path) -> Path:
 def run_generate_benchmark(services: Services, collection: str, new_tokens: int = 48,
                            repeats: int = 3) -> dict[str, Any]:
     local = services.generators.local(services.generators.base_quant())  # the model `base` answers with
-    documents = context_documents(services, collection)
+    documents = context_documents(services.retriever, collection)
     messages, fitted = services.chain.build_messages(QUESTION, documents)
     inputs = local.chat_inputs(messages)
     prompt_tokens = int(inputs["input_ids"].shape[1])
@@ -78,7 +79,7 @@ def run_generate_benchmark(services: Services, collection: str, new_tokens: int 
             raw_rates.append((out.shape[1] - prompt_tokens - 1) / (time.perf_counter() - started - first))
         started = time.perf_counter()
         first, pieces = None, []
-        for chunk in model.stream([to_message(m) for m in messages]):
+        for chunk in model.stream(convert_to_messages(messages)):
             if first is None:
                 first = time.perf_counter() - started
             pieces.append(chunk.content)
@@ -87,7 +88,7 @@ def run_generate_benchmark(services: Services, collection: str, new_tokens: int 
         chain_rates.append((local.count_tokens("".join(pieces)) - 1) / max(elapsed - (first or 0.0), 1e-9))
 
     base_rss = rss_mb()
-    chat = [to_message(m) for m in messages]
+    chat = convert_to_messages(messages)
     adapters = [a for a in services.generators.names() if a.startswith("finetuned:")]
     with tempfile.TemporaryDirectory() as tmp:
         if adapters:  # served as in the product: a QLoRA adapter runs on the base quantized as it was trained
@@ -142,7 +143,7 @@ def run_dtype_benchmark(services: Services, collection: str, dtypes: list[str], 
     """Streaming speed per dtype (`auto`: what the policy chose), each on the model `base` answers with, one
     loaded at a time; `auto_ratio` = auto's tok/s over the fastest explicit dtype's."""
     quant = services.generators.base_quant()
-    documents = context_documents(services, collection)
+    documents = context_documents(services.retriever, collection)
     figures: dict[str, dict[str, Any]] = {}
     for name in dtypes:
         local = LocalModel(base_model_location(services.settings), services.settings.model_copy(update={"dtype": name}),

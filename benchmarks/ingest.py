@@ -11,7 +11,9 @@ import numpy as np
 
 from chatbot.embeddings import Backend, Embedder, load_embedder, resolve_backend
 from chatbot.services import Services
+from chatbot.store import Store
 from ingestion.beir import corpus_items
+from ingestion.chunking import Chunker
 from ingestion.pipeline import Ingestor, IngestReport, expand_paths
 
 QUERIES = [
@@ -24,10 +26,11 @@ QUERIES = [
 ]
 
 
-def _ingest(services: Services, embedder: Embedder, data: Path, collection: str, limit: int | None) -> IngestReport:
+def _ingest(store: Store, chunker: Chunker, max_upload_bytes: int, embedder: Embedder, data: Path, collection: str,
+            limit: int | None) -> IngestReport:
     """A fresh ingest of `data` (a BEIR folder or files and folders) with `embedder`."""
-    services.store.delete_collection(collection)
-    ingestor = Ingestor(services.store, embedder, services.chunker, services.settings.max_upload_bytes)
+    store.delete_collection(collection)
+    ingestor = Ingestor(store, embedder, chunker, max_upload_bytes)
     if (data / "corpus.jsonl").is_file():
         items = corpus_items(data)[:limit]
         return ingestor.ingest_items(items, collection, total=len(items))
@@ -61,7 +64,8 @@ def run_ingest_benchmark(services: Services, data: Path, backends: list[Backend]
     for _ in range(repeats):
         for name, embedder in embedders.items():
             collection = f"bench-ingest-{name}"
-            report = _ingest(services, embedder, data, collection, limit)
+            report = _ingest(services.store, services.chunker, services.settings.max_upload_bytes, embedder, data,
+                             collection, limit)
             texts = texts or services.store.texts_in_document_order(collection)
             ingests[name].append(report.chunks_added / report.seconds)
             started = time.perf_counter()

@@ -25,7 +25,7 @@ import numpy as np
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatbot.settings import Settings
+from chatbot.settings import Settings, StorageSettings
 
 QUESTIONS = (
     "How do I reset my password?", "How do I cancel my subscription?", "Can I get a refund?",
@@ -371,7 +371,7 @@ def wait_ready(url: str, process: subprocess.Popen, log: IO[bytes]) -> float:
 
 
 @contextlib.contextmanager
-def served(settings: Settings) -> Iterator[tuple[str, int, float]]:
+def served(settings: StorageSettings) -> Iterator[tuple[str, int, float]]:
     """A `ragbot serve` subprocess on a free local port with these settings' home: (url, pid, ready seconds)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -14,6 +14,7 @@ from typing import Any
 from chatbot import precision
 from chatbot.models import base_model_location
 from chatbot.services import Services
+from chatbot.settings import Settings
 from training.threads import training_threads
 from training.train import TrainConfig, build_trainer, prepare_data
 
@@ -38,10 +39,10 @@ def step_timer() -> Any:
     return StepTimer()
 
 
-def seconds_per_step(services: Services, config: TrainConfig, data: Any, chosen: precision.Precision) -> list[float]:
+def seconds_per_step(settings: Settings, config: TrainConfig, data: Any, chosen: precision.Precision) -> list[float]:
     """Train `config.max_steps` steps into a scratch folder (nothing saved or registered); each step's seconds."""
     with tempfile.TemporaryDirectory(prefix="ragbot-bench-train-") as run_dir:
-        trainer, _ = build_trainer(services.settings, base_model_location(services.settings), config, data,
+        trainer, _ = build_trainer(settings, base_model_location(settings), config, data,
                                    Path(run_dir), chosen)
         timer = step_timer()
         trainer.add_callback(timer)
@@ -59,13 +60,13 @@ def run_train_benchmark(services: Services, qa: Path, docs: Path, steps: int = 3
     config = TrainConfig(qa=str(qa), collection=COLLECTION, quant=quant, max_steps=steps, val_fraction=0.0,
                          save_steps=steps + 1, redraw=False, seed=seed)
     try:
-        data = prepare_data(services, config, COLLECTION)
+        data = prepare_data(services.corpus, config, COLLECTION, services.settings.top_k)
     finally:
         services.store.delete_collection(COLLECTION)
     policy = precision.resolve(services.settings)
     with training_threads(services.settings) as threads:
-        recipe = seconds_per_step(services, config, data, policy)
-        fp32 = seconds_per_step(services, dataclasses.replace(config, quant="none"), data,
+        recipe = seconds_per_step(services.settings, config, data, policy)
+        fp32 = seconds_per_step(services.settings, dataclasses.replace(config, quant="none"), data,
                                 precision.Precision("float32", policy.device, "the float32 LoRA baseline"))
     median = statistics.median
     return {

@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chatbot.embeddings import Embedder
 from chatbot.services import Services
+from chatbot.settings import IngestSettings
+from ingestion.chunking import Chunker
 from ingestion.loaders import load_file
 from ingestion.pipeline import expand_paths
 from ingestion.web_crawl import CrawlOptions, SiteCrawl
@@ -17,10 +20,10 @@ from ingestion.web_fetch import Fetcher, normalize_url
 COLLECTION = "bench-web-ingest"
 
 
-def _fetch_parse(services: Services, url: str, options: CrawlOptions) -> tuple[int, int, float]:
+def _fetch_parse(settings: IngestSettings, url: str, options: CrawlOptions) -> tuple[int, int, float]:
     """(pages parsed, pages failed, seconds) of one visit of the site with nothing known: fetch + parse only."""
-    fetcher = Fetcher(allow_private=services.settings.ingest_allow_private, delay=options.delay,
-                      max_bytes=int(services.settings.ingest_max_page_mb * 1024 * 1024))
+    fetcher = Fetcher(allow_private=settings.ingest_allow_private, delay=options.delay,
+                      max_bytes=int(settings.ingest_max_page_mb * 1024 * 1024))
     with fetcher:
         started = time.perf_counter()
         results = list(SiteCrawl(normalize_url(url), options, fetcher, {}).pages())
@@ -28,11 +31,11 @@ def _fetch_parse(services: Services, url: str, options: CrawlOptions) -> tuple[i
     return sum(r.document is not None for r in results), sum(r.error is not None for r in results), seconds
 
 
-def _embedder_pages_per_s(services: Services, docs: Path, repeats: int) -> tuple[int, float]:
+def _embedder_pages_per_s(embedder: Embedder, chunker: Chunker, max_upload_bytes: int, docs: Path,
+                          repeats: int) -> tuple[int, float]:
     """(documents, documents/s) of the embedder alone on the chunks of `docs` (loading and chunking not timed)."""
-    documents = [load_file(path, services.settings.max_upload_bytes) for path in expand_paths([docs])]
-    texts = [[chunk.text for chunk in services.chunker.split(document)] for document in documents]
-    embedder = services.embedder
+    documents = [load_file(path, max_upload_bytes) for path in expand_paths([docs])]
+    texts = [[chunk.text for chunk in chunker.split(document)] for document in documents]
     embedder.encode(texts[0][:4])  # warm-up
     rates = []
     for _ in range(repeats):
@@ -49,10 +52,11 @@ def run_web_benchmark(services: Services, url: str, options: CrawlOptions, repea
     first sync and one re-sync of `url` into a scratch collection (deleted after)."""
     from chatbot.precision import cpu_report
 
-    visits = [_fetch_parse(services, url, options) for _ in range(repeats)]
+    visits = [_fetch_parse(services.settings, url, options) for _ in range(repeats)]
     pages, failed = visits[0][0], visits[0][1]
     fetch_rate = statistics.median(parsed / seconds for parsed, _, seconds in visits)
-    documents, embed_rate = _embedder_pages_per_s(services, docs, repeats)
+    documents, embed_rate = _embedder_pages_per_s(services.embedder, services.chunker,
+                                                  services.settings.max_upload_bytes, docs, repeats)
     sync = services.web_sync
     services.store.delete_collection(COLLECTION)
     try:

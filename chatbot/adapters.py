@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from chatbot.manifests import ADAPTER_FIELDS, ADAPTER_METRICS_FIELDS, read_manifest
 
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -33,7 +34,8 @@ def list_adapters(adapters_dir: Path) -> list[AdapterInfo]:
         if not (path / "adapter_config.json").is_file() or not valid_adapter_name(path.name):
             continue
         manifest_path = path / "manifest.json"
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        manifest = (read_manifest(manifest_path, ADAPTER_FIELDS, {"metrics": ADAPTER_METRICS_FIELDS})
+                    if manifest_path.is_file() else {})
         created = manifest.get("created_at")
         created_at = (
             datetime.fromisoformat(created) if created

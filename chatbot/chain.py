@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, convert_to_messages
+from langchain_core.messages import BaseMessage
 from langchain_core.retrievers import BaseRetriever
 
 from chatbot.answer_guard import AnswerGuard
@@ -218,8 +218,3 @@ class RagChain:
             if event.kind == "done" and event.answer is not None:
                 return event.answer
         raise RuntimeError("the chain ended without an answer")
-
-
-def to_message(message: dict[str, str]) -> BaseMessage:
-    """A role/content dict as a LangChain message (the generation benchmark's raw-model runs)."""
-    return convert_to_messages([message])[0]

@@ -483,7 +483,9 @@ def eval_retrieval(
         raise _fail(f"unknown split '{split}' ({', '.join(SPLITS)})")
     services = open_services()
     try:
-        evaluation = evaluate_retrieval(services, beir, modes, k, split, sweep)
+        evaluation = evaluate_retrieval(services.corpus, services.ingestor, services.fusion_records,
+                                        services.calibrate_fusion, services.settings.home, beir, modes, k, split,
+                                        sweep)
     except (FileNotFoundError, ValueError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:
@@ -541,34 +543,14 @@ def serve(
     no_ui: Annotated[bool, typer.Option("--no-ui", help="API only, no Gradio UI.")] = False,
 ) -> None:
     """Serve the API and the UI on one port (admin password printed once if none is configured)."""
-    import uvicorn
-
-    from chatbot.api.rate_limit import proxy_options
-    from chatbot.credentials import AdminCredentials, WeakPassword
-    from chatbot.server import create_server
+    from chatbot.credentials import WeakPassword
+    from chatbot.server import run_server
 
     services = open_services()
     try:
-        credentials = AdminCredentials.from_settings(services.settings)  # before the database starts
-    except WeakPassword as exc:
+        run_server(services, host=host, port=port, with_ui=not no_ui)
+    except (WeakPassword, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
-    try:
-        services.pool  # noqa: B018 — start and migrate the database before accepting requests
-    except db.DatabaseError as exc:
-        raise _fail(str(exc)) from exc
-    if credentials.generated:
-        err.print(f"[bold]admin login[/bold]: user '{credentials.user}', password '{credentials.password}'"
-                  " (generated for this run; set RAGBOT_ADMIN_PASSWORD to choose one)", highlight=False)
-    application = create_server(services, credentials, with_ui=not no_ui)
-    from chatbot.generator_info import generator_summary
-
-    err.print(generator_summary(services.settings), highlight=False)
-    if chosen := services.generators.precision():
-        err.print(f"generator precision: {chosen.name} on {chosen.device} ({chosen.reason})", highlight=False)
-    err.print(f"ragbot on http://{host}:{port}/  (admin: /admin, API: /v1, docs: /docs)", highlight=False)
-    try:
-        uvicorn.run(application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5,
-                    **proxy_options(services.settings))
     finally:
         services.close()
 
@@ -736,7 +718,8 @@ def eval_compare(
 
     services = open_services()
     try:
-        folder = run_compare_report(services, qa, split=split, collection=collection, adapter=adapter, limit=limit)
+        folder = run_compare_report(services.chain, services.store, services.embedder, services.settings, qa,
+                                    split=split, collection=collection, adapter=adapter, limit=limit)
     except (DatasetError, GeneratorUnavailable, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from fastapi import HTTPException, status
 
 from chatbot.login_throttle import LoginThrottle, LoginThrottled, current_client
-from chatbot.settings import Settings
+from chatbot.settings import SecuritySettings
 
 MIN_PASSWORD_CHARS = 12
 
@@ -29,7 +29,7 @@ class AdminCredentials:
     throttle: LoginThrottle = field(default_factory=LoginThrottle, compare=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AdminCredentials:
+    def from_settings(cls, settings: SecuritySettings) -> AdminCredentials:
         """The configured credentials (refused when the password is too short), else a generated password."""
         throttle = LoginThrottle(free_failures=settings.login_free_failures,
                                  max_wait_s=settings.login_lockout_max_s)

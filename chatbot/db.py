@@ -11,7 +11,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
-from chatbot.settings import Settings
+from chatbot.settings import Settings, StorageSettings
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -22,7 +22,7 @@ class DatabaseError(RuntimeError):
     """The database is unreachable or not in the expected state; the message says why."""
 
 
-def _prepare_runtime_dir(settings: Settings) -> None:
+def _prepare_runtime_dir(settings: StorageSettings) -> None:
     """pgserver keeps its lock file in XDG_RUNTIME_DIR; give it a private one if none usable."""
     current = os.environ.get("XDG_RUNTIME_DIR")
     if current and Path(current).is_dir() and os.access(current, os.W_OK):
@@ -50,7 +50,7 @@ def embedded_server(settings: Settings) -> Any:
         raise DatabaseError(f"could not start the embedded database in {settings.pgdata}: {exc}") from exc
 
 
-def embedded_running(settings: Settings) -> bool:
+def embedded_running(settings: StorageSettings) -> bool:
     """Whether an embedded server is running for this RAGBOT_HOME (starts nothing)."""
     if not (settings.pgdata / "postmaster.pid").exists():
         return False

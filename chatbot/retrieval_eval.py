@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chatbot.corpus import Corpus, RetrieverFactory
 from chatbot.fusion_calibration import WEIGHTS, document_ranking
 from chatbot.retriever import fuse
-from chatbot.services import Services
+from chatbot.store import FusionRecords
 from ingestion.beir import corpus_items, dataset_name, qrels, queries
+from ingestion.pipeline import Ingestor
 
 METRICS = ["recall@5", "recall@10", "ndcg@10", "mrr@10"]
 MODES = ("hybrid", "vector", "fts")
@@ -19,10 +22,10 @@ REFERENCE = "bm25-reference"
 SPLITS = ("all", "train", "test")
 
 
-def ingest_corpus(services: Services, directory: Path) -> dict[str, Any]:
+def ingest_corpus(ingestor: Ingestor, directory: Path) -> dict[str, Any]:
     """Ingest `corpus.jsonl` into a collection named after the dataset (unchanged entries are skipped)."""
     items = corpus_items(directory)
-    report = services.ingestor.ingest_items(items, dataset_name(directory), total=len(items))
+    report = ingestor.ingest_items(items, dataset_name(directory), total=len(items))
     return report.to_json()
 
 
@@ -63,10 +66,11 @@ def reference_bm25(chunks: list[tuple[str, str]], texts: dict[str, str], k: int)
     return rankings
 
 
-def weight_sweep(services: Services, collection: str, texts: dict[str, str], k: int) -> dict[str, dict[str, list[str]]]:
+def weight_sweep(retriever_for: RetrieverFactory, collection: str, texts: dict[str, str],
+                 k: int) -> dict[str, dict[str, list[str]]]:
     """Hybrid rankings at every lexical weight in `WEIGHTS` (both arms fetched once per query): with labels, this
     shows how close the label-free calibration came to the best weight."""
-    retriever = services.retriever(collection, mode="hybrid", k=k * 4)
+    retriever = retriever_for(collection, mode="hybrid", k=k * 4)
     arms = {qid: retriever.arms(text) for qid, text in texts.items()}
     return {f"hybrid@{w:.1f}": {qid: document_ranking(fuse(v, lex, w)[: k * 4], k) for qid, (v, lex) in arms.items()}
             for w in WEIGHTS}
@@ -75,12 +79,13 @@ def weight_sweep(services: Services, collection: str, texts: dict[str, str], k: 
 LEAD_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def lead_sweep(services: Services, collection: str, texts: dict[str, str], k: int) -> dict[str, dict[str, list[str]]]:
+def lead_sweep(retriever_for: RetrieverFactory, collection: str, texts: dict[str, str],
+               k: int) -> dict[str, dict[str, list[str]]]:
     """Vector and hybrid rankings at every lead weight in `LEAD_WEIGHTS` (the hybrid at the collection's
     calibrated lexical weight): with labels, this shows whether the default `RAGBOT_LEAD_WEIGHT` holds here."""
     rankings: dict[str, dict[str, list[str]]] = {}
     for mode in ("vector", "hybrid"):
-        base = services.retriever(collection, mode=mode, k=k * 4)  # type: ignore[arg-type]
+        base = retriever_for(collection, mode=mode, k=k * 4)  # type: ignore[arg-type]
         for weight in LEAD_WEIGHTS:
             retriever = base.model_copy(update={"lead_weight": weight})
             rankings[f"{mode} lead={weight:.2f}"] = {qid: document_ranking(retriever.search(text), k)
@@ -88,16 +93,17 @@ def lead_sweep(services: Services, collection: str, texts: dict[str, str], k: in
     return rankings
 
 
-def evaluate_retrieval(services: Services, directory: Path, modes: list[str], k: int = 10,
-                       split: str = "all", sweep: bool = False) -> dict[str, Any]:
+def evaluate_retrieval(corpus: Corpus, ingestor: Ingestor, fusion: FusionRecords, calibrate: Callable[[str], Any],
+                       home: Path, directory: Path, modes: list[str], k: int = 10, split: str = "all",
+                       sweep: bool = False) -> dict[str, Any]:
     """Scores per mode plus the per-query rankings (for the misses report). The collection's fusion is
-    calibrated first when it is new or changed (as an ingest does)."""
-    os.environ.setdefault("IR_DATASETS_HOME", str(services.settings.home / "cache" / "ir_datasets"))
+    calibrated first (`calibrate`) when it is new or changed (as an ingest does); `home` is `RAGBOT_HOME`."""
+    os.environ.setdefault("IR_DATASETS_HOME", str(home / "cache" / "ir_datasets"))
     from ranx import Qrels, Run, evaluate
 
-    ingest = ingest_corpus(services, directory)
+    ingest = ingest_corpus(ingestor, directory)
     collection = dataset_name(directory)
-    services.calibrate_fusion(collection)
+    calibrate(collection)
     judged = qrels(directory)
     chosen = split_queries(directory, split)
     texts = {qid: text for qid, text in queries(directory).items()
@@ -109,21 +115,21 @@ def evaluate_retrieval(services: Services, directory: Path, modes: list[str], k:
     rankings: dict[str, dict[str, list[str]]] = {}
     for mode in modes:
         if mode == REFERENCE:
-            rankings[mode] = reference_bm25(services.store.chunk_texts(collection), texts, k)
+            rankings[mode] = reference_bm25(corpus.store.chunk_texts(collection), texts, k)
         else:
-            retriever = services.retriever(collection, mode=mode, k=k * 4)  # type: ignore[arg-type]
+            retriever = corpus.retriever(collection, mode=mode, k=k * 4)  # type: ignore[arg-type]
             rankings[mode] = {qid: document_ranking(retriever.search(text), k) for qid, text in texts.items()}
     if sweep:
-        rankings.update(weight_sweep(services, collection, texts, k))
-        rankings.update(lead_sweep(services, collection, texts, k))
+        rankings.update(weight_sweep(corpus.retriever, collection, texts, k))
+        rankings.update(lead_sweep(corpus.retriever, collection, texts, k))
     for mode in rankings:
         run = Run({qid: {doc: float(k - i) for i, doc in enumerate(docs)} or {"__none__": 0.0}
                    for qid, docs in rankings[mode].items()})
         scores = evaluate(qrels_run, run, METRICS, make_comparable=True)
         results[mode] = {m: round(float(scores[m]), 4) for m in METRICS}
-    state = services.fusion_records.state(collection)
+    state = fusion.state(collection)
     return {"dataset": collection, "split": split, "queries": len(texts), "k": k,
-            "embedder": str(services.embedder_for(collection).identity),
+            "embedder": str(corpus.embedder_for(collection).identity),
             "lexical_weight": state.lexical_weight if state else None,
             "results": results, "ingest": ingest, "rankings": rankings, "texts": texts, "qrels": judged}
 

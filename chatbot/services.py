@@ -12,6 +12,8 @@ from chatbot.adapter_registry import AdapterRegistry
 from chatbot.chain import RagChain
 from chatbot.chat_service import ChatService
 from chatbot.conversations import ConversationStore
+from chatbot.corpus import Corpus
+from chatbot.embedder_admin import EmbedderAdmin
 from chatbot.embedder_registry import TUNED_PREFIX
 from chatbot.embeddings import Embedder, EmbedderIdentity, load_embedder
 from chatbot.fusion_calibration import Calibration, calibrate, is_stale
@@ -46,7 +48,7 @@ class Services:
 
     @cached_property
     def tuned_embedders(self) -> dict[EmbedderIdentity, Embedder]:
-        """Tuned embedders loaded so far, by identity (`embedder_for`, `chatbot.embedder_admin`)."""
+        """Tuned embedders loaded so far, by identity (`embedder_for`, `embedder_named`)."""
         return {}
 
     def embedder_for(self, collection: str) -> Embedder:
@@ -62,6 +64,21 @@ class Services:
             self.tuned_embedders[recorded] = load_tuned(self.settings, name)
         return self.tuned_embedders[recorded]
 
+    def embedder_named(self, name: str) -> Embedder:
+        """`base` (the configured embedder) or a tuned one, loaded once per identity."""
+        from chatbot.embedder_registry import BASE, get_tuned, load_tuned
+
+        if name == BASE:
+            return self.embedder
+        tuned = get_tuned(self.settings, name)
+        if tuned.identity not in self.tuned_embedders:
+            self.tuned_embedders[tuned.identity] = load_tuned(self.settings, name)
+        return self.tuned_embedders[tuned.identity]
+
+    @cached_property
+    def embedder_admin(self) -> EmbedderAdmin:
+        return EmbedderAdmin(self.settings, self.pool, self.store, self.embedder_named)
+
     @cached_property
     def pool(self) -> ConnectionPool:
         """The pool, after the schema is migrated (the embedder is loaded only if migrations are pending)."""
@@ -73,6 +90,10 @@ class Services:
     @cached_property
     def store(self) -> Store:
         return Store(self.pool)
+
+    @cached_property
+    def corpus(self) -> Corpus:
+        return Corpus(self.store, self.retriever, self.embedder_for)
 
     @cached_property
     def chunker(self) -> Chunker:

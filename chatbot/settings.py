@@ -1,4 +1,4 @@
-"""One settings model for the whole product, read from the environment and `.env`."""
+"""One settings model for the whole product, read from the environment and `.env`, composed of sections."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUNDLED = "bundled"
@@ -45,16 +45,8 @@ def unknown_settings(environ: dict[str, str]) -> list[str]:
     return lines
 
 
-class Settings(BaseSettings):
-    """Configuration; every field maps to `RAGBOT_<NAME>` (and `DATABASE_URL`)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="RAGBOT_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="forbid",
-        populate_by_name=True,
-    )
+class StorageSettings(BaseModel):
+    """Where the data lives: the database and `RAGBOT_HOME` (pgdata, converted models, adapters)."""
 
     database_url: SecretStr | None = Field(  # a secret: it usually holds the database password
         default=None,
@@ -63,9 +55,35 @@ class Settings(BaseSettings):
     )
     home: Path = Field(default=Path(".ragbot"), description="pgdata, converted models, adapters.")
 
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
+
+
+class EmbedderSettings(BaseModel):
+    """The embedder and how it runs."""
+
     embedder: str = Field(default=BUNDLED, description="'bundled' (all-MiniLM-L6-v2), a HF id or a path.")
     embedder_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
         default="auto", description="How the embedder runs; 'auto' → the measured default (see embeddings).")
+
+
+class GenerationSettings(BaseModel):
+    """The generators: the local base model and its adapters, decoding, or an OpenAI-compatible server."""
+
     base_model: str = Field(default=BUNDLED, description="'bundled' (SmolLM2-135M-Instruct), a HF id or path.")
     adapter: str | None = Field(default=None, description="Adapter for the fine-tuned generator; newest if unset.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -90,6 +108,10 @@ class Settings(BaseSettings):
     openai_model_base: str | None = Field(default=None, description="Server model name for 'base'.")
     openai_model_finetuned: str | None = Field(default=None, description="Server model name for 'finetuned'.")
 
+
+class IngestSettings(BaseModel):
+    """Ingestion: the default collection, chunking, uploads and web pages."""
+
     collection: str = Field(default="default", min_length=1, max_length=100)
     chunk_size: int = Field(default=200, ge=16, description="Chunk length in embedder tokens.")
     chunk_overlap: int = Field(default=30, ge=0)
@@ -98,6 +120,20 @@ class Settings(BaseSettings):
     ingest_max_page_mb: float = Field(default=10.0, gt=0, description="Largest web page `ingest URL` reads.")
     ingest_allow_private: bool = Field(default=False, description="Let `ingest URL` fetch private, loopback and "
                                        "link-local addresses (an intranet help center, tests); refused otherwise.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Self:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+class RetrievalSettings(BaseModel):
+    """Retrieval: mode, sources per answer, the HNSW and BM25 arms, their fusion, the reranker."""
 
     retrieval_mode: Literal["hybrid", "vector", "fts"] = "hybrid"
     top_k: int = Field(default=5, ge=1, le=100)
@@ -115,16 +151,33 @@ class Settings(BaseSettings):
     relevance_threshold: float = Field(default=0.3, ge=-1.0, le=1.0)
     reranker: str | None = Field(default=None, description="Cross-encoder id or path; off when unset.")
 
+
+class ServerSettings(BaseModel):
+    """What the server runs at once and accepts: batches, queues, questions and their history."""
+
     max_batch: int = Field(default=16, ge=1, description="Answers a local model generates at once.")
-    eval_concurrency: int = Field(default=1, ge=1, le=64, description="Answers an evaluation runs at once "
-                                  "(> 1: faster; its seconds per answer then include sharing the model).")
     max_queue: int = Field(default=32, ge=1, description="Answers running or waiting; past it → 503 busy.")
     max_question_chars: int = Field(default=4000, ge=1, description="Longest question any entry point accepts.")
     max_history_turns: int = Field(default=20, ge=0, description="Earlier (question, answer) turns a request "
                                    "may carry; a stored conversation keeps its newest ones.")
     max_history_chars: int = Field(default=16000, ge=0, description="Characters of those earlier turns together.")
+    max_search_concurrency: int = Field(default=8, ge=1, description="Searches (/api/search) running at once; "
+                                        "past it → 503 busy.")
+    ui_queue_size: int = Field(default=64, ge=1, description="Events the public UI's queue holds; past it the "
+                               "page says the queue is full.")
+
+
+class TrainingSettings(BaseModel):
+    """Training data from votes, and the evaluations."""
+
+    eval_concurrency: int = Field(default=1, ge=1, le=64, description="Answers an evaluation runs at once "
+                                  "(> 1: faster; its seconds per answer then include sharing the model).")
     min_votes: int = Field(default=2, ge=1, description="Distinct clients' positive votes a (question, answer) "
                            "pair needs before it is exported for training.")
+
+
+class SecuritySettings(BaseModel):
+    """The admin login, CORS, rate limits and the reverse proxies believed."""
 
     admin_user: str = "admin"
     admin_password: SecretStr | None = None
@@ -139,10 +192,6 @@ class Settings(BaseSettings):
                                   "per-minute rate applies (the token bucket's size).")
     trusted_proxies: str = Field(default="", description="Comma-separated IPs/CIDRs of reverse proxies whose "
                                  "X-Forwarded-For names the client; empty → the peer address is the client.")
-    max_search_concurrency: int = Field(default=8, ge=1, description="Searches (/api/search) running at once; "
-                                        "past it → 503 busy.")
-    ui_queue_size: int = Field(default=64, ge=1, description="Events the public UI's queue holds; past it the "
-                               "page says the queue is full.")
     login_free_failures: int = Field(default=5, ge=1, description="Failed admin logins a client or user name may "
                                      "make before each further attempt must wait (doubling, see below).")
     login_lockout_max_s: int = Field(default=300, ge=1, description="Longest wait after failed admin logins.")
@@ -162,32 +211,19 @@ class Settings(BaseSettings):
             raise ValueError(f"not an origin (scheme://host[:port]; no '*'): {bad}")
         return origins
 
-    @field_validator("home")
-    @classmethod
-    def _absolute_home(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
 
-    @model_validator(mode="after")
-    def _overlap_below_size(self) -> Settings:
-        if self.chunk_overlap >= self.chunk_size:
-            raise ValueError("chunk_overlap must be smaller than chunk_size")
-        return self
+class Settings(SecuritySettings, TrainingSettings, ServerSettings, RetrievalSettings, IngestSettings,
+               GenerationSettings, EmbedderSettings, StorageSettings, BaseSettings):
+    """Configuration, the sections above together; every field maps to `RAGBOT_<NAME>` (and `DATABASE_URL`).
+    A function that needs one section takes it (a `Settings` is each of them)."""
 
-    @property
-    def pgdata(self) -> Path:
-        return self.home / "pgdata"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.home / "models"
-
-    @property
-    def adapters_dir(self) -> Path:
-        return self.home / "adapters"
-
-    @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1024 * 1024)
+    model_config = SettingsConfigDict(
+        env_prefix="RAGBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        populate_by_name=True,
+    )
 
 
 @lru_cache

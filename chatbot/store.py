@@ -388,6 +388,13 @@ class Store:
             ).fetchall()
         return [{"collection": n, "documents": d, "chunks": k, "tokens": int(t)} for n, d, k, t in rows]
 
+    def collection_embedders(self) -> dict[str, EmbedderIdentity | None]:
+        """Each collection → the embedder its vectors come from (None: from before embedder records)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute("SELECT name, embedder_model, embedder_backend, embedder_dim FROM collections"
+                                " ORDER BY name").fetchall()
+        return {name: EmbedderIdentity(*rest) if rest[0] is not None else None for name, *rest in rows}
+
 
 # Titles and headings that name exactly one document of the collection, each with that document's source; a
 # stable pseudo-random sample (by hash), so calibrations of an unchanged collection agree.

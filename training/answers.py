@@ -14,25 +14,24 @@ from training.threads import adapt_threads, threads_restored
 
 if TYPE_CHECKING:
     from chatbot.chain import RagChain
-    from chatbot.services import Services
+    from chatbot.settings import Settings
 
 
-def evaluate_answers(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
-                     adapter: str | None = None, limit: int | None = None,
-                     chain: RagChain | None = None, progress: bool = True) -> dict[str, Any]:
+def evaluate_answers(chain: RagChain, settings: Settings, qa: Path, *, split: str | None = "test",
+                     collection: str | None = None, adapter: str | None = None, limit: int | None = None,
+                     progress: bool = True) -> dict[str, Any]:
     """Base vs fine-tuned on the same questions, with the extractive answers beside them: `{"result": the JSON
     summary, "records": {...}}`."""
     pairs = questions(qa, split, limit)
-    collection = collection or services.settings.collection
-    chain = chain or services.chain
+    collection = collection or settings.collection
     finetuned, adapter_info = finetuned_generator(chain, adapter)
     conditions = [Condition("base", "base"), Condition("finetuned", finetuned), Condition(EXTRACTIVE, EXTRACTIVE)]
     started = time.perf_counter()
     with threads_restored():
-        adapt_threads(services.settings)
-        records = run_arms(chain, pairs, conditions, collection, concurrency=services.settings.eval_concurrency,
+        adapt_threads(settings)
+        records = run_arms(chain, pairs, conditions, collection, concurrency=settings.eval_concurrency,
                            progress=progress,
-                           on_record=lambda _: adapt_threads(services.settings))  # use the cores others leave free
+                           on_record=lambda _: adapt_threads(settings))  # use the cores others leave free
     result = {
         "n": len(pairs),
         **answers_summary(records),

@@ -12,11 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chatbot.adapter_registry import use_adapter
+from psycopg_pool import ConnectionPool
+
+from chatbot.adapter_registry import AdapterRegistry, use_adapter
+from chatbot.corpus import Corpus
 from chatbot.feedback_export import voted_pairs, write_pairs
-from chatbot.jobs import Job, Progress
+from chatbot.jobs import Job, JobRunner, Progress
 from chatbot.qa_files import qa_dir
-from chatbot.services import Services
+from chatbot.settings import Settings
 from training.train import PreparedData, TrainConfig, TrainingError, runs_dir, train
 
 LOAD_SHARE = 0.05  # of the progress bar: building examples and loading the base before the first step
@@ -28,7 +31,8 @@ def from_votes(qa: str | Path) -> bool:
     return Path(qa).name.startswith(VOTES_PREFIX)
 
 
-def _train_with_progress(services: Services, config: TrainConfig, progress: Progress, activate: bool) -> dict[str, Any]:
+def _train_with_progress(corpus: Corpus, registry: AdapterRegistry, settings: Settings, config: TrainConfig,
+                         progress: Progress, activate: bool) -> dict[str, Any]:
     progress(0.0, "building the training examples from the QA pairs and the store")
 
     def on_data(data: PreparedData) -> None:
@@ -39,31 +43,32 @@ def _train_with_progress(services: Services, config: TrainConfig, progress: Prog
         shown = f", loss {loss:.3f}" if loss is not None else ""
         progress(LOAD_SHARE + (1 - LOAD_SHARE) * step / max(total, 1), f"step {step}/{total}{shown}")
 
-    result = train(services, config, on_data=on_data, on_step=on_step)
+    result = train(corpus, registry, settings, config, on_data=on_data, on_step=on_step)
     activate = activate and not from_votes(config.qa)
     if activate:
-        use_adapter(services.adapter_registry, services.settings.adapters_dir, result.name)
+        use_adapter(registry, settings.adapters_dir, result.name)
     metrics = result.manifest["metrics"]
     return {"adapter": result.name, "active": activate, "path": str(result.path),
             **{k: metrics[k] for k in ("steps", "seconds", "train_loss", "eval_loss", "eval_loss_before")}}
 
 
-def _claim(services: Services, name: str) -> None:
+def _claim(settings: Settings, jobs: JobRunner, name: str) -> None:
     """Refuse a name an adapter, a run or a queued job already has (a new run must not resume an old one)."""
-    taken = (services.settings.adapters_dir / name).exists() or (runs_dir(services.settings) / name).exists()
-    if taken or any(job.active and job.title.startswith(f"train adapter '{name}'") for job in services.jobs.jobs()):
+    taken = (settings.adapters_dir / name).exists() or (runs_dir(settings) / name).exists()
+    if taken or any(job.active and job.title.startswith(f"train adapter '{name}'") for job in jobs.jobs()):
         raise TrainingError(f"an adapter or run named '{name}' exists already: choose another name")
 
 
-def submit_training(services: Services, config: TrainConfig, *, activate: bool = False) -> Job:
+def submit_training(jobs: JobRunner, corpus: Corpus, registry: AdapterRegistry, settings: Settings,
+                    config: TrainConfig, *, activate: bool = False) -> Job:
     """Queue a training run; the adapter is registered (and made active when asked, unless the QA file is a
     votes export: try it in Compare first) when it finishes."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    name = config.name or f"{config.collection or services.settings.collection}-{stamp}"
-    _claim(services, name)
+    name = config.name or f"{config.collection or settings.collection}-{stamp}"
+    _claim(settings, jobs, name)
     config = dataclasses.replace(config, name=name)
-    return services.jobs.submit("training", f"train adapter '{name}'",
-                                lambda progress: _train_with_progress(services, config, progress, activate))
+    return jobs.submit("training", f"train adapter '{name}'",
+                       lambda progress: _train_with_progress(corpus, registry, settings, config, progress, activate))
 
 
 @dataclass(frozen=True)
@@ -72,15 +77,16 @@ class VotesExport:
     pairs: list[dict[str, Any]]
 
 
-def export_votes(services: Services, *, since: datetime | None = None, min_votes: int | None = None) -> VotesExport:
+def export_votes(pool: ConnectionPool, settings: Settings, *, since: datetime | None = None,
+                 min_votes: int | None = None) -> VotesExport:
     """Write the pairs enough distinct clients voted for (`settings.min_votes` unless given) to a new QA file
     for the admin to review; `TrainingError` (and no file) when there are none."""
-    min_votes = min_votes or services.settings.min_votes
-    pairs = voted_pairs(services.pool, since, min_votes)
+    min_votes = min_votes or settings.min_votes
+    pairs = voted_pairs(pool, since, min_votes)
     if not pairs:
         raise TrainingError(f"no answer has positive votes from {min_votes} or more clients yet: thumbs-up answers "
                             "and blind-vote winners become training pairs")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = qa_dir(services.settings) / f"{VOTES_PREFIX}{stamp}.jsonl"
+    path = qa_dir(settings) / f"{VOTES_PREFIX}{stamp}.jsonl"
     write_pairs(path, pairs)
     return VotesExport(path, pairs)

@@ -149,10 +149,11 @@ def _train(given: dict[str, Any], *, resume: bool, dry_run: bool, if_missing: bo
             raise _fail("--qa FILE is required", as_json)
         config = TrainConfig(**{**base, **given})
         if dry_run:
-            _print_dry_run(build_only(services, config, out), as_json)
+            _print_dry_run(build_only(services.corpus, services.settings, config, out), as_json)
             return
         with contextlib.redirect_stdout(sys.stderr):  # the trainer's progress logs must not reach stdout
-            result = run_training(services, config, resume=resume, on_data=_announcer(services.settings, config))
+            result = run_training(services.corpus, services.adapter_registry, services.settings, config, resume=resume,
+                                  on_data=_announcer(services.settings, config))
     _print_trained(result, as_json)
 
 
@@ -287,8 +288,8 @@ def answers(
 
     with _command_services(as_json) as services:
         with contextlib.redirect_stdout(sys.stderr):
-            run = evaluate_answers(services, qa, split=None if split == "all" else split, collection=collection,
-                                   adapter=adapter, limit=limit)
+            run = evaluate_answers(services.chain, services.settings, qa, split=None if split == "all" else split,
+                                   collection=collection, adapter=adapter, limit=limit)
         result = run["result"]
         if plot:
             plot_summary(result, plot, services.settings.home / "cache" / "matplotlib")
@@ -327,8 +328,8 @@ def loops(
     from training.loop_eval import evaluate_loops
 
     with _command_services(as_json) as services, contextlib.redirect_stdout(sys.stderr):
-        result = evaluate_loops(services, qa, split=None if split == "all" else split, collection=collection,
-                                generators=generator or ["base"], limit=limit)
+        result = evaluate_loops(services.chain, services.settings, qa, split=None if split == "all" else split,
+                                collection=collection, generators=generator or ["base"], limit=limit)
     if as_json:
         typer.echo(json.dumps(result))
         return

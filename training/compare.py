@@ -14,7 +14,10 @@ from typing import Any
 
 import psutil
 
-from chatbot.services import Services
+from chatbot.chain import RagChain
+from chatbot.embeddings import Embedder
+from chatbot.settings import Settings
+from chatbot.store import Store
 from training.arms import finetuned_generator, questions, run_arms
 from training.evaluate import Condition, Record, summarize, win_rate
 
@@ -26,15 +29,15 @@ def _folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def retrieval_costs(services: Services, collection: str) -> dict[str, Any]:
+def retrieval_costs(store: Store, embedder: Embedder, collection: str) -> dict[str, Any]:
     """Index size in Postgres (the collection's share of the chunks table and its indexes) and the one-off
     ingest time, estimated from the embedder's measured rate on a sample of the collection's chunks."""
-    footprint = services.store.index_footprint(collection)
-    sample = services.store.sample_texts(collection, 64)
+    footprint = store.index_footprint(collection)
+    sample = store.sample_texts(collection, 64)
     rate = None
     if sample:
         started = time.perf_counter()
-        services.embedder.encode(sample)
+        embedder.encode(sample)
         rate = len(sample) / (time.perf_counter() - started)
     chunks = footprint.chunks
     share = chunks / footprint.total_chunks if footprint.total_chunks else 0.0
@@ -50,16 +53,17 @@ def finetuning_costs(adapter_path: Path, manifest: dict[str, Any]) -> dict[str, 
             "training_steps": metrics.get("steps"), "quant": manifest.get("quant")}
 
 
-def compare_arms(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
-                 adapter: str | None = None, limit: int | None = None, progress: bool = True,
+def compare_arms(chain: RagChain, store: Store, embedder: Embedder, settings: Settings, qa: Path, *,
+                 split: str | None = "test", collection: str | None = None, adapter: str | None = None,
+                 limit: int | None = None, progress: bool = True,
                  on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Every question five ways; `{"result": JSON summary, "records": {arm: [Record]}}`.
+    """Every question five ways; `{"result": JSON summary, "records": {arm: [Record]}}`; the retrieval costs
+    are measured with the store and `embedder`.
 
     `progress` draws a tqdm bar on stderr (the CLI); `on_progress(done, total)` is called after each answer
     (the admin UI's background job)."""
     pairs = questions(qa, split, limit)
-    collection = collection or services.settings.collection
-    chain = services.chain
+    collection = collection or settings.collection
     tuned, info = finetuned_generator(chain, adapter)
     conditions = [Condition("base", "base", False), Condition("finetuned", tuned, False),
                   Condition("base+rag", "base", True), Condition("finetuned+rag", tuned, True),
@@ -76,13 +80,13 @@ def compare_arms(services: Services, qa: Path, *, split: str | None = "test", co
             on_progress(done, total)
 
     started = time.perf_counter()
-    records = run_arms(chain, pairs, conditions, collection, concurrency=services.settings.eval_concurrency,
+    records = run_arms(chain, pairs, conditions, collection, concurrency=settings.eval_concurrency,
                        progress=progress, desc="arms", on_record=tick)
     arms = arm_summaries(records, peak)
     result = {
         "n": len(pairs), "split": split, "collection": collection, "adapter": info.name, "arms": arms,
         "win_rates_rougeL": hybrid_win_rates(records),
-        "costs": {"retrieval": retrieval_costs(services, collection),
+        "costs": {"retrieval": retrieval_costs(store, embedder, collection),
                   "finetuning": finetuning_costs(info.path, info.manifest or {})},
         "best_arm_by_f1": max(ARMS, key=lambda a: arms[a]["f1"] or 0.0),
         "seconds": round(time.perf_counter() - started, 1),

@@ -4,6 +4,7 @@ from these defaults without importing torch."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -70,3 +71,11 @@ class TrainConfig:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def check_fields(cls, data: Mapping[str, Any]) -> None:
+        """Refuse, by name, a field of a saved config (`run.json`) that this version does not know."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        if unknown := sorted(set(data) - set(known)):
+            raise TrainingError(f"unknown training config field{'s' if len(unknown) > 1 else ''} "
+                                f"{', '.join(repr(name) for name in unknown)} (known: {', '.join(known)})")

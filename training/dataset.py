@@ -31,8 +31,8 @@ from chatbot.qa_files import QAFileError, qa_rows
 from training.config import DEFAULT_ORACLE_P, DEFAULT_SOURCE_ORDER, SourceOrder
 
 if TYPE_CHECKING:
+    from chatbot.corpus import Corpus
     from chatbot.retriever import Hit
-    from chatbot.services import Services
 
 
 QUOTED_SHARE = 0.5  # a chunk of the named document holds part of the answer when half its words are in it
@@ -248,7 +248,7 @@ class DocumentChunk(NamedTuple):
     ordinal: int
 
 
-def find_oracles(services: Services, collection: str, pair: QAPair, answer_vector: Any, *, limit: int,
+def find_oracles(corpus: Corpus, collection: str, pair: QAPair, answer_vector: Any, *, limit: int,
                  stats: BuildStats | None = None) -> list[Document]:
     """The chunks holding the answer, in document order: those of the named document that the answer
     quotes (the `limit` most similar to it), else the one most similar to the answer; with no document
@@ -257,7 +257,7 @@ def find_oracles(services: Services, collection: str, pair: QAPair, answer_vecto
 
     key = pair.document_key
     if key:
-        rows = services.store.document_chunks(collection, key, answer_vector)
+        rows = corpus.store.document_chunks(collection, key, answer_vector)
         if rows:
             chunks = [DocumentChunk(Hit(*row[:8]), row[8]) for row in rows]
             words = word_set(pair.answer)
@@ -269,13 +269,13 @@ def find_oracles(services: Services, collection: str, pair: QAPair, answer_vecto
             return [PgRetriever._to_document(c.hit, c.hit.similarity) for c in chosen]
         if stats is not None:
             stats.unmatched_documents.append(key)
-    nearest = services.retriever(collection, mode="vector", k=1).invoke(pair.answer)
+    nearest = corpus.retriever(collection, mode="vector", k=1).invoke(pair.answer)
     if stats is not None and nearest:
         stats.oracle_by_nearest += 1
     return nearest[:1]
 
 
-def iter_examples(services: Services, pairs: Sequence[QAPair], collection: str, *, k: int | None = None,
+def iter_examples(corpus: Corpus, pairs: Sequence[QAPair], collection: str, *, k: int,
                   p: float = DEFAULT_ORACLE_P, seed: int = 0, draws: int = 1, order: SourceOrder = DEFAULT_SOURCE_ORDER,
                   stats: BuildStats | None = None) -> Iterator[Example]:
     """`draws` examples per pair, in the order of `pairs` (deterministic for a given seed and store)."""
@@ -283,14 +283,13 @@ def iter_examples(services: Services, pairs: Sequence[QAPair], collection: str, 
         raise ValueError("p must be between 0 and 1")
     if draws < 1:
         raise ValueError("draws must be at least 1")
-    k = k or services.settings.top_k
-    if services.store.chunk_count(collection) == 0:
+    if corpus.store.chunk_count(collection) == 0:
         raise DatasetError(f"collection '{collection}' is empty or missing: ingest its documents first")
-    answer_vectors = services.embedder_for(collection).encode([pair.answer for pair in pairs])
+    answer_vectors = corpus.embedder_for(collection).encode([pair.answer for pair in pairs])
     limit = oracle_limit(k)
-    retriever = services.retriever(collection, k=k + limit)  # spares: the oracles may be among them
+    retriever = corpus.retriever(collection, k=k + limit)  # spares: the oracles may be among them
     for pair, vector in zip(pairs, answer_vectors, strict=True):
-        oracles = find_oracles(services, collection, pair, vector, limit=limit, stats=stats)
+        oracles = find_oracles(corpus, collection, pair, vector, limit=limit, stats=stats)
         candidates = retriever.invoke(pair.question)
         if stats is not None:
             stats.pairs += 1
@@ -304,11 +303,11 @@ def iter_examples(services: Services, pairs: Sequence[QAPair], collection: str, 
             yield example
 
 
-def build_examples(services: Services, pairs: Sequence[QAPair], collection: str, *, k: int | None = None,
+def build_examples(corpus: Corpus, pairs: Sequence[QAPair], collection: str, *, k: int,
                    p: float = DEFAULT_ORACLE_P, seed: int = 0, draws: int = 1,
                    order: SourceOrder = DEFAULT_SOURCE_ORDER) -> tuple[list[Example], BuildStats]:
     stats = BuildStats()
-    examples = list(iter_examples(services, pairs, collection, k=k, p=p, seed=seed, draws=draws, order=order,
+    examples = list(iter_examples(corpus, pairs, collection, k=k, p=p, seed=seed, draws=draws, order=order,
                                   stats=stats))
     named = sum(1 for pair in pairs if pair.document_key)
     if named and len(stats.unmatched_documents) > named / 2:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from training.dataset import DatasetError, find_oracles, load_qa
 
 if TYPE_CHECKING:
-    from chatbot.services import Services
+    from chatbot.corpus import Corpus
     from chatbot.store import Store
 
 Kind = Literal["heading", "title", "qa"]
@@ -64,24 +64,24 @@ def store_pairs(store: Store, collection: str) -> list[Pair]:
     return pairs
 
 
-def qa_pairs(services: Services, collection: str, qa: Path, split: str) -> list[Pair]:
+def qa_pairs(corpus: Corpus, collection: str, qa: Path, split: str) -> list[Pair]:
     """Each `split` question → its gold chunks."""
     questions = load_qa(qa, split)
-    vectors = services.embedder_for(collection).encode([q.answer for q in questions])
+    vectors = corpus.embedder_for(collection).encode([q.answer for q in questions])
     pairs = []
     for question, vector in zip(questions, vectors, strict=True):
-        for oracle in find_oracles(services, collection, question, vector, limit=QA_ORACLES):
+        for oracle in find_oracles(corpus, collection, question, vector, limit=QA_ORACLES):
             pairs.append(Pair(question.question, oracle.page_content, "qa"))
     return pairs
 
 
-def build_pairs(services: Services, collection: str, *, max_pairs: int, seed: int = 0, qa: Path | None = None,
+def build_pairs(corpus: Corpus, collection: str, *, max_pairs: int, seed: int = 0, qa: Path | None = None,
                 split: str = "train") -> PairSet:
     """The training pairs (all QA pairs, then sampled store pairs up to `max_pairs`) and the held-out ones."""
-    from_store = store_pairs(services.store, collection)
+    from_store = store_pairs(corpus.store, collection)
     if not from_store:
         raise DatasetError(f"collection '{collection}' has no chunks with a title or heading: ingest documents first")
-    from_qa = qa_pairs(services, collection, qa, split) if qa else []
+    from_qa = qa_pairs(corpus, collection, qa, split) if qa else []
     rng = random.Random(seed)
     rng.shuffle(from_store)
     held = min(HELDOUT_MAX, int(len(from_store) * HELDOUT_SHARE))

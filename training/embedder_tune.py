@@ -29,7 +29,8 @@ from training.embedder_pairs import Pair, PairSet, build_pairs
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from chatbot.services import Services
+    from chatbot.corpus import Corpus
+    from chatbot.settings import Settings
 
 OnStep = Callable[[int, int, float | None], None]
 
@@ -106,19 +107,19 @@ def _train(model: SentenceTransformer, pairs: PairSet, config: TuneConfig, outpu
     return trainer.train(), int(trainer.state.global_step)
 
 
-def tune(services: Services, config: TuneConfig, *, on_data: Callable[[PairSet], None] | None = None,
+def tune(corpus: Corpus, settings: Settings, config: TuneConfig, *, on_data: Callable[[PairSet], None] | None = None,
          on_step: OnStep | None = None) -> TuneResult:
     """Build the pairs, train, check on the held-out pairs, save with a manifest; returns where it went."""
     from training.threads import training_threads
 
-    target = embedders_dir(services.settings) / config.name
+    target = embedders_dir(settings) / config.name
     if target.exists():
         raise ValueError(f"an embedder named '{config.name}' exists already: choose another name")
-    with training_threads(services.settings) as threads:
-        return _tune(services, config, target, threads, on_data, on_step)
+    with training_threads(settings) as threads:
+        return _tune(corpus, settings, config, target, threads, on_data, on_step)
 
 
-def _tune(services: Services, config: TuneConfig, target: Path, threads: int,
+def _tune(corpus: Corpus, settings: Settings, config: TuneConfig, target: Path, threads: int,
           on_data: Callable[[PairSet], None] | None, on_step: OnStep | None) -> TuneResult:
     import sentence_transformers
     from sentence_transformers import SentenceTransformer
@@ -127,9 +128,8 @@ def _tune(services: Services, config: TuneConfig, target: Path, threads: int,
     from training.manifest import versions
     from training.train import step_callback, thread_callback
 
-    settings = services.settings
     started = time.perf_counter()
-    pairs = build_pairs(services, config.collection, max_pairs=config.max_pairs, seed=config.seed,
+    pairs = build_pairs(corpus, config.collection, max_pairs=config.max_pairs, seed=config.seed,
                         qa=Path(config.qa) if config.qa else None, split=config.split)
     if on_data is not None:
         on_data(pairs)

@@ -14,7 +14,8 @@ from training.arms import questions, run_arms
 from training.evaluate import Condition, Record, summarize
 
 if TYPE_CHECKING:
-    from chatbot.services import Services
+    from chatbot.chain import RagChain
+    from chatbot.settings import Settings
 
 
 def loop_summary(records: Sequence[Record]) -> dict[str, Any]:
@@ -30,22 +31,21 @@ def loop_summary(records: Sequence[Record]) -> dict[str, Any]:
     }
 
 
-def evaluate_loops(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
-                   generators: Sequence[str] = ("base",), limit: int | None = None,
+def evaluate_loops(chain: RagChain, settings: Settings, qa: Path, *, split: str | None = "test",
+                   collection: str | None = None, generators: Sequence[str] = ("base",), limit: int | None = None,
                    progress: bool = True) -> dict[str, Any]:
     """Each question through the chain (with retrieval) once per generator; the loop share per generator."""
     pairs = questions(qa, split, limit)
-    collection = collection or services.settings.collection
+    collection = collection or settings.collection
     conditions = [Condition(name, name) for name in generators]
     started = time.perf_counter()
-    records = run_arms(services.chain, pairs, conditions, collection,
-                       concurrency=services.settings.eval_concurrency, progress=progress)
-    s = services.settings
+    records = run_arms(chain, pairs, conditions, collection,
+                       concurrency=settings.eval_concurrency, progress=progress)
     return {
         "qa": qa.name, "split": split, "collection": collection, "n": len(pairs),
-        "decoding": {"no_repeat_ngram": s.no_repeat_ngram, "repetition_penalty": s.repetition_penalty,
-                     "stop_on_loop": s.stop_on_loop, "max_new_tokens": s.max_new_tokens},
-        "cpu": cpu_report(s),
+        "decoding": {"no_repeat_ngram": settings.no_repeat_ngram, "repetition_penalty": settings.repetition_penalty,
+                     "stop_on_loop": settings.stop_on_loop, "max_new_tokens": settings.max_new_tokens},
+        "cpu": cpu_report(settings),
         "generators": {name: loop_summary(records[name]) for name in generators},
         "seconds": round(time.perf_counter() - started, 1),
     }

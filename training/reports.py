@@ -12,9 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chatbot.jobs import Job, Progress
-from chatbot.services import Services
-from chatbot.settings import Settings
+from chatbot.chain import RagChain
+from chatbot.embeddings import Embedder
+from chatbot.generators import Generators
+from chatbot.jobs import Job, JobRunner, Progress
+from chatbot.settings import Settings, StorageSettings
+from chatbot.store import Store
 from training.compare import ARMS, QUALITY, charts, compare_arms, html_report
 
 REPORT_HTML, RESULT_JSON, RECORDS_JSONL = "report.html", "result.json", "records.jsonl"
@@ -25,7 +28,7 @@ SUMMARY_HEADERS = ["arm", *(label for _, label in QUALITY), "s / answer", "first
 ANSWER_SHARE = 0.95  # of the job's progress bar; the rest is writing the report
 
 
-def reports_dir(settings: Settings) -> Path:
+def reports_dir(settings: StorageSettings) -> Path:
     return settings.home / "reports"
 
 
@@ -75,32 +78,34 @@ def write_report(folder: Path, outcome: dict[str, Any], mpl_config_dir: Path, *,
     return folder
 
 
-def run_compare_report(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
-                       adapter: str | None = None, limit: int | None = None, progress: bool = True,
+def run_compare_report(chain: RagChain, store: Store, embedder: Embedder, settings: Settings, qa: Path, *,
+                       split: str | None = "test", collection: str | None = None, adapter: str | None = None,
+                       limit: int | None = None, progress: bool = True,
                        on_progress: Callable[[int, int], None] | None = None) -> Path:
     """Run the 2×2 and save its report folder (created only once every answer is in); returns the folder."""
-    collection = collection or services.settings.collection
-    outcome = compare_arms(services, qa, split=split, collection=collection, adapter=adapter, limit=limit,
-                           progress=progress, on_progress=on_progress)
-    folder = new_report_folder(services.settings, collection)
-    return write_report(folder, outcome, services.settings.home / "cache" / "matplotlib", qa=qa)
+    collection = collection or settings.collection
+    outcome = compare_arms(chain, store, embedder, settings, qa, split=split, collection=collection, adapter=adapter,
+                           limit=limit, progress=progress, on_progress=on_progress)
+    folder = new_report_folder(settings, collection)
+    return write_report(folder, outcome, settings.home / "cache" / "matplotlib", qa=qa)
 
 
-def check_compare(services: Services, qa: Path, split: str | None, adapter: str | None) -> int:
+def check_compare(generators: Generators, qa: Path, split: str | None, adapter: str | None) -> int:
     """Fail before queueing what would fail at once: the QA file and split, the adapter. Returns the pairs."""
     from training.dataset import load_qa
 
     pairs = load_qa(qa, split)
-    services.generators.resolve(f"finetuned:{adapter}" if adapter else "finetuned")
+    generators.resolve(f"finetuned:{adapter}" if adapter else "finetuned")
     return len(pairs)
 
 
-def submit_compare(services: Services, qa: Path, *, split: str | None = "test", collection: str | None = None,
+def submit_compare(jobs: JobRunner, chain: RagChain, store: Store, embedder: Embedder, settings: Settings,
+                   qa: Path, *, split: str | None = "test", collection: str | None = None,
                    adapter: str | None = None, limit: int | None = None) -> Job:
     """Queue the 2×2 as a background job (one job runs at a time); its result names the report folder.
     Raises `DatasetError` / `GeneratorUnavailable` at once for a bad QA file, split or adapter."""
-    collection = collection or services.settings.collection
-    pairs = check_compare(services, qa, split, adapter)
+    collection = collection or settings.collection
+    pairs = check_compare(chain.generators, qa, split, adapter)
     questions = min(pairs, limit) if limit else pairs
 
     def run(progress: Progress) -> dict[str, Any]:
@@ -109,14 +114,14 @@ def submit_compare(services: Services, qa: Path, *, split: str | None = "test", 
         def answered(done: int, total: int) -> None:
             progress(ANSWER_SHARE * done / max(total, 1), f"answer {done}/{total}")
 
-        folder = run_compare_report(services, qa, split=split, collection=collection, adapter=adapter,
-                                    limit=limit, progress=False, on_progress=answered)
+        folder = run_compare_report(chain, store, embedder, settings, qa, split=split, collection=collection,
+                                    adapter=adapter, limit=limit, progress=False, on_progress=answered)
         result = json.loads((folder / RESULT_JSON).read_text(encoding="utf-8"))
         return {"report": folder.name, "path": str(folder), "n": result["n"],
                 "best_arm_by_f1": result["best_arm_by_f1"]}
 
     title = f"2×2 on '{collection}': {qa.name}, split {split or 'all'}, {questions} question(s)"
-    return services.jobs.submit("evaluation", title, run)
+    return jobs.submit("evaluation", title, run)
 
 
 # --- reading reports back ------------------------------------------------------------------------

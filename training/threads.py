@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from chatbot.settings import Settings
+from chatbot.settings import GenerationSettings, Settings
 
 
 def usable_cores() -> int:
@@ -33,7 +33,7 @@ def free_cores(own_threads: int = 0) -> int:
     return max(1, min(cores, int(cores - others + 0.5)))
 
 
-def choose_threads(settings: Settings, own_threads: int = 0) -> int:
+def choose_threads(settings: GenerationSettings, own_threads: int = 0) -> int:
     return settings.torch_threads or free_cores(own_threads)
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatbot.precision import Precision
 from chatbot.quantization import Quant, quantization_config
-from chatbot.settings import Settings
+from chatbot.settings import GenerationSettings, Settings, StorageSettings
 from training.config import TrainConfig, TrainingError
 from training.dataset import (
     BuildStats,
@@ -43,7 +43,8 @@ from training.manifest import AdapterManifest, TrainMetrics, utc_now, versions
 from training.threads import training_threads
 
 if TYPE_CHECKING:
-    from chatbot.services import Services
+    from chatbot.adapter_registry import AdapterRegistry
+    from chatbot.corpus import Corpus
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +90,15 @@ def validation_split(pairs: list[QAPair], fraction: float, seed: int) -> tuple[l
     return [p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held]
 
 
-def prepare_data(services: Services, config: TrainConfig, collection: str) -> PreparedData:
+def prepare_data(corpus: Corpus, config: TrainConfig, collection: str, top_k: int) -> PreparedData:
+    """The examples of `config` from `collection` (`top_k` sources each unless `config.k` says)."""
     qa_path = Path(config.qa)
     pairs = load_qa(qa_path, config.split)
     train_pairs, val_pairs = validation_split(pairs, config.val_fraction, config.seed)
     draws = draws_for(config, len(train_pairs))
-    options = {"k": config.k, "p": config.oracle_p, "seed": config.seed, "order": config.source_order}
-    train, stats = build_examples(services, train_pairs, collection, draws=draws, **options)
-    validation, val_stats = (build_examples(services, val_pairs, collection, **options) if val_pairs
+    options = {"k": config.k or top_k, "p": config.oracle_p, "seed": config.seed, "order": config.source_order}
+    train, stats = build_examples(corpus, train_pairs, collection, draws=draws, **options)
+    validation, val_stats = (build_examples(corpus, val_pairs, collection, **options) if val_pairs
                              else ([], BuildStats()))
     return PreparedData(train, validation, stats + val_stats, pairs, file_sha256(qa_path),
                         examples_sha256(train + validation), draws)
@@ -233,7 +235,7 @@ def record_segment(run_dir: Path, steps: int, seconds: float, *, fresh: bool) ->
     return sum(s["seconds"] for s in segments)
 
 
-def runs_dir(settings: Settings) -> Path:
+def runs_dir(settings: StorageSettings) -> Path:
     return settings.home / "runs"
 
 
@@ -254,8 +256,8 @@ def resumable_run(settings: Settings, name: str | None) -> tuple[str, dict[str, 
     for run in candidates:
         if last_checkpoint(run) is not None and (run / "run.json").is_file():
             saved = json.loads((run / "run.json").read_text())["config"]
-            known = {f.name for f in dataclasses.fields(TrainConfig)}  # runs saved by older versions had more
-            return run.name, {key: value for key, value in saved.items() if key in known}
+            TrainConfig.check_fields(saved)
+            return run.name, saved
     which = f"run '{name}'" if name else "any run"
     raise TrainingError(f"nothing to resume: no checkpoint for {which} under {root}")
 
@@ -266,7 +268,7 @@ def default_name(collection: str) -> str:
     return f"{safe[:40]}-{stamp}"
 
 
-def build_trainer(settings: Settings, location: str, config: TrainConfig, data: PreparedData, run_dir: Path,
+def build_trainer(settings: GenerationSettings, location: str, config: TrainConfig, data: PreparedData, run_dir: Path,
                   precision: Precision) -> tuple[Any, int]:
     """The SFT trainer around the base loaded as `config.quant`, and the longest sequence it trains on."""
     from transformers import AutoTokenizer
@@ -361,7 +363,7 @@ def loss_curve(log_history: list[dict[str, Any]], key: str = "loss") -> list[lis
     return [[entry["step"], round(float(entry[key]), 4)] for entry in log_history if key in entry]
 
 
-def train(services: Services, config: TrainConfig, *, resume: bool = False,
+def train(corpus: Corpus, registry: AdapterRegistry, settings: Settings, config: TrainConfig, *, resume: bool = False,
           on_data: Callable[[PreparedData], None] | None = None,
           on_step: Callable[[int, int, float | None], None] | None = None) -> TrainResult:
     """Build the examples, train, save the adapter atomically with its manifest, register it.
@@ -369,20 +371,17 @@ def train(services: Services, config: TrainConfig, *, resume: bool = False,
     import torch
     from transformers import set_seed
 
-    from chatbot.adapter_registry import AdapterRegistry
-
-    settings = services.settings
     config, run_dir, checkpoint = _start_run(settings, config, resume)
     with training_threads(settings) as threads:  # before any work of ours, so that the load average is the others'
         set_seed(config.seed)
         started = time.perf_counter()
-        data = _stage_data(services, config, run_dir, checkpoint, on_data)
+        data = _stage_data(corpus, settings.top_k, config, run_dir, checkpoint, on_data)
         data_seconds = time.perf_counter() - started
         fitted = _fit(settings, config, data, run_dir, checkpoint, on_step)
         metrics = train_metrics(fitted, data, run_dir, checkpoint, data_seconds, started)
         manifest = adapter_manifest(settings, config, data, fitted, metrics, threads).to_json()
         target = _save_adapter(settings, config.name, fitted.trainer, manifest)
-        AdapterRegistry(services.pool).register(config.name, target, manifest)
+        registry.register(config.name, target, manifest)
         device = fitted.precision.device
         del fitted
         if device == "cuda":
@@ -401,11 +400,11 @@ def _start_run(settings: Settings, config: TrainConfig, resume: bool) -> tuple[T
     return config, run_dir, checkpoint
 
 
-def _stage_data(services: Services, config: TrainConfig, run_dir: Path, checkpoint: Path | None,
+def _stage_data(corpus: Corpus, top_k: int, config: TrainConfig, run_dir: Path, checkpoint: Path | None,
                 on_data: Callable[[PreparedData], None] | None) -> PreparedData:
     """The examples: those saved in the run when resuming it, else built and saved there with the run's config."""
     resuming = checkpoint is not None and (run_dir / "train.jsonl").is_file() and (run_dir / "run.json").is_file()
-    data = saved_data(run_dir, config) if resuming else prepare_data(services, config, config.collection)
+    data = saved_data(run_dir, config) if resuming else prepare_data(corpus, config, config.collection, top_k)
     if not data.train:
         raise TrainingError("no training examples")
     if on_data is not None:
@@ -516,7 +515,7 @@ def adapter_manifest(settings: Settings, config: TrainConfig, data: PreparedData
     )
 
 
-def _save_adapter(settings: Settings, name: str, trainer: Any, manifest: dict[str, Any]) -> Path:
+def _save_adapter(settings: StorageSettings, name: str, trainer: Any, manifest: dict[str, Any]) -> Path:
     """Save the adapter with its manifest into a staging folder, then move it into place."""
     from chatbot.adapter_registry import install_adapter
 
@@ -535,12 +534,11 @@ def _save_adapter(settings: Settings, name: str, trainer: Any, manifest: dict[st
     return target
 
 
-def dry_run(services: Services, config: TrainConfig, out: Path | None = None) -> dict[str, Any]:
+def dry_run(corpus: Corpus, settings: Settings, config: TrainConfig, out: Path | None = None) -> dict[str, Any]:
     """Build the examples only; write them (train + validation) as chat JSONL for inspection."""
-    settings = services.settings
     collection = config.collection or settings.collection
     config = dataclasses.replace(config, collection=collection)
-    data = prepare_data(services, config, collection)
+    data = prepare_data(corpus, config, collection, settings.top_k)
     out = out or (runs_dir(settings) / "dry-run" / f"{default_name(collection)}.jsonl")
     written = write_jsonl(data.train + data.validation, out)
     return {

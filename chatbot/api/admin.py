@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from pydantic import BaseModel
 
+from chatbot.chat_service import ChatService
 from chatbot.conversations import client_key
-from chatbot.services import Services
+from chatbot.settings import IngestSettings
+from chatbot.store import Store
+from ingestion.pipeline import Ingestor
 from ingestion.uploads import ingest_uploads
 
 
@@ -18,19 +22,21 @@ class Feedback(BaseModel):
     vote: Literal["up", "down", 1, -1]
 
 
-def router(services: Services, require_admin) -> APIRouter:
+def router(settings: IngestSettings, store: Store, ingestor: Callable[[], Ingestor], chat: ChatService,
+           require_admin: Callable[..., Any]) -> APIRouter:
+    """`ingestor` is built at the first upload (a failure is that request's error)."""
     api = APIRouter(prefix="/api", tags=["admin"])
     admin = [Depends(require_admin)]
 
     @api.post("/documents", dependencies=admin)
     async def upload(files: Annotated[list[UploadFile], File()],
                      collection: Annotated[str | None, Form()] = None) -> dict[str, Any]:
-        limit = services.settings.max_upload_bytes
+        limit = settings.max_upload_bytes
         payloads = [(f.filename, await f.read(limit + 1)) for f in files]
-        name = (collection or services.settings.collection)[:100]
+        name = (collection or settings.collection)[:100]
         from starlette.concurrency import run_in_threadpool
 
-        report = await run_in_threadpool(ingest_uploads, services.ingestor, payloads, name)
+        report = await run_in_threadpool(ingest_uploads, ingestor(), payloads, name)
         return report.to_json()
 
     @api.get("/documents", dependencies=admin)
@@ -38,12 +44,12 @@ def router(services: Services, require_admin) -> APIRouter:
         return [
             {"id": d.id, "collection": d.collection, "source": d.source, "title": d.title, "chunks": d.chunks,
              "sha256": d.sha256, "ingested_at": d.ingested_at.isoformat()}
-            for d in services.store.list_documents(collection)
+            for d in store.list_documents(collection)
         ]
 
     @api.delete("/documents/{document_id}", dependencies=admin)
     def delete_document(document_id: int) -> dict[str, Any]:
-        if not services.store.delete_document(document_id):
+        if not store.delete_document(document_id):
             raise HTTPException(404, f"no document with id {document_id}")
         return {"deleted": document_id}
 
@@ -52,7 +58,7 @@ def router(services: Services, require_admin) -> APIRouter:
         """One vote per message per client (the peer address, as `rate_limit` sees it): a re-vote replaces it."""
         vote = 1 if body.vote in ("up", 1) else -1
         address = request.client.host if request.client else "unknown"
-        if not services.chat.feedback(body.message_id, vote, client=client_key("address", address)):
+        if not chat.feedback(body.message_id, vote, client=client_key("address", address)):
             raise HTTPException(404, f"no message with id {body.message_id}")
         return {"message_id": str(body.message_id), "vote": vote}
 

@@ -38,18 +38,19 @@ def create_app(services: Services, credentials: AdminCredentials, *,
     upload_gates = {"/api/documents": basic_gate(require_admin)}
     if more_upload_gates:
         upload_gates |= more_upload_gates(app)
-    add_perimeter(app, services.settings, upload_gates)  # inside the rate limit: the login throttle knows the client
-    app.add_middleware(RateLimitMiddleware, per_minute=services.settings.rate_limit_per_minute,
-                       burst=services.settings.rate_limit_burst)  # inside the request log: 429s are logged
+    settings, generators, pool = services.settings, services.generators, services.pool
+    add_perimeter(app, settings, upload_gates)  # inside the rate limit: the login throttle knows the client
+    app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute,
+                       burst=settings.rate_limit_burst)  # inside the request log: 429s are logged
     app.add_middleware(RequestLogMiddleware)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
-        chosen = services.generators.precision()
-        body: dict[str, Any] = {"status": "ok", "database": "ok", "generators": services.generators.names(),
+        chosen = generators.precision()
+        body: dict[str, Any] = {"status": "ok", "database": "ok", "generators": generators.names(),
                                 "precision": chosen.to_json() if chosen else None}
         try:
-            db.ping(services.pool, timeout=5)
+            db.ping(pool, timeout=5)
         except Exception as exc:  # any failure to reach the database is a 503 with the reason
             body.update(status="unavailable", database=f"unavailable: {exc}")
             return JSONResponse(body, status_code=503)
@@ -80,7 +81,7 @@ def create_app(services: Services, credentials: AdminCredentials, *,
         return metrics_response()
 
     app.middleware("http")(track_requests)
-    app.include_router(openai_compat.router(services))
-    app.include_router(admin.router(services, require_admin))
-    app.include_router(search.router(services))
+    app.include_router(openai_compat.router(generators, services.chat))
+    app.include_router(admin.router(settings, services.store, lambda: services.ingestor, services.chat, require_admin))
+    app.include_router(search.router(services.retriever, settings))
     return app

@@ -20,12 +20,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
 from chatbot.chain import ChainEvent
-from chatbot.chat_service import ConversationDenied, Stored
+from chatbot.chat_service import ChatService, ConversationDenied, Stored
 from chatbot.db import DatabaseError
 from chatbot.gate import Busy
-from chatbot.generators import GeneratorUnavailable
+from chatbot.generators import Generators, GeneratorUnavailable
 from chatbot.limits import InputTooLong
-from chatbot.services import Services
 
 
 class ChatMessage(BaseModel):
@@ -102,7 +101,7 @@ def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def router(services: Services) -> APIRouter:
+def router(generators: Generators, chat: ChatService) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["openai"])
 
     @api.get("/models")
@@ -110,17 +109,16 @@ def router(services: Services) -> APIRouter:
         created = int(time.time())
         return {"object": "list", "data": [
             {"id": name, "object": "model", "created": created, "owned_by": "ragbot"}
-            for name in services.generators.names()
+            for name in generators.names()
         ]}
 
     @api.post("/chat/completions", response_model=None)
     def chat_completions(request: ChatRequest) -> JSONResponse | StreamingResponse:
         question = request.messages[-1].text()
         history = request.history() if len(request.messages) > 1 else None
-        events = services.chat.stream(question, generator=request.model, conversation_id=request.conversation_id,
-                                      conversation_token=request.conversation_token,
-                                      collection=request.collection, use_retrieval=request.use_retrieval,
-                                      history=history)
+        events = chat.stream(question, generator=request.model, conversation_id=request.conversation_id,
+                             conversation_token=request.conversation_token, collection=request.collection,
+                             use_retrieval=request.use_retrieval, history=history)
         try:
             first = next(events)  # admission, generator and database errors surface here, before any byte
         except InputTooLong as exc:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatbot.login_throttle import UNKNOWN_CLIENT, current_client
-from chatbot.settings import Settings
+from chatbot.settings import SecuritySettings
 
 UI_EVENT_FACTOR = 4  # one question in the UI is a few queue events (submit, then its follow-ups)
 MAX_CLIENTS = 50_000  # buckets kept; the least recently used are dropped beyond it (a dropped bucket is full)
@@ -45,7 +45,7 @@ def client_of(scope: Scope) -> str:
     return str(client[0]) if client and client[0] else UNKNOWN_CLIENT
 
 
-def proxy_options(settings: Settings) -> dict[str, Any]:
+def proxy_options(settings: SecuritySettings) -> dict[str, Any]:
     """uvicorn options: X-Forwarded-For/-Proto honoured only from the configured trusted proxies (uvicorn's own
     default trusts 127.0.0.1, so any local process could name itself any client)."""
     trusted = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]

@@ -13,15 +13,16 @@ from pydantic import AfterValidator
 
 from chatbot.api.openai_compat import storable
 from chatbot.chain import source_json
+from chatbot.corpus import RetrieverFactory
 from chatbot.gate import Busy, GenerationGate
-from chatbot.services import Services
+from chatbot.settings import Settings
 
 Text = AfterValidator(storable)
 
 
-def router(services: Services) -> APIRouter:
+def router(retriever_for: RetrieverFactory, settings: Settings) -> APIRouter:
     api = APIRouter(prefix="/api", tags=["search"])
-    gate = GenerationGate(services.settings.max_search_concurrency, what="searches")
+    gate = GenerationGate(settings.max_search_concurrency, what="searches")
 
     @api.get("/search")
     def search(
@@ -29,10 +30,10 @@ def router(services: Services) -> APIRouter:
         collection: Annotated[str | None, Query(min_length=1, max_length=100), Text] = None,
         k: Annotated[int | None, Query(ge=1, le=50, description="Sources to return (default: settings).")] = None,
     ) -> dict[str, Any]:
-        name = collection or services.settings.collection
+        name = collection or settings.collection
         try:
             with gate.slot():
-                documents = services.retriever(name, k=k).invoke(q)
+                documents = retriever_for(name, k=k).invoke(q)
         except Busy as exc:
             raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
         return {"query": q, "collection": name,

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 
 from chatbot.generator_info import generator_summary
 from chatbot.services import Services
-from chatbot.ui.admin_app import build_admin_app
+from chatbot.settings import Settings
 from chatbot.ui.chat_tab import build_chat_tab
 from chatbot.ui.compare_tab import build_compare_tab
 from chatbot.ui.isolation import keep_files_in, mounted, private_folder
@@ -39,21 +39,25 @@ CSS = """
 
 
 def build_public_app(services: Services) -> gr.Blocks:
+    """The public app (Chat and Compare tabs), each tab given the services it uses."""
     with gr.Blocks(title="ragbot", analytics_enabled=False) as demo:
         gr.Markdown("# ragbot\nAnswers from your documents, with numbered sources. "
                     f"[Admin]({ADMIN_PATH.lstrip('/')}/)", elem_id="title")
         gr.Markdown(generator_summary(services.settings), elem_id="generator-info")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat-tab"):
-                build_chat_tab(demo, services, GENERATION_CONCURRENCY)
+                build_chat_tab(demo, services.chat, services.generators, services.settings.collection,
+                               GENERATION_CONCURRENCY)
             with gr.Tab("Compare", id="compare-tab"):
-                build_compare_tab(demo, services, GENERATION_CONCURRENCY)
+                build_compare_tab(demo, services.chat, services.conversations, services.generators,
+                                  GENERATION_CONCURRENCY)
     return demo
 
 
-def mount_ui(app: FastAPI, services: Services, auth: Callable[[str, str], bool]) -> None:
-    """Mount the admin app at /admin (login required: `auth` checks user and password), then the public app
-    at /."""
+def mount_ui(app: FastAPI, admin_app: gr.Blocks, public_app: gr.Blocks, settings: Settings,
+             auth: Callable[[str, str], bool]) -> None:
+    """Mount the admin app (`build_admin_app`) at /admin (login required: `auth` checks user and password), then
+    the public app (`build_public_app`) at /."""
     common = {"theme": THEME, "css": CSS, "ssr_mode": False, "run_history": False, "footer_links": ["api"],
               "pwa": False, "mcp_server": False}
 
@@ -64,13 +68,12 @@ def mount_ui(app: FastAPI, services: Services, auth: Callable[[str, str], bool])
         query = request.url.query
         return RedirectResponse(ADMIN_PATH.rsplit("/", 1)[-1] + "/" + (f"?{query}" if query else ""))
 
-    admin = build_admin_app(services).queue(default_concurrency_limit=2)
+    admin = admin_app.queue(default_concurrency_limit=2)
     gr.mount_gradio_app(app, admin, path=ADMIN_PATH, auth=auth,
                         auth_message="ragbot admin: sign in with the admin credentials.",
-                        max_file_size=services.settings.max_upload_bytes, **common)
+                        max_file_size=settings.max_upload_bytes, **common)
     admin_files = private_folder("admin")
     keep_files_in(mounted(app, ADMIN_PATH), admin, admin_files)
-    public = build_public_app(services).queue(default_concurrency_limit=GENERATION_CONCURRENCY,
-                                              max_size=services.settings.ui_queue_size)
+    public = public_app.queue(default_concurrency_limit=GENERATION_CONCURRENCY, max_size=settings.ui_queue_size)
     gr.mount_gradio_app(app, public, path="/", blocked_paths=[admin_files], **common)
     keep_files_in(mounted(app, "/"), public, private_folder("public"))

@@ -5,6 +5,7 @@ background job, saved reports)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import gradio as gr
 
 from chatbot.db import DatabaseError
 from chatbot.services import Services
-from chatbot.settings import Settings
-from chatbot.ui.embedders_tab import build_embedders_tab
-from chatbot.ui.evaluation_tab import build_evaluation_tab
+from chatbot.settings import IngestSettings, Settings
+from chatbot.store import Store
+from chatbot.ui.embedders_tab import EmbeddersHandlers, build_embedders_tab
+from chatbot.ui.evaluation_tab import EvaluationHandlers, build_evaluation_tab
 from chatbot.ui.formatting import (
     DOCUMENT_HEADERS,
     FAILURE_HEADERS,
@@ -25,9 +27,12 @@ from chatbot.ui.formatting import (
     stats_rows,
 )
 from chatbot.ui.monitor_tab import build_monitor_tab
-from chatbot.ui.training_tab import build_training_tab
+from chatbot.ui.training_tab import TrainingHandlers, build_training_tab
 from chatbot.ui.websites import WebsiteInputs, build_website_inputs, wire_websites
+from chatbot.web_store import WebSources
+from ingestion.pipeline import Ingestor
 from ingestion.uploads import ingest_uploads
+from ingestion.web_sync import WebSync
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class DocumentsLayout:
     deleted: gr.Markdown
 
 
-def _upload_column(settings: Settings) -> tuple:
+def _upload_column(settings: IngestSettings) -> tuple:
     gr.Markdown("### Upload documents")
     files = gr.File(label="Files (PDF, HTML, Markdown, text, Word)", file_count="multiple", type="filepath",
                     elem_id="admin-files")
@@ -83,22 +88,23 @@ def documents_layout(settings: Settings) -> DocumentsLayout:
 
 
 class DocumentsHandlers:
-    """The Documents tab's event handlers: list, upload, delete, pick a row."""
+    """The Documents tab's event handlers: list, upload, delete, pick a row; `ingestor` is built at the first
+    upload (its errors become a message)."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, store: Store, ingestor: Callable[[], Ingestor], default_collection: str) -> None:
+        self.store, self.ingestor, self.default_collection = store, ingestor, default_collection
 
     def listing(self) -> tuple:
-        store = self.services.store
+        store = self.store
         return document_rows(store.list_documents()), stats_rows(store.collection_stats())
 
     def upload(self, paths: list[str] | None, name: str) -> tuple:
         if not paths:
             return "Choose one or more files first.", gr.update(visible=False), gr.update(), *self.listing()
         payloads = [(Path(p).name, Path(p).read_bytes()) for p in paths]
-        collection = (name or self.services.settings.collection).strip()[:100]
+        collection = (name or self.default_collection).strip()[:100]
         try:
-            report = ingest_uploads(self.services.ingestor, payloads, collection)
+            report = ingest_uploads(self.ingestor(), payloads, collection)
         except DatabaseError as exc:
             return f"The database is unavailable: {exc}", gr.update(visible=False), gr.update(), *self.listing()
         rows = failure_rows(report)
@@ -108,7 +114,7 @@ class DocumentsHandlers:
         if value is None or value < 1:
             return "Enter a document id.", *self.listing()
         doc = int(value)
-        note = f"Deleted document {doc}." if self.services.store.delete_document(doc) else f"No document {doc}."
+        note = f"Deleted document {doc}." if self.store.delete_document(doc) else f"No document {doc}."
         return note, *self.listing()
 
     @staticmethod
@@ -117,7 +123,8 @@ class DocumentsHandlers:
         return row[0] if row else None
 
 
-def wire_documents(admin: gr.Blocks, services: Services, ui: DocumentsLayout, handlers: DocumentsHandlers) -> None:
+def wire_documents(admin: gr.Blocks, ui: DocumentsLayout, handlers: DocumentsHandlers, web_sources: WebSources,
+                   web_sync: Callable[[], WebSync]) -> None:
     """The Documents tab's events (websites included) and the listing at page load."""
     hidden = {"api_visibility": "private"}  # UI-only: not advertised on the login page or to API clients
     ingested = [ui.summary, ui.failures, ui.files, ui.documents, ui.stats]
@@ -126,25 +133,32 @@ def wire_documents(admin: gr.Blocks, services: Services, ui: DocumentsLayout, ha
     ui.delete.click(handlers.remove, ui.document_id, [ui.deleted, ui.documents, ui.stats], **hidden)
     ui.documents.select(handlers.pick, None, ui.document_id, show_progress="hidden", **hidden)
     ui.refresh.click(handlers.listing, None, [ui.documents, ui.stats], **hidden)
-    wire_websites(services, ui.website, ui.collection, [ui.summary, ui.failures, ui.documents, ui.stats],
-                  handlers.listing)
+    wire_websites(web_sources, web_sync, handlers.default_collection, ui.website, ui.collection,
+                  [ui.summary, ui.failures, ui.documents, ui.stats], handlers.listing)
     admin.load(handlers.listing, None, [ui.documents, ui.stats], **hidden)
 
 
 def build_admin_app(services: Services) -> gr.Blocks:
+    """The admin app, each tab given the services it uses."""
+    settings = services.settings
+    training = TrainingHandlers(settings, services.adapter_registry, services.jobs, services.corpus, services.pool)
+    embedders = EmbeddersHandlers(services.embedder_admin, services.jobs, services.corpus)
+    evaluation = EvaluationHandlers(settings, services.jobs, services.chain, services.store,
+                                    lambda: services.embedder)
     with gr.Blocks(title="ragbot admin", analytics_enabled=False, delete_cache=(3600, 3600)) as admin:
         gr.Markdown("# ragbot admin\nManage the documents answers are drawn from, watch how answers do and "
                     "evaluate the models. [← Back to the chat](../)", elem_id="admin-title")
         with gr.Tabs(elem_id="admin-tabs"):
             with gr.Tab("Documents", id="documents-tab"):
-                documents = documents_layout(services.settings)
+                documents = documents_layout(settings)
             with gr.Tab("Fine-tuning", id="training-tab"):
-                build_training_tab(admin, services)
+                build_training_tab(admin, training)
             with gr.Tab("Embedders", id="embedders-tab"):
-                build_embedders_tab(admin, services)
+                build_embedders_tab(admin, embedders)
             with gr.Tab("Monitor", id="monitor-tab"):
-                build_monitor_tab(admin, services)
+                build_monitor_tab(admin, services.pool)
             with gr.Tab("Evaluation", id="evaluation-tab"):
-                build_evaluation_tab(admin, services)
-        wire_documents(admin, services, documents, DocumentsHandlers(services))
+                build_evaluation_tab(admin, evaluation)
+        handlers = DocumentsHandlers(services.store, lambda: services.ingestor, settings.collection)
+        wire_documents(admin, documents, handlers, services.web_sources, lambda: services.web_sync)
     return admin

@@ -1,6 +1,6 @@
 """One answer as a sequence of UI-neutral snapshots, with every expected failure turned into a message.
 
-Both tabs stream through `answer_snapshots`: it calls `services.chat.stream` and only reshapes events."""
+Both tabs stream through `answer_snapshots`: it calls `ChatService.stream` and only reshapes events."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from contextlib import closing
 from dataclasses import dataclass, field
 
 from chatbot.chain import Answer, ChainEvent
-from chatbot.chat_service import ConversationDenied, Stored
+from chatbot.chat_service import ChatService, ConversationDenied, Stored
 from chatbot.db import DatabaseError
 from chatbot.gate import Busy
 from chatbot.generators import GeneratorUnavailable
 from chatbot.limits import InputTooLong
-from chatbot.services import Services
 from chatbot.ui.formatting import Numbered, answer_sources, numbered_retrieved
 
 log = logging.getLogger(__name__)
@@ -51,13 +50,13 @@ def as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def answer_snapshots(services: Services, question: str, *, generator: str, collection: str | None,
+def answer_snapshots(chat: ChatService, question: str, *, generator: str, collection: str | None,
                      conversation_id: str | uuid.UUID | None = None,
                      conversation_token: str | None = None) -> Iterator[Snapshot]:
     """Yields a snapshot after every event; the last one has `stored` or `error` set."""
     snap = Snapshot()
     try:
-        with closing(services.chat.stream(question, generator=generator, conversation_id=as_uuid(conversation_id),
+        with closing(chat.stream(question, generator=generator, conversation_id=as_uuid(conversation_id),
                                           conversation_token=conversation_token,
                                           collection=collection or None)) as events:
             for event in events:

@@ -14,9 +14,9 @@ from typing import Any
 
 import gradio as gr
 
+from chatbot.chat_service import ChatService
 from chatbot.conversations import client_key
-from chatbot.generators import BASE, TRAIN_HINT
-from chatbot.services import Services
+from chatbot.generators import BASE, TRAIN_HINT, Generators
 from chatbot.ui.answering import answer_snapshots
 from chatbot.ui.formatting import notice_html, sources_html, timing, without_images
 
@@ -28,15 +28,15 @@ GENERATOR_INFO = ("base: the bundled model · extractive: the sources' own sente
                   "finetuned: the model with your trained adapter")
 
 
-def generator_choices(services: Services) -> list[str]:
-    return services.generators.names()
+def generator_choices(generators: Generators) -> list[str]:
+    return generators.names()
 
 
-def finetuned_note(services: Services) -> str:
+def finetuned_note(generators: Generators) -> str:
     """Why `finetuned` is not offered, and how to get it ('' once it is)."""
-    if services.generators.has_finetuned():
+    if generators.has_finetuned():
         return ""
-    if services.generators.remote:
+    if generators.remote:
         return "ℹ️ No fine-tuned generator: set `RAGBOT_OPENAI_MODEL_FINETUNED` to the server's fine-tuned model."
     return f"ℹ️ {TRAIN_HINT[0].upper()}{TRAIN_HINT[1:]}."
 
@@ -80,14 +80,14 @@ class ChatLayout:
     sources: gr.HTML
 
 
-def chat_layout(demo: gr.Blocks, services: Services) -> ChatLayout:
-    """The Chat tab's components, laid out (call inside a `gr.Tab` of `demo`)."""
+def chat_layout(demo: gr.Blocks, generators: Generators, collection_name: str) -> ChatLayout:
+    """The Chat tab's components, laid out (call inside a `gr.Tab` of `demo`); `collection_name`: the default."""
     states = gr.State([]), gr.State({}), gr.State({}), voter_state(demo)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            mode = gr.Radio(generator_choices(services), value=BASE, label="Generator", info=GENERATOR_INFO,
+            mode = gr.Radio(generator_choices(generators), value=BASE, label="Generator", info=GENERATOR_INFO,
                             elem_id="chat-mode")
-            missing = gr.Markdown(finetuned_note(services), elem_id="chat-finetuned-note")
+            missing = gr.Markdown(finetuned_note(generators), elem_id="chat-finetuned-note")
             chatbot = gr.Chatbot(label="Conversation", height=460, elem_id="chat",
                                  placeholder="Ask a question about your documents.",
                                  feedback_options=("Like", "Dislike"), buttons=["copy"])
@@ -99,7 +99,7 @@ def chat_layout(demo: gr.Blocks, services: Services) -> ChatLayout:
                 status = gr.Markdown("", elem_id="chat-status")
                 new_chat = gr.Button("New conversation", size="sm", scale=0, min_width=160, elem_id="chat-new")
         with gr.Column(scale=2):
-            collection = gr.Textbox(services.settings.collection, label="Collection", max_lines=1,
+            collection = gr.Textbox(collection_name, label="Collection", max_lines=1,
                                     elem_id="chat-collection")
             sources = gr.HTML(notice_html(SOURCES_PLACEHOLDER), label="Sources", elem_id="chat-sources")
     return ChatLayout(*states, mode, missing, chatbot, question, send, status, new_chat, collection, sources)
@@ -108,8 +108,8 @@ def chat_layout(demo: gr.Blocks, services: Services) -> ChatLayout:
 class ChatHandlers:
     """The Chat tab's event handlers: answer (streamed), rate an answer, start over, refresh the generators."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, chat: ChatService, generators: Generators) -> None:
+        self.chat, self._generators = chat, generators
 
     def respond(self, text: str, shown: list[dict[str, Any]], generator: str, current: dict[str, str],
                 collection_name: str, ids: dict[str, str]) -> Iterator[tuple]:
@@ -120,7 +120,7 @@ class ChatHandlers:
         shown = [*shown, {"role": "user", "content": without_images(text)}, {"role": "assistant", "content": "…"}]
         row = len(shown) - 1
         yield shown, shown, "", notice_html("Searching the documents…"), current, ids, ""
-        for snap in answer_snapshots(self.services, text, generator=generator, collection=collection_name,
+        for snap in answer_snapshots(self.chat, text, generator=generator, collection=collection_name,
                                      conversation_id=current.get("id"), conversation_token=current.get("token")):
             shown[row] = {"role": "assistant", "content": without_images(snap.text) or "…"}
             panel = sources_html(snap.sources, snap.sources_heading) if snap.sources_heading else gr.update()
@@ -139,7 +139,7 @@ class ChatHandlers:
         if message_id is None or like.liked not in (True, False):
             return "Only stored answers can be rated."
         vote = 1 if like.liked is True else -1
-        if not self.services.chat.feedback(uuid.UUID(message_id), vote, client=voter(browser, request)):
+        if not self.chat.feedback(uuid.UUID(message_id), vote, client=voter(browser, request)):
             return "That answer is no longer stored."
         return f"Thanks — your thumbs {'up' if vote > 0 else 'down'} was saved."
 
@@ -149,7 +149,7 @@ class ChatHandlers:
 
     def generators(self) -> tuple:
         """The generators that can answer now (an adapter may have been trained since the app started)."""
-        return gr.update(choices=generator_choices(self.services)), finetuned_note(self.services)
+        return gr.update(choices=generator_choices(self._generators)), finetuned_note(self._generators)
 
 
 def wire_chat(demo: gr.Blocks, ui: ChatLayout, handlers: ChatHandlers, concurrency_limit: int) -> None:
@@ -165,6 +165,7 @@ def wire_chat(demo: gr.Blocks, ui: ChatLayout, handlers: ChatHandlers, concurren
     demo.load(handlers.generators, None, [ui.mode, ui.missing], show_progress="hidden", queue=False)
 
 
-def build_chat_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) -> None:
-    """Components and events of the Chat tab (call inside a `gr.Tab` of `demo`)."""
-    wire_chat(demo, chat_layout(demo, services), ChatHandlers(services), concurrency_limit)
+def build_chat_tab(demo: gr.Blocks, chat: ChatService, generators: Generators, collection: str,
+                   concurrency_limit: int) -> None:
+    """Components and events of the Chat tab (call inside a `gr.Tab` of `demo`); `collection`: the default."""
+    wire_chat(demo, chat_layout(demo, generators, collection), ChatHandlers(chat, generators), concurrency_limit)

@@ -14,8 +14,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from chatbot.generators import BASE, EXTRACTIVE, FINETUNED
-from chatbot.services import Services
+from chatbot.chat_service import ChatService
+from chatbot.conversations import ConversationStore
+from chatbot.generators import BASE, EXTRACTIVE, FINETUNED, Generators
 from chatbot.ui.answering import answer_snapshots
 from chatbot.ui.chat_tab import GENERATION, finetuned_note, generator_choices, voter, voter_state
 from chatbot.ui.formatting import (
@@ -37,9 +38,9 @@ def _label(side: str, generator: str, blind: bool, revealed: bool = False) -> st
     return f"### {side.upper()} · {generator}" if revealed or not blind else f"### {side.upper()}"
 
 
-def win_rate_results(services: Services) -> tuple:
+def win_rate_results(conversations: ConversationStore) -> tuple:
     """The table rows and the chart (shown only once there are votes)."""
-    rates = services.conversations.win_rates()
+    rates = conversations.win_rates()
     frame = pd.DataFrame(win_rate_points(rates), columns=["matchup", "generator", "win rate", "votes"])
     return win_rate_rows(rates), gr.update(value=frame, visible=bool(rates))
 
@@ -89,9 +90,9 @@ def _side(side: str) -> Side:
     return Side(label, answer, panel)
 
 
-def compare_layout(demo: gr.Blocks, services: Services) -> CompareLayout:
+def compare_layout(demo: gr.Blocks, generators: Generators) -> CompareLayout:
     """The Compare tab's components, laid out (call inside a `gr.Tab` of `demo`)."""
-    choices = generator_choices(services)
+    choices = generator_choices(generators)
     state, browser_id = gr.State({}), voter_state(demo)
     with gr.Row(equal_height=True):
         question = gr.Textbox(placeholder="One question, two answers…", show_label=False, scale=5, max_lines=4,
@@ -102,7 +103,7 @@ def compare_layout(demo: gr.Blocks, services: Services) -> CompareLayout:
         second = gr.Dropdown(choices, value=second_choice(choices), label="Generator 2", elem_id="compare-second")
         blind = gr.Checkbox(value=True, label="Blind: shuffle the order and hide the names until you vote",
                             elem_id="compare-blind")
-    missing = gr.Markdown(finetuned_note(services), elem_id="compare-finetuned-note")
+    missing = gr.Markdown(finetuned_note(generators), elem_id="compare-finetuned-note")
     with gr.Row(equal_height=False):
         sides = {side: _side(side) for side in SIDES}
     with gr.Row(visible=False, elem_id="compare-vote") as vote_row:
@@ -123,8 +124,8 @@ def compare_layout(demo: gr.Blocks, services: Services) -> CompareLayout:
 class CompareHandlers:
     """The Compare tab's event handlers: both answers (streamed), a blind vote, the results, the pickers."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, chat: ChatService, conversations: ConversationStore, generators: Generators) -> None:
+        self.chat, self.conversations, self.generators = chat, conversations, generators
 
     def compare(self, text: str, gen_1: str, gen_2: str, is_blind: bool) -> Iterator[tuple]:
         text = (text or "").strip()
@@ -147,7 +148,7 @@ class CompareHandlers:
         for i, side in enumerate(SIDES):
             texts[i] = "…"
             yield frame(f"Answering {side.upper()}…")
-            for snap in answer_snapshots(self.services, text, generator=order[i], collection=None):
+            for snap in answer_snapshots(self.chat, text, generator=order[i], collection=None):
                 texts[i] = without_images(snap.text) or "…"
                 if snap.sources_heading:
                     panels[i] = sources_html(snap.sources, snap.sources_heading)
@@ -168,14 +169,14 @@ class CompareHandlers:
         if record.get("voted") or not record.get("blind") or not all(messages):
             return gr.update(), gr.update(), gr.update(visible=False), "Nothing to vote on.", record, \
                 gr.update(), gr.update()
-        self.services.conversations.record_ab_vote(uuid.UUID(messages[0]), uuid.UUID(messages[1]), winner,
-                                                   client=voter(browser, request))
+        self.conversations.record_ab_vote(uuid.UUID(messages[0]), uuid.UUID(messages[1]), winner,
+                                          client=voter(browser, request))
         record = {**record, "voted": True}
         order = record["generators"]
         labels = [_label(s, g, True, revealed=True) for s, g in zip(SIDES, order, strict=True)]
         verdict = "a tie" if winner == "tie" else f"{winner.upper()} ({order[SIDES.index(winner)]}) wins"
         note = f"Vote saved: {verdict}. A was **{order[0]}**, B was **{order[1]}**."
-        return (labels[0], labels[1], gr.update(visible=False), note, record, *win_rate_results(self.services))
+        return (labels[0], labels[1], gr.update(visible=False), note, record, *win_rate_results(self.conversations))
 
     def voting(self, winner: str) -> Callable[[dict[str, Any], str, gr.Request], tuple]:
         """The vote handler of one button."""
@@ -184,13 +185,13 @@ class CompareHandlers:
         return handler
 
     def results(self) -> tuple:
-        return win_rate_results(self.services)
+        return win_rate_results(self.conversations)
 
     def pickers(self) -> tuple:
         """The generators that can answer now (an adapter may have been trained since the app started)."""
-        names = generator_choices(self.services)
+        names = generator_choices(self.generators)
         return (gr.update(choices=names, value=BASE), gr.update(choices=names, value=second_choice(names)),
-                finetuned_note(self.services))
+                finetuned_note(self.generators))
 
 
 def wire_compare(demo: gr.Blocks, ui: CompareLayout, handlers: CompareHandlers, concurrency_limit: int) -> None:
@@ -207,6 +208,8 @@ def wire_compare(demo: gr.Blocks, ui: CompareLayout, handlers: CompareHandlers, 
     demo.load(handlers.pickers, None, [ui.first, ui.second, ui.missing], show_progress="hidden", queue=False)
 
 
-def build_compare_tab(demo: gr.Blocks, services: Services, concurrency_limit: int) -> None:
+def build_compare_tab(demo: gr.Blocks, chat: ChatService, conversations: ConversationStore, generators: Generators,
+                      concurrency_limit: int) -> None:
     """Components and events of the Compare tab (call inside a `gr.Tab` of `demo`)."""
-    wire_compare(demo, compare_layout(demo, services), CompareHandlers(services), concurrency_limit)
+    wire_compare(demo, compare_layout(demo, generators), CompareHandlers(chat, conversations, generators),
+                 concurrency_limit)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from chatbot.embedder_admin import embedder_rows
+from chatbot.corpus import Corpus
+from chatbot.embedder_admin import EmbedderAdmin
 from chatbot.embedder_registry import BASE, EmbedderRegistryError
-from chatbot.jobs import Job, JobQueueFull
-from chatbot.services import Services
+from chatbot.jobs import Job, JobQueueFull, JobRunner
+from chatbot.settings import Settings
 from chatbot.ui.formatting import job_status
 from chatbot.ui.training_tab import qa_choices
 from training.dataset import DatasetError
@@ -20,9 +21,9 @@ from training.embedder_tune import TuneConfig
 EMBEDDER_HEADERS = ["name", "used by", "vectors kept", "pairs (QA)", "steps", "held-out MRR@10 before → after"]
 
 
-def embedder_table(services: Services) -> list[list]:
+def embedder_table(admin: EmbedderAdmin) -> list[list]:
     rows = []
-    for row in embedder_rows(services):
+    for row in admin.embedder_rows():
         r = row.to_json()
         mrr = " → ".join(str(v) for v in r["heldout_mrr"]) if r["heldout_mrr"] else ""
         pairs = f"{r['pairs']} ({r['qa_pairs']})" if r["pairs"] is not None else ""
@@ -30,9 +31,9 @@ def embedder_table(services: Services) -> list[list]:
     return rows
 
 
-def latest_job(services: Services) -> Job | None:
-    jobs = services.jobs.jobs(KIND)
-    return jobs[0] if jobs else None
+def latest_job(jobs: JobRunner) -> Job | None:
+    found = jobs.jobs(KIND)
+    return found[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,13 @@ class EmbeddersLayout:
     timer: gr.Timer
 
 
-def _tune_column(services: Services) -> tuple:
+def _tune_column(settings: Settings) -> tuple:
     gr.Markdown("### Tune an embedder")
     with gr.Row():
-        collection = gr.Textbox(services.settings.collection, label="Collection", max_lines=1,
+        collection = gr.Textbox(settings.collection, label="Collection", max_lines=1,
                                 elem_id="emb-collection")
         name = gr.Textbox("", label="Name (optional)", max_lines=1, elem_id="emb-name")
-    qa_file = gr.Dropdown(qa_choices(services), value=None, label="QA file (optional: its train questions)",
+    qa_file = gr.Dropdown(qa_choices(settings), value=None, label="QA file (optional: its train questions)",
                           elem_id="emb-qa-file")
     with gr.Row():
         max_pairs = gr.Number(3000, label="Max pairs", precision=0, minimum=1, elem_id="emb-max-pairs")
@@ -71,7 +72,7 @@ def _tune_column(services: Services) -> tuple:
     return collection, name, qa_file, max_pairs, epochs, switch, start
 
 
-def embedders_layout(services: Services) -> EmbeddersLayout:
+def embedders_layout(settings: Settings, jobs: JobRunner) -> EmbeddersLayout:
     """The Embedders tab's components, laid out (call inside its `gr.Tab`)."""
     gr.Markdown("Each collection is queried with the embedder that made its vectors. Tune one on a collection's own "
                 "documents (each section heading or title → its chunks, plus a QA file's questions → their gold "
@@ -80,13 +81,13 @@ def embedders_layout(services: Services) -> EmbeddersLayout:
     table = gr.Dataframe(headers=EMBEDDER_HEADERS, value=[], interactive=False, wrap=True, elem_id="emb-table")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            tune = _tune_column(services)
+            tune = _tune_column(settings)
         with gr.Column(scale=2):
             gr.Markdown("### Switch a collection")
             chosen = gr.Dropdown([], label="Embedder", elem_id="emb-choose")
-            target = gr.Textbox(services.settings.collection, label="Collection", max_lines=1, elem_id="emb-target")
+            target = gr.Textbox(settings.collection, label="Collection", max_lines=1, elem_id="emb-target")
             use = gr.Button("Switch", elem_id="emb-use")
-    status = gr.Markdown(job_status(latest_job(services)), elem_id="emb-status")
+    status = gr.Markdown(job_status(latest_job(jobs)), elem_id="emb-status")
     seen, timer = gr.State(""), gr.Timer(2.0)
     gr.Markdown(f"`{BASE}` is the configured embedder (RAGBOT_EMBEDDER, RAGBOT_EMBEDDER_BACKEND). `ragbot embedder "
                 "drop NAME` deletes an embedder's kept vectors (and a tuned one's files) once no collection uses it.")
@@ -96,23 +97,24 @@ def embedders_layout(services: Services) -> EmbeddersLayout:
 class EmbeddersHandlers:
     """The Embedders tab's event handlers: the table, start a tuning or a switch, poll the latest job."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, admin: EmbedderAdmin, jobs: JobRunner, corpus: Corpus) -> None:
+        self.admin, self.jobs, self.corpus = admin, jobs, corpus
+        self.settings = admin.settings
 
     def listing(self) -> tuple:
-        rows = embedder_table(self.services)
+        rows = embedder_table(self.admin)
         return rows, gr.update(choices=[r[0] for r in rows])
 
     def start_tune(self, collection_name: str, embedder: str, qa: str | None, pairs: float | None,
                    n_epochs: float | None, then_switch: bool) -> str:
         from datetime import UTC, datetime
 
-        collection_name = (collection_name or self.services.settings.collection).strip()
+        collection_name = (collection_name or self.settings.collection).strip()
         default_name = f"{collection_name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         try:
             config = TuneConfig(collection_name, embedder.strip() or default_name, qa=qa or None,
                                 max_pairs=int(pairs or 3000), epochs=float(n_epochs or 1))
-            job = submit_tune(self.services, config, switch=then_switch)
+            job = submit_tune(self.jobs, self.corpus, self.admin, config, switch=then_switch)
         except (ValueError, DatasetError, EmbedderRegistryError, JobQueueFull) as exc:
             return f"**Not started:** {exc}"
         return job_status(job)
@@ -121,14 +123,14 @@ class EmbeddersHandlers:
         if not embedder:
             return "**Choose an embedder** (`base` is the configured one)."
         try:
-            job = submit_use(self.services, embedder, (collection_name or self.services.settings.collection).strip())
+            job = submit_use(self.jobs, self.admin, embedder, (collection_name or self.settings.collection).strip())
         except (EmbedderRegistryError, JobQueueFull) as exc:
             return f"**Not started:** {exc}"
         return job_status(job)
 
     def poll(self, seen: str) -> tuple:
         """The job's status every tick; the table only when a job has just finished."""
-        job = latest_job(self.services)
+        job = latest_job(self.jobs)
         state = f"{job.id}:{job.status}" if job else ""
         if state == seen or not job or job.active:
             return job_status(job), state, gr.update(), gr.update()
@@ -146,6 +148,6 @@ def wire_embedders(blocks: gr.Blocks, ui: EmbeddersLayout, handlers: EmbeddersHa
     blocks.load(handlers.listing, None, [ui.table, ui.chosen], **hidden)
 
 
-def build_embedders_tab(blocks: gr.Blocks, services: Services) -> None:
+def build_embedders_tab(blocks: gr.Blocks, handlers: EmbeddersHandlers) -> None:
     """Components and events of the Embedders tab (call inside a `gr.Tab` of `blocks`)."""
-    wire_embedders(blocks, embedders_layout(services), EmbeddersHandlers(services))
+    wire_embedders(blocks, embedders_layout(handlers.settings, handlers.jobs), handlers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -16,12 +17,14 @@ from typing import Any
 import gradio as gr
 
 from chatbot.adapters import list_adapters
+from chatbot.chain import RagChain
 from chatbot.db import DatabaseError
+from chatbot.embeddings import Embedder
 from chatbot.generators import GeneratorUnavailable
-from chatbot.jobs import Job, JobQueueFull
+from chatbot.jobs import Job, JobQueueFull, JobRunner
 from chatbot.qa_files import QAFileError, list_qa_files, qa_dir, save_qa_file
-from chatbot.services import Services
-from chatbot.settings import Settings
+from chatbot.settings import IngestSettings, Settings
+from chatbot.store import Store
 from chatbot.ui.formatting import elapsed_text, job_status
 from training.dataset import DatasetError
 from training.reports import (
@@ -113,7 +116,7 @@ class EvaluationLayout:
     files: gr.File
 
 
-def _run_inputs(settings: Settings) -> tuple:
+def _run_inputs(settings: IngestSettings) -> tuple:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             upload = gr.File(label="Upload a QA file (JSONL: question, answer, split)", file_types=[".jsonl"],
@@ -171,11 +174,12 @@ def evaluation_layout(settings: Settings) -> EvaluationLayout:
 
 
 class EvaluationHandlers:
-    """The Evaluation tab's event handlers: page open, QA upload, start a run, poll the jobs, show a report."""
+    """The Evaluation tab's event handlers: page open, QA upload, start a run, poll the jobs, show a report.
+    `embedder` gives the embedder the 2×2's cost figures time (loaded at the first run)."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.settings = services.settings
+    def __init__(self, settings: Settings, jobs: JobRunner, chain: RagChain, store: Store,
+                 embedder: Callable[[], Embedder]) -> None:
+        self.settings, self.jobs, self.chain, self.store, self.embedder = settings, jobs, chain, store, embedder
 
     def qa_names(self) -> list[str]:
         return [p.name for p in list_qa_files(self.settings)]
@@ -186,7 +190,7 @@ class EvaluationHandlers:
     def poll_outputs(self, watched: list[int]) -> tuple:
         """Jobs table, status line, the timer (on while a watched job is active), the ids still watched and,
         when a watched job has just finished, the report list with its report selected."""
-        queue = self.services.jobs
+        queue = self.jobs
         all_jobs = queue.jobs(JOB_KIND)
         running = next((j for j in queue.jobs() if j.status == "running"), None)
         active = [j.id for j in all_jobs if j.active]
@@ -199,9 +203,9 @@ class EvaluationHandlers:
     def opened(self) -> tuple:
         names, reports_now = self.qa_names(), self.report_names()
         collections = sorted({self.settings.collection,
-                              *(s["collection"] for s in self.services.store.collection_stats())})
+                              *(s["collection"] for s in self.store.collection_stats())})
         adapters = [ACTIVE_ADAPTER, *(a.name for a in list_adapters(self.settings.adapters_dir))]
-        active = [j.id for j in self.services.jobs.jobs(JOB_KIND) if j.active]
+        active = [j.id for j in self.jobs.jobs(JOB_KIND) if j.active]
         rows, line, timer_update, watched, _ = self.poll_outputs(active)
         return (gr.update(choices=names, value=names[0] if names else None), gr.update(choices=collections),
                 gr.update(choices=adapters), gr.update(choices=reports_now, value=reports_now[0] if reports_now
@@ -222,8 +226,8 @@ class EvaluationHandlers:
             return ("Choose a QA file first.", *self.poll_outputs(watched))
         chosen = (split_name or "").strip()
         try:
-            job = submit_compare(self.services, qa_dir(self.settings) / name,
-                                 split=None if chosen in ("", ALL_SPLITS) else chosen,
+            job = submit_compare(self.jobs, self.chain, self.store, self.embedder(), self.settings,
+                                 qa_dir(self.settings) / name, split=None if chosen in ("", ALL_SPLITS) else chosen,
                                  collection=(collection_name or self.settings.collection).strip()[:100] or None,
                                  adapter=None if adapter_name in (None, "", ACTIVE_ADAPTER) else adapter_name,
                                  limit=int(count) if count and count > 0 else None)
@@ -259,6 +263,6 @@ def wire_evaluation(demo: gr.Blocks, ui: EvaluationLayout, handlers: EvaluationH
                                       ui.timer, ui.watching], **hidden)
 
 
-def build_evaluation_tab(demo: gr.Blocks, services: Services) -> None:
+def build_evaluation_tab(demo: gr.Blocks, handlers: EvaluationHandlers) -> None:
     """Components and events of the Evaluation tab (call inside a `gr.Tab` of `demo`)."""
-    wire_evaluation(demo, evaluation_layout(services.settings), EvaluationHandlers(services))
+    wire_evaluation(demo, evaluation_layout(handlers.settings), handlers)

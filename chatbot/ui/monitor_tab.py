@@ -14,9 +14,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 from langchain_core.documents import Document
+from psycopg_pool import ConnectionPool
 
 from chatbot.monitoring import PERIODS, BadQuestion, DayCount, Monitor, NotCoveredDay, SlowAnswer, Thumbs, Totals
-from chatbot.services import Services
 from chatbot.ui.formatting import (
     WIN_RATE_HEADERS,
     Numbered,
@@ -135,7 +135,7 @@ def conversation_view(monitor: Monitor, conversation: str, message: str) -> tupl
 # --- the tab -------------------------------------------------------------------------------------
 
 
-def build_monitor_tab(demo: gr.Blocks, services: Services) -> None:
+def build_monitor_tab(demo: gr.Blocks, pool: ConnectionPool) -> None:
     """Components and events of the Monitor tab (call inside a `gr.Tab` of `demo`)."""
     with gr.Row(equal_height=True):
         period = gr.Radio([(f"{d} days", d) for d in PERIODS], value=DEFAULT_DAYS, label="Period", scale=3,
@@ -173,7 +173,7 @@ def build_monitor_tab(demo: gr.Blocks, services: Services) -> None:
         sources = gr.HTML(notice_html(""), label="Sources", elem_id="monitor-sources")
 
     def load(days: int) -> tuple:
-        monitor = Monitor(services.pool)
+        monitor = Monitor(pool)
         days = int(days or DEFAULT_DAYS)
         rates = monitor.win_rates(days)
         thumbs = monitor.thumbs(days)
@@ -186,7 +186,7 @@ def build_monitor_tab(demo: gr.Blocks, services: Services) -> None:
         row = event.row_value or []
         if len(row) < 2:
             return PICK_HINT, [], notice_html("")
-        return conversation_view(Monitor(services.pool), str(row[-2]), str(row[-1]))
+        return conversation_view(Monitor(pool), str(row[-2]), str(row[-1]))
 
     hidden = {"api_visibility": "private"}  # UI-only: not advertised on the login page or to API clients
     outputs = [totals, answers, not_covered, thumbs_plot, thumbs_table, wins_plot, wins_table, slowest, worst]

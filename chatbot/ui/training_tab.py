@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+from psycopg_pool import ConnectionPool
 
-from chatbot.adapter_registry import RegistryError, adapter_entries, use_adapter
-from chatbot.jobs import Job, JobQueueFull
+from chatbot.adapter_registry import AdapterRegistry, RegistryError, adapter_entries, use_adapter
+from chatbot.corpus import Corpus
+from chatbot.jobs import Job, JobQueueFull, JobRunner
 from chatbot.qa_files import QAFileError, list_qa_files, save_qa_file
-from chatbot.services import Services
-from chatbot.settings import Settings
+from chatbot.settings import Settings, StorageSettings, TrainingSettings
 from chatbot.ui.formatting import job_status
 from training.background import export_votes, from_votes, submit_training
 from training.dataset import DatasetError
@@ -24,20 +25,20 @@ VOTES_HEADERS = ["votes", "against", "question", "answer", "source"]
 EXAMPLES_QA = Path("examples/qa.jsonl")
 
 
-def adapter_rows(services: Services) -> list[list]:
+def adapter_rows(registry: AdapterRegistry, settings: StorageSettings) -> list[list]:
     return [["●" if e["active"] else "", e["name"], e["quant"], e["created_at"][:16].replace("T", " "),
              e["steps"], e["eval_loss"], e["collection"]]
-            for e in adapter_entries(services.adapter_registry, services.settings.adapters_dir)]
+            for e in adapter_entries(registry, settings.adapters_dir)]
 
 
-def qa_choices(services: Services) -> list[str]:
-    stored = [str(p) for p in list_qa_files(services.settings)]
+def qa_choices(settings: Settings) -> list[str]:
+    stored = [str(p) for p in list_qa_files(settings)]
     return stored + ([str(EXAMPLES_QA.resolve())] if EXAMPLES_QA.is_file() else [])
 
 
-def latest_training_job(services: Services) -> Job | None:
-    jobs = services.jobs.jobs("training")
-    return jobs[0] if jobs else None
+def latest_training_job(jobs: JobRunner) -> Job | None:
+    training = jobs.jobs("training")
+    return training[0] if training else None
 
 
 @dataclass(frozen=True)
@@ -64,14 +65,14 @@ class TrainingLayout:
     timer: gr.Timer
 
 
-def _train_inputs(services: Services) -> tuple:
+def _train_inputs(settings: Settings, jobs: JobRunner) -> tuple:
     gr.Markdown("### Train a new adapter")
     upload = gr.File(label="Upload a QA file (JSONL: question, answer, split, optional source)",
                      file_types=[".jsonl", ".json"], type="filepath", elem_id="train-upload")
-    qa_file = gr.Dropdown(qa_choices(services), value=None, label="QA file", allow_custom_value=False,
+    qa_file = gr.Dropdown(qa_choices(settings), value=None, label="QA file", allow_custom_value=False,
                           elem_id="train-qa-file")
     with gr.Row():
-        collection = gr.Textbox(services.settings.collection, label="Collection", max_lines=1,
+        collection = gr.Textbox(settings.collection, label="Collection", max_lines=1,
                                 elem_id="train-collection")
         name = gr.Textbox("", label="Adapter name (optional)", max_lines=1, elem_id="train-name")
     with gr.Row():
@@ -80,11 +81,11 @@ def _train_inputs(services: Services) -> tuple:
         activate = gr.Checkbox(True, label="Make it the active adapter when done (never for a votes export)",
                                elem_id="train-activate")
     start = gr.Button("Train", variant="primary", elem_id="train-start")
-    status = gr.Markdown(job_status(latest_training_job(services)), elem_id="train-status")
+    status = gr.Markdown(job_status(latest_training_job(jobs)), elem_id="train-status")
     return upload, qa_file, collection, name, epochs, max_steps, activate, start, status
 
 
-def _votes_inputs(settings: Settings) -> tuple:
+def _votes_inputs(settings: TrainingSettings) -> tuple:
     with gr.Accordion("Learn from the users' votes", open=False, elem_id="train-votes-box"):
         gr.Markdown("Thumbs-up answers and blind-vote winners become QA pairs once enough distinct "
                     "clients voted for them (one vote per message per browser or API client). Export "
@@ -109,15 +110,15 @@ def _adapter_inputs() -> tuple:
     return adapters, chosen, use, gr.Markdown("", elem_id="train-use-result")
 
 
-def training_layout(services: Services) -> TrainingLayout:
+def training_layout(settings: Settings, jobs: JobRunner) -> TrainingLayout:
     """The Fine-tuning tab's components, laid out (call inside its `gr.Tab`)."""
     gr.Markdown("Train a LoRA adapter on the documents (QLoRA: the base in 4-bit NF4, RAFT-style examples with "
                 "the chat's own prompt). Training runs in the background, one job at a time; the chat keeps "
                 "answering, more slowly, meanwhile. A finished adapter appears as `finetuned:<name>`.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            train = _train_inputs(services)
-            votes = _votes_inputs(services.settings)
+            train = _train_inputs(settings, jobs)
+            votes = _votes_inputs(settings)
         with gr.Column(scale=2):
             adapters = _adapter_inputs()
     return TrainingLayout(*train, *votes, *adapters, gr.State(""), gr.Timer(2.0))
@@ -127,12 +128,12 @@ class TrainingHandlers:
     """The Fine-tuning tab's event handlers: store a QA file, export votes, train, poll the job, pick the active
     adapter."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.settings = services.settings
+    def __init__(self, settings: Settings, registry: AdapterRegistry, jobs: JobRunner, corpus: Corpus,
+                 pool: ConnectionPool) -> None:
+        self.settings, self.registry, self.jobs, self.corpus, self.pool = settings, registry, jobs, corpus, pool
 
     def listing(self) -> tuple:
-        rows = adapter_rows(self.services)
+        rows = adapter_rows(self.registry, self.settings)
         active = next((r[1] for r in rows if r[0]), None)
         return rows, gr.update(choices=[r[1] for r in rows], value=active)
 
@@ -143,18 +144,18 @@ class TrainingHandlers:
             saved = save_qa_file(self.settings, Path(path).name, Path(path).read_bytes())
         except QAFileError as exc:
             return gr.update(), f"**Not used:** {exc}"
-        return gr.update(choices=qa_choices(self.services), value=str(saved)), f"Stored {saved.name}."
+        return gr.update(choices=qa_choices(self.settings), value=str(saved)), f"Stored {saved.name}."
 
     def export_for_review(self, least: float | None) -> tuple:
         """The voted pairs written to a new QA file, shown for review and picked for training."""
         try:
-            exported = export_votes(self.services, min_votes=int(least or self.settings.min_votes))
+            exported = export_votes(self.pool, self.settings, min_votes=int(least or self.settings.min_votes))
         except TrainingError as exc:
             return gr.update(), f"**Nothing exported:** {exc}", []
         rows = [[p["votes"], p["votes_down"], p["question"], p["answer"], p["source"] or ""] for p in exported.pairs]
         note = (f"Exported {len(rows)} voted pairs to `{exported.path.name}` for review (below; the file is "
                 f"`{exported.path}`). Train on it when they are right: the adapter will not be made active.")
-        return gr.update(choices=qa_choices(self.services), value=str(exported.path)), note, rows
+        return gr.update(choices=qa_choices(self.settings), value=str(exported.path)), note, rows
 
     def train(self, qa: str | None, collection_name: str, adapter_name: str, n_epochs: float | None,
               steps: float | None, make_active: bool) -> str:
@@ -164,14 +165,15 @@ class TrainingHandlers:
                                  max_steps=int(steps) if steps else None)
             if not qa:
                 return "**Choose a QA file first** (upload one, or pick a stored one)."
-            job = submit_training(self.services, config, activate=make_active and not from_votes(qa))
+            job = submit_training(self.jobs, self.corpus, self.registry, self.settings, config,
+                                  activate=make_active and not from_votes(qa))
         except (TrainingError, DatasetError, JobQueueFull) as exc:
             return f"**Not started:** {exc}"
         return job_status(job)
 
     def poll(self, seen: str) -> tuple:
         """The job's status every tick; the adapter list only when a job has just finished."""
-        job = latest_training_job(self.services)
+        job = latest_training_job(self.jobs)
         state = f"{job.id}:{job.status}" if job else ""
         if state == seen or not job or job.active:
             return job_status(job), state, gr.update(), gr.update()
@@ -181,7 +183,7 @@ class TrainingHandlers:
         if not adapter:
             return "Choose an adapter.", *self.listing()
         try:
-            use_adapter(self.services.adapter_registry, self.settings.adapters_dir, adapter)
+            use_adapter(self.registry, self.settings.adapters_dir, adapter)
         except RegistryError as exc:
             return f"**Not changed:** {exc}", *self.listing()
         return f"`finetuned` now answers with **{adapter}**.", *self.listing()
@@ -200,6 +202,6 @@ def wire_training(blocks: gr.Blocks, ui: TrainingLayout, handlers: TrainingHandl
     blocks.load(handlers.listing, None, [ui.adapters, ui.chosen], **hidden)
 
 
-def build_training_tab(blocks: gr.Blocks, services: Services) -> None:
+def build_training_tab(blocks: gr.Blocks, handlers: TrainingHandlers) -> None:
     """Components and events of the Fine-tuning tab (call inside a `gr.Tab` of `blocks`)."""
-    wire_training(blocks, training_layout(services), TrainingHandlers(services))
+    wire_training(blocks, training_layout(handlers.settings, handlers.jobs), handlers)

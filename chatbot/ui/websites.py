@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import gradio as gr
 
 from chatbot.db import DatabaseError
-from chatbot.services import Services
 from chatbot.ui.formatting import failure_rows, report_summary
+from chatbot.web_store import WebSources
 from ingestion.web_crawl import CrawlOptions
+from ingestion.web_sync import WebSync
 
 
 @dataclass(frozen=True)
@@ -39,18 +40,19 @@ def build_website_inputs() -> WebsiteInputs:
     return WebsiteInputs(url, add, sources, resync, prune)
 
 
-def wire_websites(services: Services, inputs: WebsiteInputs, collection: gr.Textbox,
-                  outputs: list[gr.components.Component], listing: Callable[[], tuple]) -> None:
-    """`outputs`: the report summary, the failures table, then what `listing` fills."""
-    default = services.settings.collection
+def wire_websites(web_sources: WebSources, web_sync: Callable[[], WebSync], default: str, inputs: WebsiteInputs,
+                  collection: gr.Textbox, outputs: list[gr.components.Component],
+                  listing: Callable[[], tuple]) -> None:
+    """`web_sync` is built at the first sync (its errors become a message); `default`: the default collection;
+    `outputs`: the report summary, the failures table, then what `listing` fills."""
 
     def choices() -> gr.Dropdown:
-        found = services.web_sources.list_sources()
+        found = web_sources.list_sources()
         return gr.update(choices=[(f"{s.collection} · {s.url}", json.dumps([s.collection, s.url])) for s in found])
 
     def run(url: str, name: str, options: CrawlOptions, prune: bool) -> tuple:
         try:
-            report = services.web_sync.sync(url, name, options, prune=prune)
+            report = web_sync().sync(url, name, options, prune=prune)
         except DatabaseError as exc:
             return f"The database is unavailable: {exc}", gr.update(visible=False), *listing(), gr.update()
         rows = failure_rows(report)
@@ -65,7 +67,7 @@ def wire_websites(services: Services, inputs: WebsiteInputs, collection: gr.Text
         if not choice:
             return "Choose a website first.", gr.update(visible=False), *listing(), gr.update()
         name, url = json.loads(choice)
-        stored = next((s for s in services.web_sources.list_sources(name) if s.url == url), None)
+        stored = next((s for s in web_sources.list_sources(name) if s.url == url), None)
         options = CrawlOptions.from_json(stored.options) if stored else CrawlOptions()
         return run(url, name, options, prune)
 

@@ -10,7 +10,6 @@ import time
 import numpy as np
 import pytest
 
-from chatbot.embedder_admin import drop_vectors, embedder_named, embedder_rows, use_embedder
 from chatbot.embedder_registry import BASE, EmbedderRegistryError, embedders_dir, tuned_identity
 from chatbot.store import EmbedderMismatch
 from chatbot.vector_sets import saved_sets, stage, switch
@@ -28,8 +27,9 @@ DOCS = sorted(EXAMPLE_DOCS.glob("*.md"))
 @pytest.fixture(scope="module")
 def tuned(services, examples_ingested):
     """A tuned embedder: two steps on the `examples` collection's store pairs plus examples/qa.jsonl."""
-    return tune(services, TuneConfig("examples", NAME, qa=str(EXAMPLES / "qa.jsonl"), max_pairs=100, batch_size=8,
-                                     learning_rate=1e-4, max_steps=3))
+    return tune(services.corpus, services.settings,
+                TuneConfig("examples", NAME, qa=str(EXAMPLES / "qa.jsonl"), max_pairs=100, batch_size=8,
+                           learning_rate=1e-4, max_steps=3))
 
 
 def vectors(services, collection: str) -> tuple[str, dict[int, np.ndarray]]:
@@ -60,7 +60,7 @@ def test_tune_writes_a_loadable_embedder_with_its_manifest(services, tuned):
     assert manifest["training"]["loss"] == "MultipleNegativesRankingLoss" and manifest["training"]["batch_size"] == 8
     assert manifest["metrics"]["steps"] == 3 and manifest["metrics"]["heldout_after"]["queries"] > 0
     assert manifest["runtime"]["precision"]["device"] == "cpu" and manifest["runtime"]["precision"]["name"]
-    model = embedder_named(services, NAME)
+    model = services.embedder_named(NAME)
     assert model.identity == tuned_identity(NAME, 384) and model.max_seq_length == 256  # the base's limit is kept
     base = services.embedder.encode([QUESTION])[0]
     assert 0.9 < float(model.encode([QUESTION])[0] @ base) < 0.99999  # trained: close to the base, not equal
@@ -73,7 +73,8 @@ def test_store_pairs_query_each_chunk_by_its_heading_else_its_title(services, ex
     titles = {d.title for d in services.store.list_documents("examples")}
     assert all(p.query in titles for p in pairs if p.kind == "title")
     assert all(p.query not in titles for p in pairs if p.kind == "heading")
-    first, again = build_pairs(services, "examples", max_pairs=30), build_pairs(services, "examples", max_pairs=30)
+    first, again = (build_pairs(services.corpus, "examples", max_pairs=30),
+                    build_pairs(services.corpus, "examples", max_pairs=30))
     assert len(first.train) == 30 and first.sha256() == again.sha256()  # seeded
     assert not {(p.query, p.passage) for p in first.heldout} & {(p.query, p.passage) for p in first.train}
 
@@ -82,7 +83,7 @@ def test_use_switches_atomically_keeps_the_old_vectors_and_switches_back_without
                                                                                           collection):
     services.ingestor.ingest_paths(DOCS[:2], collection)
     base_model, before = vectors(services, collection)
-    tuned_embedder = embedder_named(services, NAME)
+    tuned_embedder = services.embedder_named(NAME)
     assert stage(services.pool, collection, tuned_embedder.identity, tuned_embedder.encode) == len(before)
     staged_model, unchanged = vectors(services, collection)
     assert staged_model == base_model and same(unchanged, before)  # staging is invisible to queries
@@ -128,7 +129,7 @@ def test_use_switches_atomically_keeps_the_old_vectors_and_switches_back_without
     back_model, back = vectors(services, collection)
     assert back_model == base_model and same(back, before)
     assert saved_sets_of(services, collection) == {model: len(before)}  # the tuned ones are kept now
-    assert drop_vectors(services, NAME, collection) == (len(before), False)
+    assert services.embedder_admin.drop_vectors(NAME, collection) == (len(before), False)
     assert saved_sets_of(services, collection) == {}
     assert (embedders_dir(services.settings) / NAME).is_dir()  # dropped in one collection only: files stay
 
@@ -139,7 +140,7 @@ def saved_sets_of(services, collection: str) -> dict[str, int]:
 
 def test_retrieval_and_ingestion_use_the_embedder_the_collection_records(services, tuned, collection):
     services.ingestor.ingest_paths(DOCS[:1], collection)
-    use_embedder(services, NAME, collection)
+    services.embedder_admin.use_embedder(NAME, collection)
     retriever = services.retriever(collection)
     assert retriever.embedder.identity == tuned_identity(NAME, 384)
     assert retriever.search(QUESTION)
@@ -150,7 +151,7 @@ def test_retrieval_and_ingestion_use_the_embedder_the_collection_records(service
     _, stored = vectors(services, collection)
     texts = chunk_texts(services, collection)
     ids = sorted(texts)
-    cosine_tuned = np.sum(np.stack([stored[i] for i in ids]) * embedder_named(services, NAME).encode(
+    cosine_tuned = np.sum(np.stack([stored[i] for i in ids]) * services.embedder_named(NAME).encode(
         [texts[i] for i in ids]), axis=1)
     cosine_base = np.sum(np.stack([stored[i] for i in ids]) * services.embedder.encode([texts[i] for i in ids]), axis=1)
     assert cosine_tuned.min() > 0.9999 and cosine_base.min() < 0.9999
@@ -158,19 +159,19 @@ def test_retrieval_and_ingestion_use_the_embedder_the_collection_records(service
     with pytest.raises(EmbedderMismatch):  # a retriever built with another embedder is still refused
         services.retriever(collection).model_copy(update={"embedder": services.embedder}).search(QUESTION)
     with pytest.raises(EmbedderRegistryError, match="switch them to another embedder first"):
-        drop_vectors(services, NAME)
-    rows = {r.name: r for r in embedder_rows(services)}
+        services.embedder_admin.drop_vectors(NAME)
+    rows = {r.name: r for r in services.embedder_admin.embedder_rows()}
     assert any(u.startswith(f"{collection} ") for u in rows[NAME].used_by)
     assert any(k.startswith(f"{collection}: ") for k in rows[BASE].kept_in)
-    use_embedder(services, BASE, collection)
+    services.embedder_admin.use_embedder(BASE, collection)
     assert services.retriever(collection).embedder is services.embedder
 
 
 def test_use_refuses_unknown_embedders_and_collections(services, tuned):
     with pytest.raises(EmbedderRegistryError, match="no tuned embedder 'nope'"):
-        use_embedder(services, "nope", "examples")
+        services.embedder_admin.use_embedder("nope", "examples")
     with pytest.raises(ValueError, match="no collection"):
-        use_embedder(services, NAME, "no-such-collection")
+        services.embedder_admin.use_embedder(NAME, "no-such-collection")
     with pytest.raises(EmbedderRegistryError, match="invalid embedder name"):
         TuneConfig("examples", BASE)
 
@@ -179,10 +180,10 @@ def test_a_tune_then_switch_runs_as_a_background_job(services, tuned, collection
     from training.embedder_background import submit_tune, submit_use
 
     services.ingestor.ingest_paths(DOCS[:1], collection)
-    job = submit_tune(services, TuneConfig(collection, "bg-tuned", max_pairs=16, batch_size=4, max_steps=1),
-                      switch=True)
+    job = submit_tune(services.jobs, services.corpus, services.embedder_admin,
+                      TuneConfig(collection, "bg-tuned", max_pairs=16, batch_size=4, max_steps=1), switch=True)
     with pytest.raises(EmbedderRegistryError, match="exists or is being tuned"):
-        submit_tune(services, TuneConfig(collection, "bg-tuned"))
+        submit_tune(services.jobs, services.corpus, services.embedder_admin, TuneConfig(collection, "bg-tuned"))
     deadline = time.time() + 300
     while job.active and time.time() < deadline:
         time.sleep(0.5)
@@ -190,7 +191,7 @@ def test_a_tune_then_switch_runs_as_a_background_job(services, tuned, collection
     assert job.result["tuned"] == "bg-tuned" and job.result["steps"] == 1
     assert job.result["embedder"] == "tuned:bg-tuned on torch (384-d)"
     assert services.store.recorded_embedder(collection) == tuned_identity("bg-tuned", 384)
-    back = submit_use(services, BASE, collection)
+    back = submit_use(services.jobs, services.embedder_admin, BASE, collection)
     while back.active and time.time() < deadline:
         time.sleep(0.5)
     assert back.status == "done" and services.store.recorded_embedder(collection) == services.embedder.identity

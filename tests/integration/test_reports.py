@@ -26,8 +26,9 @@ pytestmark = pytest.mark.integration
 
 def test_run_compare_report_writes_the_report_folder(services, settings, examples_ingested, untrained_adapter):
     seen: list[tuple[int, int]] = []
-    folder = run_compare_report(services, EXAMPLES / "qa.jsonl", collection="examples", adapter=untrained_adapter,
-                                limit=1, progress=False, on_progress=lambda done, total: seen.append((done, total)))
+    folder = run_compare_report(services.chain, services.store, services.embedder, services.settings,
+                                EXAMPLES / "qa.jsonl", collection="examples", adapter=untrained_adapter, limit=1,
+                                progress=False, on_progress=lambda done, total: seen.append((done, total)))
     assert seen == [(done, 5) for done in range(1, 6)]  # after each answer: one question, five arms
     assert folder.parent == reports_dir(settings) and folder.name.endswith("Z-examples")
     assert len(folder.name.split("-")[0]) == len("20260102T030405Z")
@@ -53,7 +54,9 @@ def test_run_compare_report_writes_the_report_folder(services, settings, example
 
 def test_submit_compare_refuses_a_bad_split_or_adapter_before_queueing(services, untrained_adapter):
     with pytest.raises(DatasetError, match="no QA pairs"):
-        submit_compare(services, EXAMPLES / "qa.jsonl", split="no-such-split", adapter=untrained_adapter)
+        submit_compare(services.jobs, services.chain, services.store, services.embedder, services.settings,
+                       EXAMPLES / "qa.jsonl", split="no-such-split", adapter=untrained_adapter)
     with pytest.raises(GeneratorUnavailable):
-        submit_compare(services, EXAMPLES / "qa.jsonl", adapter="no-such-adapter")
+        submit_compare(services.jobs, services.chain, services.store, services.embedder, services.settings,
+                       EXAMPLES / "qa.jsonl", adapter="no-such-adapter")
     assert not services.jobs.jobs("evaluation")

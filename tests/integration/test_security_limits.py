@@ -181,12 +181,12 @@ def test_votes_are_exported_to_a_qa_file_for_review(base_url, services):
     for name in ("one", "two"):
         assert services.chat.feedback(uuid.UUID(reply["message_id"]), 1, client=client_key("browser", name))
     assert services.settings.min_votes == 2
-    exported = export_votes(services)
+    exported = export_votes(services.pool, services.settings)
     assert from_votes(exported.path) and exported.path in list_qa_files(services.settings)
     rows = [json.loads(line) for line in exported.path.read_text().splitlines()]
     assert rows == exported.pairs and any(r["question"] == question and r["votes"] == 2 for r in rows)
     with pytest.raises(TrainingError, match="from 50 or more clients"):
-        export_votes(services, min_votes=50)
+        export_votes(services.pool, services.settings, min_votes=50)
 
 
 # --- Low: a conversation belongs to whoever holds its token ---------------------------------------------------------

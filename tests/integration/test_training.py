@@ -43,7 +43,7 @@ def test_builder_finds_the_oracle_in_the_named_document(services, examples_inges
     from training.dataset import build_examples, load_qa
 
     pairs = load_qa(QA, "train")[:12]
-    examples, stats = build_examples(services, pairs, "examples", k=4, p=1.0, seed=0)
+    examples, stats = build_examples(services.corpus, pairs, "examples", k=4, p=1.0, seed=0)
     assert stats.oracle_by_document == 12 and stats.oracle_present == 12 and not stats.unmatched_documents
     docs = {d.id: d.source for d in services.store.list_documents("examples")}
     with services.pool.connection() as conn:
@@ -67,7 +67,7 @@ def test_each_pair_is_drawn_once_per_epoch_from_the_same_sources(services, examp
     from training.dataset import build_examples, load_qa
 
     pairs = load_qa(QA, "train")[:12]
-    examples, stats = build_examples(services, pairs, "examples", k=4, p=0.5, seed=0, draws=3)
+    examples, stats = build_examples(services.corpus, pairs, "examples", k=4, p=0.5, seed=0, draws=3)
     assert len(examples) == 36 and stats.pairs == 12 and stats.examples == 36
     assert stats.oracle_present == sum(bool(e.oracle_numbers) for e in examples)
     for index, pair in enumerate(pairs):
@@ -75,7 +75,7 @@ def test_each_pair_is_drawn_once_per_epoch_from_the_same_sources(services, examp
         assert {e.question_id for e in draws} == {pair.id} and len({tuple(e.oracle_chunk_ids) for e in draws}) == 1
     orders = [tuple(e.chunk_ids) for e in examples]
     assert sum(len(set(orders[i: i + 3])) > 1 for i in range(0, 36, 3)) >= 6  # most pairs are shown differently
-    once, _ = build_examples(services, pairs, "examples", k=4, p=0.5, seed=0)
+    once, _ = build_examples(services.corpus, pairs, "examples", k=4, p=0.5, seed=0)
     assert [e.messages for e in once] == [e.messages for e in examples[::3]]  # draw 0 is the single draw
 
 
@@ -96,7 +96,7 @@ def test_tiny_training_registers_loads_changes_answers_and_resumes(services, exa
 
     config = TrainConfig(qa=str(tiny_qa), collection="examples", name=NAME, max_steps=2, batch_size=1, k=2,
                          lr=5e-3, lora_r=8, lora_alpha=16, save_steps=1, seed=1)
-    first = train(services, config)
+    first = train(services.corpus, services.adapter_registry, services.settings, config)
     assert first.manifest["metrics"]["steps"] == 2
     assert (first.path / "adapter_config.json").is_file() and (first.path / "adapter_model.safetensors").is_file()
     manifest = json.loads((first.path / "manifest.json").read_text())
@@ -104,7 +104,8 @@ def test_tiny_training_registers_loads_changes_answers_and_resumes(services, exa
     assert manifest["created_at"].endswith("+00:00") and manifest["metrics"]["eval_loss"] is not None
     assert manifest["data"]["train_examples"] == 3 and manifest["data"]["validation_examples"] == 1
 
-    resumed = train(services, TrainConfig(**{**config.to_json(), "max_steps": 3}), resume=True)
+    resumed = train(services.corpus, services.adapter_registry, services.settings,
+                    TrainConfig(**{**config.to_json(), "max_steps": 3}), resume=True)
     metrics = resumed.manifest["metrics"]
     assert metrics["resumed_from"] == "checkpoint-2" and metrics["steps"] == 3 and metrics["steps_this_run"] == 1
     assert metrics["seconds_all_runs"] > metrics["seconds"] > 0  # the first run's time is counted too

@@ -60,14 +60,16 @@ def test_voted_answers_are_reviewed_then_trained_but_never_activated(services, v
     from training.train import TrainConfig, runs_dir
 
     rows, since = votes
-    exported = export_votes(services, since=since)  # the file the admin reviews, then trains on explicitly
+    # the file the admin reviews, then trains on explicitly
+    exported = export_votes(services.pool, services.settings, since=since)
     lines = [json.loads(line) for line in exported.path.read_text().splitlines()]
     assert {p["question"] for p in lines} == {r["question"] for r in rows[:5]}
     assert all(p["conversation_id"] and p["split"] == "train" and p["votes"] == 2 for p in lines)
     active = services.adapter_registry.active()
     config = TrainConfig(qa=str(exported.path), collection="examples", name=NAME, max_steps=2, batch_size=1, k=2,
                          save_steps=10)
-    job = wait(submit_training(services, config, activate=True))
+    job = wait(submit_training(services.jobs, services.corpus, services.adapter_registry, services.settings, config,
+                               activate=True))
     try:
         assert job.status == "done", job.error
         assert job.result["steps"] == 2 and job.result["adapter"] == NAME and job.result["active"] is False
@@ -84,7 +86,8 @@ def test_no_votes_fails_clearly_and_a_taken_name_is_refused(services, untrained_
 
     files = list_qa_files(services.settings)
     with pytest.raises(TrainingError, match="no answer has positive votes from 2 or more clients"):
-        export_votes(services, since=datetime.now(UTC) + timedelta(days=1))
+        export_votes(services.pool, services.settings, since=datetime.now(UTC) + timedelta(days=1))
     assert list_qa_files(services.settings) == files
     with pytest.raises(TrainingError, match="exists already"):
-        submit_training(services, TrainConfig(qa=str(EXAMPLES / "qa.jsonl"), name=untrained_adapter))
+        submit_training(services.jobs, services.corpus, services.adapter_registry, services.settings,
+                        TrainConfig(qa=str(EXAMPLES / "qa.jsonl"), name=untrained_adapter))

@@ -28,7 +28,7 @@ def test_evaluate_answers_scores_three_arms_and_gives_the_thread_count_back(tmp_
                                         "split": "test"}) for i in range(3)), encoding="utf-8")
     before = torch.get_num_threads()
     settings = Settings(torch_threads=1 if before != 1 else 2, eval_concurrency=1, _env_file=None)
-    run = evaluate_answers(SimpleNamespace(settings=settings), qa, chain=EchoChain(), progress=False)
+    run = evaluate_answers(EchoChain(), settings, qa, progress=False)
     assert torch.get_num_threads() == before
     result = run["result"]
     assert result["n"] == 3 and result["generators"] == {"base": "base", "finetuned": "finetuned",
