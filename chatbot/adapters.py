@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chatbot.manifests import ADAPTER_FIELDS, ADAPTER_METRICS_FIELDS, read_manifest
+from chatbot.manifests import ManifestError, read_manifest
+from training.manifest import AdapterManifest, TrainMetrics
 
+log = logging.getLogger(__name__)
+
+# What `training.manifest` writes: a manifest with any other field is from another version, or edited by hand.
+_FIELDS = tuple(f.name for f in dataclasses.fields(AdapterManifest))
+_METRICS_FIELDS = tuple(f.name for f in dataclasses.fields(TrainMetrics))
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -26,7 +34,8 @@ def valid_adapter_name(name: str) -> bool:
 
 
 def list_adapters(adapters_dir: Path) -> list[AdapterInfo]:
-    """Complete adapters (config + weights present), newest first."""
+    """Complete adapters (config + weights present), newest first. One whose manifest is refused is left out,
+    with a warning naming its file: the others still serve."""
     found = []
     if not adapters_dir.is_dir():
         return found
@@ -34,8 +43,12 @@ def list_adapters(adapters_dir: Path) -> list[AdapterInfo]:
         if not (path / "adapter_config.json").is_file() or not valid_adapter_name(path.name):
             continue
         manifest_path = path / "manifest.json"
-        manifest = (read_manifest(manifest_path, ADAPTER_FIELDS, {"metrics": ADAPTER_METRICS_FIELDS})
-                    if manifest_path.is_file() else {})
+        try:
+            manifest = (read_manifest(manifest_path, _FIELDS, {"metrics": _METRICS_FIELDS})
+                        if manifest_path.is_file() else {})
+        except ManifestError as error:
+            log.warning("adapter %s left out: %s", path.name, error)
+            continue
         created = manifest.get("created_at")
         created_at = (
             datetime.fromisoformat(created) if created

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import uuid
@@ -11,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.embeddings import EmbedderIdentity, SentenceTransformerEmbeddings
-from chatbot.manifests import TUNED_EMBEDDER_FIELDS, read_manifest
+from chatbot.manifests import TUNED_EMBEDDER_FIELDS, ManifestError, read_manifest
 from chatbot.settings import Settings, StorageSettings
 
 TUNED_PREFIX = "tuned:"
 BASE = "base"  # in `ragbot embedder use`: the configured embedder (RAGBOT_EMBEDDER, RAGBOT_EMBEDDER_BACKEND)
 MANIFEST = "manifest.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+log = logging.getLogger(__name__)
 
 
 class EmbedderRegistryError(RuntimeError):
@@ -58,12 +60,16 @@ def tuned_name(identity: EmbedderIdentity | None) -> str | None:
 
 
 def list_tuned(settings: Settings) -> list[TunedEmbedder]:
-    """Complete tuned embedders (manifest and model present), newest first."""
+    """Complete tuned embedders (manifest and model present), newest first. One whose manifest is refused is
+    left out, with a warning naming its file."""
     folder = embedders_dir(settings)
     found = []
     for path in folder.iterdir() if folder.is_dir() else []:
         if _NAME.match(path.name) and (path / MANIFEST).is_file() and (path / "config.json").is_file():
-            found.append(TunedEmbedder(path.name, path, read_manifest(path / MANIFEST, TUNED_EMBEDDER_FIELDS)))
+            try:
+                found.append(TunedEmbedder(path.name, path, read_manifest(path / MANIFEST, TUNED_EMBEDDER_FIELDS)))
+            except ManifestError as error:
+                log.warning("tuned embedder %s left out: %s", path.name, error)
     return sorted(found, key=lambda e: (e.manifest.get("created_at", ""), e.name), reverse=True)
 
 

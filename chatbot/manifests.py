@@ -8,12 +8,6 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-# `training.manifest.AdapterManifest` and its `TrainMetrics` (a unit test keeps them equal).
-ADAPTER_FIELDS = ("name", "format", "created_at", "base_model", "quant", "compute_dtype", "serve_on", "prompt",
-                  "data", "hyperparameters", "metrics", "runtime")
-ADAPTER_METRICS_FIELDS = ("train_loss", "final_loss", "eval_loss_before", "eval_loss", "eval_curve", "best_step",
-                          "steps", "steps_this_run", "epochs", "seconds", "seconds_per_step", "seconds_all_runs",
-                          "data_seconds", "total_seconds", "resumed_from", "loss_curve")
 # `training.embedder_tune`'s manifest of a tuned embedder.
 TUNED_EMBEDDER_FIELDS = ("name", "identity", "dimension", "created_at", "base_model", "data", "training", "metrics",
                          "runtime")
