@@ -54,26 +54,25 @@ class Services:
     def embedder_for(self, collection: str) -> Embedder:
         """The embedder to query and ingest `collection` with: the tuned one it records (loaded once per identity),
         else the configured one (whose vectors `check_embedder` verifies against the collection's record)."""
-        from chatbot.embedder_registry import load_tuned, tuned_name
+        from chatbot.embedder_registry import tuned_name
 
         recorded = self.store.recorded_embedder(collection)
         name = tuned_name(recorded)
-        if name is None:
-            return self.embedder
-        if recorded not in self.tuned_embedders:
-            self.tuned_embedders[recorded] = load_tuned(self.settings, name)
-        return self.tuned_embedders[recorded]
+        return self.embedder if name is None else self._tuned(recorded, name)
 
     def embedder_named(self, name: str) -> Embedder:
         """`base` (the configured embedder) or a tuned one, loaded once per identity."""
-        from chatbot.embedder_registry import BASE, get_tuned, load_tuned
+        from chatbot.embedder_registry import BASE, get_tuned
 
-        if name == BASE:
-            return self.embedder
-        tuned = get_tuned(self.settings, name)
-        if tuned.identity not in self.tuned_embedders:
-            self.tuned_embedders[tuned.identity] = load_tuned(self.settings, name)
-        return self.tuned_embedders[tuned.identity]
+        return self.embedder if name == BASE else self._tuned(get_tuned(self.settings, name).identity, name)
+
+    def _tuned(self, identity: EmbedderIdentity, name: str) -> Embedder:
+        """The tuned embedder `name`, loaded at its first use and kept by `identity`."""
+        from chatbot.embedder_registry import load_tuned
+
+        if identity not in self.tuned_embedders:
+            self.tuned_embedders[identity] = load_tuned(self.settings, name)
+        return self.tuned_embedders[identity]
 
     @cached_property
     def embedder_admin(self) -> EmbedderAdmin:
