@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ QUESTIONS = (
 BUSY_PAUSE_S = 1.0  # a user told "busy" waits this long before its next request
 READY_TIMEOUT_S = 300.0
 TOKENS_METRIC = "ragbot_generated_tokens_total"
+REPLICA_HEADER = "x-ragbot-replica"
 
 
 class LoadError(RuntimeError):
@@ -68,6 +70,10 @@ class Samples:
     busy: int = 0
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
+    replicas: Counter[str] = field(default_factory=Counter)  # answered requests per X-Ragbot-Replica
+
+    def answered_by(self, response: httpx.Response) -> None:
+        self.replicas[response.headers.get(REPLICA_HEADER, "unnamed")] += 1
 
     def error(self, message: str) -> None:
         self.errors += 1
@@ -168,6 +174,7 @@ def summarize(samples: Samples, config: LoadConfig, ready_seconds: float | None)
         "serve_ready_seconds": None if ready_seconds is None else round(ready_seconds, 2),
         "tokens_per_second_aggregate": None if rate is None else round(rate, 2),
         "error_samples": samples.error_samples,
+        "replicas": dict(sorted(samples.replicas.items())),
     }
 
 
@@ -191,6 +198,9 @@ def report_lines(result: dict[str, Any]) -> list[str]:
     lines.append(f"server RSS: peak {cell(result['server_rss_peak_mb'], 'MB')}, median "
                  f"{cell(result['server_rss_median_mb'], 'MB')}; ready in {cell(result['serve_ready_seconds'], 's')};"
                  f" {cell(result['tokens_per_second_aggregate'], 'tokens/s')} aggregate")
+    if result["replicas"]:
+        lines.append("requests per replica: " + ", ".join(f"{name} {count}" for name, count
+                                                           in result["replicas"].items()))
     lines += [f"error: {message}" for message in result["error_samples"]]
     return lines
 
@@ -229,6 +239,7 @@ async def chat(client: httpx.AsyncClient, config: LoadConfig, question: str, sam
         samples.error(f"chat: broken stream: {state.error or 'it ended without [DONE]'}")
         return True
     samples.chat_requests += 1
+    samples.answered_by(response)
     samples.not_covered += state.not_covered
     samples.total.append(time.perf_counter() - started)
     if first is not None:
@@ -248,6 +259,7 @@ async def retrieve(client: httpx.AsyncClient, config: LoadConfig, question: str,
         return True
     response.json()
     samples.retrieval_requests += 1
+    samples.answered_by(response)
     samples.retrieval.append(time.perf_counter() - started)
     return True
 
@@ -375,8 +387,10 @@ def served(settings: StorageSettings) -> Iterator[tuple[str, int, float]]:
     """A `ragbot serve` subprocess on a free local port with these settings' home: (url, pid, ready seconds)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    # every simulated user is 127.0.0.1: the per-client rate limit is off unless the caller's environment sets it
-    env = {"RAGBOT_RATE_LIMIT_PER_MINUTE": "0", **os.environ, "RAGBOT_HOME": str(settings.home)}
+    # every simulated user is 127.0.0.1: the per-client rate limit and cap on answers in flight are off unless the
+    # caller's environment sets them
+    env = {"RAGBOT_RATE_LIMIT_PER_MINUTE": "0", "RAGBOT_MAX_ANSWERS_PER_CLIENT": "0", **os.environ,
+           "RAGBOT_HOME": str(settings.home)}
     command = [sys.executable, "-m", "chatbot", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from chatbot.chain import ChainEvent, RagChain
+from chatbot.cluster.in_flight import AnswersInFlight
 from chatbot.conversations import ConversationStore, new_token
 from chatbot.gate import GenerationGate
 from chatbot.metrics import record_answer, record_feedback
@@ -28,24 +29,33 @@ class ConversationDenied(LookupError):
 class ChatService:
     """The one entry point the API, the UI and the CLI use to answer and record."""
 
-    def __init__(self, chain: RagChain, conversations: ConversationStore, gate: GenerationGate) -> None:
+    def __init__(self, chain: RagChain, conversations: ConversationStore, gate: GenerationGate,
+                 in_flight: AnswersInFlight) -> None:
         self.chain = chain
         self.conversations = conversations
         self.gate = gate
+        self.in_flight = in_flight
 
     def stream(self, question: str, *, generator: str = "base", conversation_id: uuid.UUID | None = None,
                conversation_token: str | None = None, collection: str | None = None, use_retrieval: bool = True,
-               history: list[tuple[str, str]] | None = None) -> Iterator[ChainEvent | Stored]:
+               history: list[tuple[str, str]] | None = None,
+               client: str | None = None) -> Iterator[ChainEvent | Stored]:
         """Chain events, then a `Stored`. The first `next()` raises, before anything is stored: `InputTooLong`
         (a question or an explicit history over its limit), `ConversationDenied` (a conversation id without its
-        token), `Busy` (the gate is full), `GeneratorUnavailable`.
+        token), `Busy` (the gate is full, or `client` already has its answers in flight: `TooManyInFlight`),
+        `GeneratorUnavailable`.
 
         History comes from the stored conversation (its newest turns within the limits) unless given explicitly
         (OpenAI clients send it: over the limits it is refused, not cut). A new conversation is stored with its
         first answer, under a fresh token returned in `Stored`."""
         limits = self.chain.limits
         limits.check(question, history or ())
-        self.gate.acquire()
+        leave = self.in_flight.enter(client)
+        try:
+            self.gate.acquire()
+        except BaseException:
+            leave()
+            raise
         try:
             model = self.chain.chat_model(generator)  # resolved once; unavailable: fails before anything is stored
             if conversation_id is None:
@@ -67,6 +77,7 @@ class ChatService:
                     yield Stored(conversation_id, message_id, conversation_token)
         finally:
             self.gate.release()
+            leave()
 
     def _token_count(self, text: str) -> int:
         try:

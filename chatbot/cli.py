@@ -543,13 +543,14 @@ def serve(
     no_ui: Annotated[bool, typer.Option("--no-ui", help="API only, no Gradio UI.")] = False,
 ) -> None:
     """Serve the API and the UI on one port (admin password printed once if none is configured)."""
+    from chatbot.cluster.admin_password import AdminPasswordRequired
     from chatbot.credentials import WeakPassword
     from chatbot.server import run_server
 
     services = open_services()
     try:
         run_server(services, host=host, port=port, with_ui=not no_ui)
-    except (WeakPassword, db.DatabaseError) as exc:
+    except (WeakPassword, AdminPasswordRequired, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:
         services.close()

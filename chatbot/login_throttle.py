@@ -1,22 +1,20 @@
 """Failed admin logins slow down the next attempt, per client and per user name (Gradio's form and HTTP Basic).
 
-After `free_failures` failures within `forget_after_s`, each further attempt from that client, or for that user
-name, must wait 1 s, 2 s, 4 s … up to `max_wait_s` after the last failure; an attempt made sooner is refused
-(429 with Retry-After) without looking at the password. A success clears its client's record only: the user
-name's stays, so logging in from one place does not reset what an attacker elsewhere has built up."""
+After `free_failures` failures within `forget_after_s`, each further attempt from that client must wait 1 s,
+2 s, 4 s … up to `max_wait_s` after its last failure; an attempt made sooner is refused (429 with Retry-After)
+without looking at the password. The user name's record (failures from anywhere) slows only clients with failures
+of their own: an attacker guessing from many addresses is slowed at each of them after its first guess, while the
+right password from a clean address is never refused (issue 29, item 9). A success clears its client's record
+only. The records live in Postgres (`chatbot.cluster.login_records`), so every replica sees the same ones."""
 
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Protocol
 
 FORGET_AFTER_S = 3600.0
-MAX_KEYS = 50_000
 UNKNOWN_CLIENT = "unknown"
 
 # The client of the request being handled, published by the API's rate-limit middleware: Gradio's login
@@ -32,55 +30,46 @@ class LoginThrottled(RuntimeError):
         super().__init__(f"too many failed logins: retry in {self.retry_after} s")
 
 
-@dataclass
-class _Record:
-    failures: int
-    last: float
+@dataclass(frozen=True)
+class Failures:
+    """A record: how many failures, and seconds since the last one."""
+
+    count: int
+    age_s: float
+
+
+class LoginRecords(Protocol):
+    def read(self, client: str, user: str, forget_after_s: float) -> tuple[Failures | None, Failures | None]: ...
+
+    def add_failure(self, client: str, user: str, forget_after_s: float) -> None: ...
+
+    def clear_client(self, client: str) -> None: ...
 
 
 class LoginThrottle:
-    def __init__(self, *, free_failures: int = 5, max_wait_s: float = 300.0,
-                 forget_after_s: float = FORGET_AFTER_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, records: LoginRecords, *, free_failures: int = 5, max_wait_s: float = 300.0,
+                 forget_after_s: float = FORGET_AFTER_S) -> None:
+        self.records = records
         self.free_failures = free_failures
         self.max_wait_s = max_wait_s
         self.forget_after_s = max(forget_after_s, max_wait_s)
-        self._clock = clock
-        self._records: OrderedDict[tuple[str, str], _Record] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def _wait(self, record: _Record | None, now: float) -> float:
-        if record is None or record.failures < self.free_failures:
+    def _wait(self, record: Failures | None) -> float:
+        if record is None or record.count < self.free_failures:
             return 0.0
-        delay = min(self.max_wait_s, 2.0 ** (record.failures - self.free_failures))
-        return max(0.0, record.last + delay - now)
-
-    def _record(self, key: tuple[str, str], now: float) -> _Record | None:
-        record = self._records.get(key)
-        if record is not None and now - record.last > self.forget_after_s:
-            del self._records[key]
-            return None
-        return record
+        delay = min(self.max_wait_s, 2.0 ** (record.count - self.free_failures))
+        return max(0.0, delay - record.age_s)
 
     def check(self, client: str, user: str) -> None:
-        """Raise `LoginThrottled` when this client or this user name must still wait."""
-        now = self._clock()
-        with self._lock:
-            wait = max(self._wait(self._record(("client", client), now), now),
-                       self._wait(self._record(("user", user), now), now))
+        """Raise `LoginThrottled` when this client must still wait (the user name's wait only applies to a
+        client with failures of its own)."""
+        own, name = self.records.read(client, user, self.forget_after_s)
+        wait = 0.0 if own is None else max(self._wait(own), self._wait(name))
         if wait > 0:
             raise LoginThrottled(wait)
 
     def failed(self, client: str, user: str) -> None:
-        now = self._clock()
-        with self._lock:
-            for key in (("client", client), ("user", user)):
-                record = self._record(key, now) or _Record(0, now)
-                record.failures, record.last = record.failures + 1, now
-                self._records.pop(key, None)
-                self._records[key] = record
-            while len(self._records) > MAX_KEYS:
-                self._records.popitem(last=False)
+        self.records.add_failure(client, user, self.forget_after_s)
 
     def succeeded(self, client: str) -> None:
-        with self._lock:
-            self._records.pop(("client", client), None)
+        self.records.clear_client(client)

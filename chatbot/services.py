@@ -11,6 +11,8 @@ from chatbot import db
 from chatbot.adapter_registry import AdapterRegistry
 from chatbot.chain import RagChain
 from chatbot.chat_service import ChatService
+from chatbot.cluster.in_flight import AnswersInFlight
+from chatbot.cluster.replicas import replica_name
 from chatbot.conversations import ConversationStore
 from chatbot.corpus import Corpus
 from chatbot.embedder_admin import EmbedderAdmin
@@ -180,7 +182,8 @@ class Services:
 
     @cached_property
     def chat(self) -> ChatService:
-        return ChatService(self.chain, self.conversations, GenerationGate(self.settings.max_queue))
+        in_flight = AnswersInFlight(self.pool, replica_name(self.settings), self.settings.max_answers_per_client)
+        return ChatService(self.chain, self.conversations, GenerationGate(self.settings.max_queue), in_flight)
 
     @cached_property
     def jobs(self) -> JobRunner:

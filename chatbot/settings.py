@@ -165,6 +165,10 @@ class ServerSettings(BaseModel):
                                         "past it → 503 busy.")
     ui_queue_size: int = Field(default=64, ge=1, description="Events the public UI's queue holds; past it the "
                                "page says the queue is full.")
+    max_answers_per_client: int = Field(default=2, ge=0, description="Answers one client (IP, as the rate limit "
+                                        "sees it) may have in flight across all replicas; 0 = no cap.")
+    replica_name: str = Field(default="", description="This server's name among replicas (X-Ragbot-Replica "
+                              "header, heartbeats); empty → host-pid.")
 
 
 class TrainingSettings(BaseModel):
@@ -195,6 +199,10 @@ class SecuritySettings(BaseModel):
     login_free_failures: int = Field(default=5, ge=1, description="Failed admin logins a client or user name may "
                                      "make before each further attempt must wait (doubling, see below).")
     login_lockout_max_s: int = Field(default=300, ge=1, description="Longest wait after failed admin logins.")
+    admin_session_idle_minutes: float = Field(default=30, gt=0, description="An admin session ends after this "
+                                              "long without a request.")
+    admin_session_max_hours: float = Field(default=12, gt=0, description="An admin session ends this long after "
+                                           "its login, however active.")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -32,10 +32,28 @@ def ragbot_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def settings(ragbot_home: Path):
     """Integration settings: the embedded database under the private home, short answers, and no per-client rate
-    limit (every test client is 127.0.0.1; tests of the limits set their own, see test_security_abuse)."""
+    limit or cap on answers in flight (every test client is 127.0.0.1; tests of the limits set their own, see
+    test_security_abuse and test_shared_state)."""
     from chatbot.settings import Settings
 
-    return Settings(home=ragbot_home, max_new_tokens=32, rate_limit_per_minute=0, _env_file=None)
+    return Settings(home=ragbot_home, max_new_tokens=32, rate_limit_per_minute=0, max_answers_per_client=0,
+                    _env_file=None)
+
+
+@pytest.fixture(autouse=True)
+def forget_shared_limits(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Rate buckets and failed logins live in the session's database, which every test's app shares (all as
+    127.0.0.1): each test leaves none behind for the next."""
+    yield
+    if "settings" not in request.fixturenames:
+        return
+    from chatbot import db
+
+    settings = request.getfixturevalue("settings")
+    if db.embedded_running(settings):
+        with db.connect(db.database_url(settings), vector=False) as conn:
+            if conn.execute("SELECT to_regclass('login_failures') IS NOT NULL").fetchone()[0]:
+                conn.execute("TRUNCATE rate_buckets, login_failures")
 
 
 @pytest.fixture(scope="session")

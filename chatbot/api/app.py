@@ -18,9 +18,11 @@ from chatbot.api import admin, openai_compat, search
 from chatbot.api.auth import admin_dependency
 from chatbot.api.perimeter import add_perimeter
 from chatbot.api.rate_limit import RateLimitMiddleware
+from chatbot.api.replica_header import ReplicaHeader
 from chatbot.api.request_log import RequestLogMiddleware
 from chatbot.api.upload_guard import Gate, basic_gate
-from chatbot.credentials import AdminCredentials
+from chatbot.cluster.replicas import replica_name
+from chatbot.credentials import AdminLogin
 from chatbot.metrics import metrics_response, track_requests
 from chatbot.services import Services
 from chatbot.store import EmbedderMismatch
@@ -28,21 +30,22 @@ from chatbot.store import EmbedderMismatch
 log = logging.getLogger(__name__)
 
 
-def create_app(services: Services, credentials: AdminCredentials, *,
+def create_app(services: Services, admin_login: AdminLogin, *,
                more_upload_gates: Callable[[FastAPI], Mapping[str, Gate]] | None = None) -> FastAPI:
     """The API app; `more_upload_gates` gives the gates of upload routes mounted on it later (the server's Gradio
-    apps): the perimeter is added here, before they exist."""
+    apps): the perimeter is added here, before they exist. Every response names its replica."""
     app = FastAPI(title="ragbot", version="0.1.0",
                   description="Support answers from your documents, by a base or a fine-tuned generator.")
-    require_admin = admin_dependency(credentials)
+    require_admin = admin_dependency(admin_login)
     upload_gates = {"/api/documents": basic_gate(require_admin)}
     if more_upload_gates:
         upload_gates |= more_upload_gates(app)
     settings, generators, pool = services.settings, services.generators, services.pool
     add_perimeter(app, settings, upload_gates)  # inside the rate limit: the login throttle knows the client
-    app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute,
+    app.add_middleware(RateLimitMiddleware, pool=pool, per_minute=settings.rate_limit_per_minute,
                        burst=settings.rate_limit_burst)  # inside the request log: 429s are logged
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(ReplicaHeader, replica=replica_name(settings))
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:

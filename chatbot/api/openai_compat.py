@@ -21,10 +21,12 @@ from pydantic import BaseModel, Field, field_validator
 
 from chatbot.chain import ChainEvent
 from chatbot.chat_service import ChatService, ConversationDenied, Stored
+from chatbot.cluster.in_flight import TooManyInFlight
 from chatbot.db import DatabaseError
 from chatbot.gate import Busy
 from chatbot.generators import Generators, GeneratorUnavailable
 from chatbot.limits import InputTooLong
+from chatbot.login_throttle import current_client
 
 
 class ChatMessage(BaseModel):
@@ -118,13 +120,15 @@ def router(generators: Generators, chat: ChatService) -> APIRouter:
         history = request.history() if len(request.messages) > 1 else None
         events = chat.stream(question, generator=request.model, conversation_id=request.conversation_id,
                              conversation_token=request.conversation_token, collection=request.collection,
-                             use_retrieval=request.use_retrieval, history=history)
+                             use_retrieval=request.use_retrieval, history=history, client=current_client.get())
         try:
             first = next(events)  # admission, generator and database errors surface here, before any byte
         except InputTooLong as exc:
             return openai_error(422, str(exc), "invalid_request_error", param=LIMIT_PARAMS[exc.field])
         except ConversationDenied as exc:
             return openai_error(404, str(exc), "conversation_not_found", param="conversation_token")
+        except TooManyInFlight as exc:  # this client's own answers hold its share: 429, like its rate limit
+            return openai_error(429, str(exc), "rate_limited", {"Retry-After": "5"})
         except Busy as exc:
             return openai_error(503, str(exc), "server_busy", {"Retry-After": "5"})
         except GeneratorUnavailable as exc:

@@ -12,9 +12,11 @@ import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 
+from chatbot.cluster.admin_sessions import SessionTokens
 from chatbot.generator_info import generator_summary
 from chatbot.services import Services
 from chatbot.settings import Settings
+from chatbot.ui.admin_sessions import add_logout_routes, share_sessions
 from chatbot.ui.chat_tab import build_chat_tab
 from chatbot.ui.compare_tab import build_compare_tab
 from chatbot.ui.isolation import keep_files_in, mounted, private_folder
@@ -55,9 +57,9 @@ def build_public_app(services: Services) -> gr.Blocks:
 
 
 def mount_ui(app: FastAPI, admin_app: gr.Blocks, public_app: gr.Blocks, settings: Settings,
-             auth: Callable[[str, str], bool]) -> None:
-    """Mount the admin app (`build_admin_app`) at /admin (login required: `auth` checks user and password), then
-    the public app (`build_public_app`) at /."""
+             auth: Callable[[str, str], bool], sessions: SessionTokens) -> None:
+    """Mount the admin app (`build_admin_app`) at /admin (login required: `auth` checks user and password, the
+    sessions are kept in `sessions`), then the public app (`build_public_app`) at /."""
     common = {"theme": THEME, "css": CSS, "ssr_mode": False, "run_history": False, "footer_links": ["api"],
               "pwa": False, "mcp_server": False}
 
@@ -68,10 +70,12 @@ def mount_ui(app: FastAPI, admin_app: gr.Blocks, public_app: gr.Blocks, settings
         query = request.url.query
         return RedirectResponse(ADMIN_PATH.rsplit("/", 1)[-1] + "/" + (f"?{query}" if query else ""))
 
+    add_logout_routes(app, ADMIN_PATH, lambda: mounted(app, ADMIN_PATH))
     admin = admin_app.queue(default_concurrency_limit=2)
     gr.mount_gradio_app(app, admin, path=ADMIN_PATH, auth=auth,
                         auth_message="ragbot admin: sign in with the admin credentials.",
                         max_file_size=settings.max_upload_bytes, **common)
+    share_sessions(mounted(app, ADMIN_PATH), sessions)
     admin_files = private_folder("admin")
     keep_files_in(mounted(app, ADMIN_PATH), admin, admin_files)
     public = public_app.queue(default_concurrency_limit=GENERATION_CONCURRENCY, max_size=settings.ui_queue_size)

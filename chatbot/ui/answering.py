@@ -10,8 +10,11 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 
+from gradio.context import LocalContext
+
 from chatbot.chain import Answer, ChainEvent
 from chatbot.chat_service import ChatService, ConversationDenied, Stored
+from chatbot.cluster.in_flight import TooManyInFlight
 from chatbot.db import DatabaseError
 from chatbot.gate import Busy
 from chatbot.generators import GeneratorUnavailable
@@ -50,6 +53,14 @@ def as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
+def ui_client() -> str | None:
+    """The client of the Gradio event being handled (its peer address, as the rate limit sees it), or None
+    outside an event."""
+    request = LocalContext.request.get(None)
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or None
+
+
 def answer_snapshots(chat: ChatService, question: str, *, generator: str, collection: str | None,
                      conversation_id: str | uuid.UUID | None = None,
                      conversation_token: str | None = None) -> Iterator[Snapshot]:
@@ -58,7 +69,7 @@ def answer_snapshots(chat: ChatService, question: str, *, generator: str, collec
     try:
         with closing(chat.stream(question, generator=generator, conversation_id=as_uuid(conversation_id),
                                           conversation_token=conversation_token,
-                                          collection=collection or None)) as events:
+                                          collection=collection or None, client=ui_client())) as events:
             for event in events:
                 if isinstance(event, Stored):
                     snap.stored = event
@@ -71,6 +82,8 @@ def answer_snapshots(chat: ChatService, question: str, *, generator: str, collec
         snap.error = DENIED_MESSAGE
     except GeneratorUnavailable as exc:
         snap.error = f"⚠️ {exc}"
+    except TooManyInFlight as exc:
+        snap.error = f"⚠️ Not answered: {exc}."
     except Busy:
         snap.error = BUSY_MESSAGE
     except DatabaseError as exc:

@@ -272,7 +272,10 @@ def hostile_services(settings):
     """The product's services on the session database, with the upload limit these tests use."""
     from chatbot.services import Services
 
-    services = Services(settings.model_copy(update={"max_upload_mb": LIMIT_MB, "max_new_tokens": 8}))
+    # dozens of deliberately wrong credentials from one client: the login throttle (test_security_abuse) is
+    # loosened here so that each is answered on its own merits
+    services = Services(settings.model_copy(update={"max_upload_mb": LIMIT_MB, "max_new_tokens": 8,
+                                                    "login_free_failures": 1000}))
     yield services
     services.close()
 
@@ -280,12 +283,9 @@ def hostile_services(settings):
 @pytest.fixture(scope="module")
 def api(hostile_services, examples_ingested) -> str:
     from chatbot.credentials import AdminCredentials
-    from chatbot.login_throttle import LoginThrottle
     from chatbot.server import create_server
 
-    # dozens of deliberately wrong credentials from one client: the login throttle (test_security_abuse) is
-    # loosened here so that each is answered on its own merits
-    credentials = AdminCredentials(*ADMIN, generated=False, throttle=LoginThrottle(free_failures=1000))
+    credentials = AdminCredentials(*ADMIN, generated=False)
     with serving(create_server(hostile_services, credentials, with_ui=False)) as url:
         yield url
 

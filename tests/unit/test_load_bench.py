@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -22,7 +23,7 @@ from benchmarks.load import (
 KEYS = {"users", "seconds", "requests", "chat_requests", "retrieval_requests", "errors", "busy", "ttft_p50",
         "ttft_p95", "total_p50", "total_p95", "retrieval_p50", "retrieval_p95", "metrics_scrape_p50_ms",
         "metrics_scrape_p95_ms", "server_rss_peak_mb", "server_rss_median_mb", "serve_ready_seconds",
-        "tokens_per_second_aggregate", "error_samples"}
+        "tokens_per_second_aggregate", "error_samples", "replicas"}
 
 
 def data(body: dict) -> str:
@@ -80,7 +81,7 @@ def test_tokens_per_second_between_first_and_last_reading():
 def test_summarize_aggregates_samples():
     samples = Samples(ttft=[0.1, 0.2, 0.3, 0.4, 0.5], total=[1.0, 2.0, 3.0, 4.0, 5.0], retrieval=[0.02, 0.04],
                       scrape=[0.001, 0.002, 0.003], rss_mb=[500.0, 700.0, 600.0], tokens=[(0.0, 0.0), (10.0, 250.0)],
-                      chat_requests=5, retrieval_requests=2, busy=3)
+                      chat_requests=5, retrieval_requests=2, busy=3, replicas=Counter({"b": 3, "a": 4}))
     for n in range(7):
         samples.error(f"failure {n}")
     result = summarize(samples, LoadConfig(users=4, seconds=10), ready_seconds=3.14159)
@@ -93,6 +94,7 @@ def test_summarize_aggregates_samples():
     assert result["server_rss_peak_mb"] == 700 and result["server_rss_median_mb"] == 600
     assert result["serve_ready_seconds"] == 3.14 and result["tokens_per_second_aggregate"] == 25.0
     assert any("7 requests" in line for line in report_lines(result))
+    assert result["replicas"] == {"a": 4, "b": 3} and "requests per replica: a 4, b 3" in report_lines(result)
 
 
 def test_summarize_without_samples_reports_none():
