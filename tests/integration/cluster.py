@@ -1,0 +1,154 @@
+"""A ragbot cluster on one machine for tests and benchmarks: `ragbot serve` replicas as real subprocesses, each with
+its own RAGBOT_HOME, all on one Postgres reached by DATABASE_URL, and Debian's nginx in front running
+deploy/nginx.conf (its replicas and port filled in) with its own prefix, pid and log files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import REPO, SHARED_MODELS
+from tests.integration.private_db import free_port
+
+NGINX_CONF = REPO / "deploy" / "nginx.conf"
+# COORDINATOR: becomes ["--no-worker"] once the jobs branch (`ragbot serve --no-worker`) is merged: the replicas
+# must not run the in-process worker.
+SERVE_EXTRA_ARGS: list[str] = []
+READY_S = 240.0
+
+
+@dataclass
+class Replica:
+    name: str
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def replica_env(database_url: str, home: Path, name: str, extra: dict[str, str]) -> dict[str, str]:
+    """Only what the replica needs: its home, the shared database, trusting the local proxy, offline models."""
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "models").exists():
+        (home / "models").symlink_to(SHARED_MODELS, target_is_directory=True)
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO)),
+            "HOME": str(home), "RAGBOT_HOME": str(home), "DATABASE_URL": database_url, "RAGBOT_REPLICA_NAME": name,
+            "RAGBOT_TRUSTED_PROXIES": "127.0.0.1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            "GRADIO_ANALYTICS_ENABLED": "False", **extra}
+
+
+def start_replica(database_url: str, root: Path, name: str, env: dict[str, str]) -> Replica:
+    port = free_port()
+    log = root / f"{name}.log"
+    command = [sys.executable, "-m", "chatbot", "serve", "--host", "127.0.0.1", "--port", str(port),
+               *SERVE_EXTRA_ARGS]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=replica_env(database_url, root / name, name, env), cwd=root,
+                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    return Replica(name, f"http://127.0.0.1:{port}", process, log)
+
+
+def wait_ready(replicas: Sequence[Replica]) -> None:
+    """Until every replica answers /healthz 200; AssertionError with a replica's output if one exits or stalls."""
+    deadline = time.monotonic() + READY_S
+    for replica in replicas:
+        while True:
+            if replica.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"replica {replica.name} did not start:\n{replica.tail()}")
+            try:
+                if httpx.get(f"{replica.url}/healthz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def nginx_config(template: str, upstreams: Sequence[str], port: int, prefix: Path) -> str:
+    """deploy/nginx.conf for this machine: the replicas on every `# ragbot-replicas` line, the port, and temp
+    files under `prefix` (and workers as this user when run as root)."""
+    lines = []
+    for line in template.splitlines():
+        if line.rstrip().endswith("# ragbot-replicas"):
+            indent = line[: len(line) - len(line.lstrip())]
+            lines += [f"{indent}server {address} max_fails=3 fail_timeout=10s;" for address in upstreams]
+        elif line.strip() == "listen 80;":
+            lines.append(line.replace("listen 80;", f"listen 127.0.0.1:{port};"))
+        elif line.strip() == "http {":
+            lines.append(line)
+            lines += [f"    {kind}_temp_path {prefix / kind};" for kind in ("client_body", "proxy", "fastcgi",
+                                                                              "uwsgi", "scgi")]
+        else:
+            lines.append(line)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return user + "\n".join(lines) + "\n"
+
+
+@contextmanager
+def nginx(upstreams: Sequence[str], root: Path) -> Iterator[str]:
+    """Debian's nginx (`make nginx-deps`) on a free port in front of `upstreams` (host:port); yields its URL."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    prefix = Path(tempfile.mkdtemp(prefix="nginx-", dir=root))
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_config(NGINX_CONF.read_text(), upstreams, port, prefix))
+    globals_ = f"daemon off; pid {prefix / 'nginx.pid'}; error_log {prefix / 'error.log'} warn;"
+    check = subprocess.run([binary, "-t", "-p", str(prefix), "-c", str(conf), "-g", globals_],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-g", globals_],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (prefix / "error.log").read_text()
+            try:
+                httpx.get(f"{url}/healthz", timeout=5)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "nginx did not answer"
+                time.sleep(0.1)
+        yield url
+    finally:
+        stop(process)
+
+
+@dataclass
+class Cluster:
+    url: str  # nginx
+    replicas: list[Replica]
+    database_url: str
+    root: Path
+
+
+@contextmanager
+def cluster(database_url: str, root: Path, names: Sequence[str], env: dict[str, str]) -> Iterator[Cluster]:
+    """`len(names)` replicas on `database_url` behind nginx, stopped afterwards."""
+    with ExitStack() as stack:
+        replicas = [start_replica(database_url, root, name, env) for name in names]
+        for replica in replicas:
+            stack.callback(stop, replica.process)
+        wait_ready(replicas)
+        url = stack.enter_context(nginx([r.url.removeprefix("http://") for r in replicas], root))
+        yield Cluster(url, replicas, database_url, root)
