@@ -22,7 +22,7 @@ models: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint models e2e-deps
+test: install lint models e2e-deps nginx-deps
 	$(BIN)/python -m pytest
 
 # The demo adapter: a few QLoRA steps on examples/qa.jsonl (train split), trained once (2.5–4 min on 2 cores).
@@ -59,3 +59,9 @@ e2e-deps: install
 	command -v chromium >/dev/null || ($(if $(filter 0,$(shell id -u)),,sudo )apt-get update && \
 		$(if $(filter 0,$(shell id -u)),,sudo )apt-get install -y chromium)
 	$(BIN)/python -c "import playwright.sync_api"
+
+# The cluster test (tests/integration/test_cluster.py) puts Debian's nginx in front of two replicas.
+.PHONY: nginx-deps
+nginx-deps:
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || ($(if $(filter 0,$(shell id -u)),,sudo )apt-get update && \
+		$(if $(filter 0,$(shell id -u)),,sudo )apt-get install -y nginx-light)

@@ -77,7 +77,20 @@ def test_app_waits_for_a_healthy_db_and_is_configured_from_the_environment(compo
     assert env["RAGBOT_HOME"] == "/data"
     mounts = {v.split(":")[1]: v.split(":")[0] for v in app["volumes"]}
     assert mounts["/data"] in compose["volumes"] and mounts["/data/adapters"] in compose["volumes"]
-    assert "7860:7860" in [str(p) for p in app["ports"]]
+    assert "ports" not in app and "container_name" not in app  # scalable: `--scale app=N` behind nginx
+
+
+def test_replicas_run_without_a_worker_behind_nginx_and_workers_run_jobs(compose):
+    services = compose["services"]
+    assert services["app"]["command"][:2] == ["ragbot", "serve"] and "--no-worker" in services["app"]["command"]
+    assert services["worker"]["command"] == ["ragbot", "worker"]
+    assert env_of(services["worker"])["DATABASE_URL"] == DB_URL
+    nginx = services["nginx"]
+    assert "7860:80" in [str(p) for p in nginx["ports"]]
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in nginx["volumes"]
+    conf = (REPO / "deploy" / "nginx.conf").read_text()
+    assert "server app:7860" in conf and "hash $ragbot_affinity consistent;" in conf  # the UI is sticky
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf and "proxy_buffering off;" in conf
 
 
 def test_gpu_profile_serves_the_adapter_with_vllm_and_app_gpu_uses_it(compose):
