@@ -15,6 +15,7 @@ from chatbot.db import DatabaseError
 from chatbot.services import Services
 from chatbot.settings import IngestSettings, Settings
 from chatbot.store import Store
+from chatbot.ui.admin_sessions import SIGN_OUT_FORM
 from chatbot.ui.embedders_tab import EmbeddersHandlers, build_embedders_tab
 from chatbot.ui.evaluation_tab import EvaluationHandlers, build_evaluation_tab
 from chatbot.ui.formatting import (
@@ -148,6 +149,7 @@ def build_admin_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="ragbot admin", analytics_enabled=False, delete_cache=(3600, 3600)) as admin:
         gr.Markdown("# ragbot admin\nManage the documents answers are drawn from, watch how answers do and "
                     "evaluate the models. [← Back to the chat](../)", elem_id="admin-title")
+        gr.HTML(SIGN_OUT_FORM, elem_id="admin-sign-out")
         with gr.Tabs(elem_id="admin-tabs"):
             with gr.Tab("Documents", id="documents-tab"):
                 documents = documents_layout(settings)

@@ -16,6 +16,8 @@ from gradio.routes import App
 from chatbot.cluster.admin_sessions import SessionTokens
 
 ADMIN_COOKIE_ID = "ragbot-admin"  # the cookie's name only; the token in it is the secret
+# A plain same-origin form: the browser sends it with Sec-Fetch-Site: same-origin, which the guard lets through.
+SIGN_OUT_FORM = '<form method="post" action="logout"><button type="submit">Sign out</button></form>'
 
 
 def session_cookies(gradio_app: App) -> tuple[str, str]:

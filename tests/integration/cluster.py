@@ -152,3 +152,29 @@ def cluster(database_url: str, root: Path, names: Sequence[str], env: dict[str, 
         wait_ready(replicas)
         url = stack.enter_context(nginx([r.url.removeprefix("http://") for r in replicas], root))
         yield Cluster(url, replicas, database_url, root)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m tests.integration.cluster [--replicas N] -- COMMAND …`: N replicas behind nginx on `DATABASE_URL`
+    (or RAGBOT_HOME's embedded server), the environment's RAGBOT_* settings passed on; COMMAND runs with `{url}`
+    replaced by nginx's URL (e.g. `ragbot bench load --url {url}`), then everything stops."""
+    import argparse
+
+    from chatbot import db
+    from chatbot.settings import Settings
+
+    parser = argparse.ArgumentParser(prog="python -m tests.integration.cluster")
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = [part for part in args.command if part != "--"]
+    env = {key: value for key, value in os.environ.items() if key.startswith("RAGBOT_") and key != "RAGBOT_HOME"}
+    with tempfile.TemporaryDirectory(prefix="ragbot-cluster-") as root, \
+            cluster(db.database_url(Settings()), Path(root), [f"replica-{n}" for n in range(args.replicas)],
+                    env) as running:
+        print(f"nginx on {running.url} in front of {', '.join(r.url for r in running.replicas)}", flush=True)
+        return subprocess.run([part.replace("{url}", running.url) for part in command]).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

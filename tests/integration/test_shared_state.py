@@ -132,6 +132,7 @@ def test_logout_is_a_guarded_post_that_ends_the_session(ui_url):
     with httpx.Client(base_url=ui_url) as browser:
         assert browser.post("/admin/login", data={"username": "admin", "password": PASSWORD}).status_code == 200
         assert browser.get("/admin/gradio_api/user").json() == "admin"
+        assert 'action=\\"logout\\"' in browser.get("/admin/config").text  # the Sign out form posts here
         assert browser.get("/admin/logout").status_code == 405  # a link on another site ends nothing
         assert browser.get("/admin/gradio_api/user").json() == "admin"
         cross_site = browser.post("/admin/logout", headers={"Sec-Fetch-Site": "cross-site"})
