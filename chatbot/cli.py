@@ -551,21 +551,14 @@ def serve(
     """Serve the API and the UI on one port, with one job worker in-process (admin password printed once if none
     is configured)."""
     from chatbot.credentials import WeakPassword
-    from chatbot.queue.worker import InProcessWorker
     from chatbot.server import run_server
 
     services = open_services()
-    worker = None
     try:
-        if services.settings.worker and not no_worker:
-            services.pool  # noqa: B018 — migrated before the worker takes jobs
-            worker = InProcessWorker(services).start()
-        run_server(services, host=host, port=port, with_ui=not no_ui)
+        run_server(services, host=host, port=port, with_ui=not no_ui, worker=not no_worker)
     except (WeakPassword, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:
-        if worker is not None:
-            worker.stop()
         services.close()
 
 

@@ -16,6 +16,7 @@ from chatbot.api.rate_limit import proxy_options
 from chatbot.api.upload_guard import Gate, refuse, session_gate
 from chatbot.credentials import AdminCredentials
 from chatbot.generator_info import generator_summary
+from chatbot.queue.worker import attach_worker
 from chatbot.services import Services
 from chatbot.ui import ADMIN_PATH, build_public_app, mount_ui
 from chatbot.ui.admin_app import build_admin_app
@@ -29,17 +30,23 @@ def ui_upload_gates(app: FastAPI) -> dict[str, Gate]:
     return {f"{ADMIN_PATH}/gradio_api/upload": session_gate(admin_user), "/gradio_api/upload": refuse}
 
 
-def create_server(services: Services, credentials: AdminCredentials, *, with_ui: bool = True) -> FastAPI:
+def create_server(services: Services, credentials: AdminCredentials, *, with_ui: bool = True,
+                  worker: bool | None = None) -> FastAPI:
     """The product's one app: the API, and (unless `with_ui` is off) the admin and public Gradio apps mounted on
-    it behind the same perimeter, the admin login throttled like the API's Basic auth."""
+    it behind the same perimeter, the admin login throttled like the API's Basic auth. With `worker` (default:
+    `RAGBOT_WORKER`), one job worker runs in this process while the app does."""
     if not with_ui:
-        return create_app(services, credentials)
-    app = create_app(services, credentials, more_upload_gates=ui_upload_gates)
-    mount_ui(app, build_admin_app(services), build_public_app(services), services.settings, credentials.gradio_auth)
+        app = create_app(services, credentials)
+    else:
+        app = create_app(services, credentials, more_upload_gates=ui_upload_gates)
+        mount_ui(app, build_admin_app(services), build_public_app(services), services.settings,
+                 credentials.gradio_auth)
+    if services.settings.worker if worker is None else worker:
+        attach_worker(app, services)
     return app
 
 
-def run_server(services: Services, *, host: str, port: int, with_ui: bool = True) -> None:
+def run_server(services: Services, *, host: str, port: int, with_ui: bool = True, worker: bool = True) -> None:
     """`ragbot serve`: check the admin credentials, start (and migrate) the database, print the start-up lines on
     stderr (a generated admin password once, the generators, the URL), then serve until stopped. Raises
     `WeakPassword` or `DatabaseError` before serving anything."""
@@ -51,7 +58,7 @@ def run_server(services: Services, *, host: str, port: int, with_ui: bool = True
     if credentials.generated:
         err.print(f"[bold]admin login[/bold]: user '{credentials.user}', password '{credentials.password}'"
                   " (generated for this run; set RAGBOT_ADMIN_PASSWORD to choose one)", highlight=False)
-    application = create_server(services, credentials, with_ui=with_ui)
+    application = create_server(services, credentials, with_ui=with_ui, worker=worker and services.settings.worker)
     err.print(generator_summary(services.settings), highlight=False)
     if chosen := services.generators.precision():
         err.print(f"generator precision: {chosen.name} on {chosen.device} ({chosen.reason})", highlight=False)

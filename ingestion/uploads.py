@@ -32,6 +32,14 @@ class UploadReport(IngestReport):
 
     replaced: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_json(cls, data: dict) -> UploadReport:
+        """Back from `to_json` (a job's result): an upload's report, or a website sync's."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["files_failed"] = [FileFailure(**f) for f in values.get("files_failed", [])]
+        return cls(**values)
+
 
 def replaced_names(ingestor: Ingestor, items: list[SourceItem], collection: str) -> list[str]:
     """The items whose source already holds other content: in the collection, or earlier in `items`."""

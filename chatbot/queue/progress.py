@@ -20,7 +20,7 @@ class Progress:
                  interval: float = 0.5) -> None:
         self.records, self.job_id, self.should_abort, self.interval = records, job_id, should_abort, interval
         self.fraction, self.message, self.done, self.total = 0.0, "", 0, 0
-        self._written = 0.0
+        self._written: float | None = None  # the first report is always written
 
     def __call__(self, fraction: float | None = None, message: str | None = None, *, done: int | None = None,
                  total: int | None = None) -> None:
@@ -32,8 +32,9 @@ class Progress:
         if message is not None:
             self.message = message
         cancelled = False
-        if time.monotonic() - self._written >= self.interval or self.fraction >= 1.0:
-            self._written = time.monotonic()
+        now = time.monotonic()
+        if self._written is None or now - self._written >= self.interval or self.fraction >= 1.0:
+            self._written = now
             cancelled = self.records.progress(self.job_id, self.fraction, self.message, self.done, self.total)
         if cancelled or self.should_abort():
             raise JobCancelled(f"job {self.job_id} was cancelled")

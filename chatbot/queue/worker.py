@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from procrastinate import App, PsycopgConnector
@@ -98,13 +99,24 @@ def run_worker(services: Any, queues: Iterable[str] | None = None, concurrency: 
 
 
 class InProcessWorker:
-    """One worker in a thread of this process (`ragbot serve` without `--no-worker`)."""
+    """One worker in a thread of this process (`ragbot serve` without `--no-worker`); started again after a
+    failure (the database went away), `RESTART_S` later."""
+
+    RESTART_S = 5.0
 
     def __init__(self, services: Any) -> None:
+        self.services = services
         self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=run_worker, args=(services,), name="ragbot-worker", daemon=True,
-                                       kwargs={"name": "ragbot-serve-worker", "stop": self.stop_event,
-                                               "install_signal_handlers": False})
+        self.thread = threading.Thread(target=self._run, name="ragbot-worker", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                run_worker(self.services, name="ragbot-serve-worker", stop=self.stop_event,
+                           install_signal_handlers=False)
+            except Exception:  # the server goes on answering; its jobs wait for the worker to come back
+                log.exception("the in-process job worker stopped; starting it again in %s s", self.RESTART_S)
+                self.stop_event.wait(self.RESTART_S)
 
     def start(self) -> InProcessWorker:
         self.thread.start()
@@ -113,3 +125,19 @@ class InProcessWorker:
     def stop(self, timeout: float = 15.0) -> None:
         self.stop_event.set()
         self.thread.join(timeout)
+
+
+def attach_worker(app: Any, services: Any) -> None:
+    """Run an `InProcessWorker` while the ASGI `app` (FastAPI) runs: started at its startup, stopped at shutdown."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        worker = InProcessWorker(services).start()
+        try:
+            async with inner(application) as state:
+                yield state
+        finally:
+            await asyncio.to_thread(worker.stop)
+
+    app.router.lifespan_context = lifespan

@@ -142,3 +142,33 @@ def test_jobs_list_json_shows_the_database_jobs(services):
     assert set(listed) == {j.id for j in services.jobs.jobs(limit=50)}
     shown = run_cli(["jobs", "show", str(job.id)], services.settings, timeout=120)
     assert json.loads(shown.stdout)["arguments"] == {"steps": 1, "seconds": 0.1, "fail": None}
+
+
+def test_an_upload_is_stored_before_it_is_queued_then_ingested_by_a_worker_which_deletes_it(services):
+    from chatbot.queue.builtin_tasks import submit_uploads
+
+    text = b"# Gizmo\n\nThe gizmo resets when its blue button is held for ten seconds.\n"
+    job = submit_uploads(services.jobs, [("../gizmo.md", text)], "uploads", QUEUED_BY)
+    assert services.jobs.records.files(job.id) == [("gizmo.md", text)]  # any machine's worker can read it now
+    assert job.arguments == {"collection": "uploads", "files": ["gizmo.md"]}
+    with worker(services) as process:
+        job = wait_for(services, job.id, ended, timeout=300)
+    assert job.status == "succeeded", job.error
+    assert job.result["files_ok"] == 1 and job.result["documents_added"] == 1 and job.pid == process.pid
+    assert (job.done, job.total) == (1, 1)
+    assert services.jobs.records.files(job.id) == []
+    assert [d.source for d in services.store.list_documents("uploads")] == ["upload:gizmo.md"]
+
+
+def test_the_admin_jobs_view_lists_and_cancels_through_the_same_queue(services):
+    from chatbot.queue.builtin_tasks import submit_probe
+    from chatbot.ui.jobs_tab import JobsHandlers
+
+    job = submit_probe(services.jobs, "admin-ui:admin", steps=2)
+    handlers = JobsHandlers(services.jobs)
+    row = next(r for r in handlers.listing() if r[0] == job.id)
+    assert row[1:4] == ["queued", "probe", "0%"] and row[5] == "admin-ui:admin"
+    assert json.loads(handlers.show(job.id))["title"] == job.title
+    note, rows = handlers.cancel(job.id)
+    assert note == f"Job {job.id}: cancelled." and next(r for r in rows if r[0] == job.id)[1] == "cancelled"
+    assert handlers.cancel(10**9)[0] == f"no job {10**9}"
