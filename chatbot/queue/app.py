@@ -48,10 +48,13 @@ def _runner(spec: TaskSpec):
         try:
             result = spec.function(services, progress, **record.arguments)
         except JobCancelled:
-            if context.abort_reason() == AbortReason.SHUTDOWN:
+            if context.abort_reason() != AbortReason.SHUTDOWN:
+                records.finish(job, "cancelled", message="cancelled while running")
+            elif context.job.attempts < RESTART_ON_SHUTDOWN.max_attempts:
                 records.requeue(job, f"its worker on {HOST} stopped: the next worker runs it again")
             else:
-                records.finish(job, "cancelled", message="cancelled while running")
+                records.finish(job, "failed", error=f"its worker stopped during each of its "
+                               f"{context.job.attempts + 1} runs")
             raise JobAborted(f"job {job} stopped") from None
         except Exception as exc:
             records.finish(job, "failed", error=f"{type(exc).__name__}: {exc}", message="failed")

@@ -90,6 +90,35 @@ def cancel(job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
     typer.echo(f"job {job.id} ({job.title}): {state}")
 
 
+@jobs_app.command("queue")
+def queue_job(
+    kind: Annotated[str, typer.Argument(help="calibration or reembed (of a collection).")],
+    collection: Annotated[str | None, typer.Option("--collection", "-c", help="Collection (default: settings).")
+                          ] = None,
+    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for it to end (0: just queue it).")] = 0,
+) -> None:
+    """Queue a collection's fusion calibration or re-embedding for a worker (`ragbot calibrate` and `ragbot
+    reembed` run it here instead)."""
+    from chatbot.queue.builtin_tasks import submit_calibration, submit_reembed
+    from chatbot.queue.records import JobRefused
+    from chatbot.queue.service import cli_user
+
+    submitters = {"calibration": submit_calibration, "reembed": submit_reembed}
+    if kind not in submitters:
+        err.print(f"[red]error:[/red] '{kind}' is not one of {', '.join(submitters)}")
+        raise typer.Exit(2)
+    services = open_services()
+    try:
+        job = submitters[kind](services.jobs, collection or services.settings.collection, cli_user())
+        job = services.jobs.wait(job.id, wait) if wait else job
+    except JobRefused as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        services.close()
+    typer.echo(_line(job))
+
+
 @jobs_app.command("probe")
 def probe(
     steps: Annotated[int, typer.Option(min=1, max=10_000)] = 3,

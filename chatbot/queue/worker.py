@@ -26,7 +26,7 @@ def worker_options(services: Any, queues: Iterable[str] | None, concurrency: int
     return {"queues": list(queues) if queues else None, "concurrency": concurrency, "name": name,
             "additional_context": {"services": services}, "update_heartbeat_interval": stalled / 4,
             "stalled_worker_timeout": stalled, "abort_job_polling_interval": 1.0,
-            "shutdown_graceful_timeout": 10.0}
+            "shutdown_graceful_timeout": 10.0, "delete_jobs": "successful"}  # ragbot's row keeps the record
 
 
 async def recover_stalled(app: App, records: JobRecords, stalled_s: float) -> list[int]:

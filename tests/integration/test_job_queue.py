@@ -105,6 +105,8 @@ def test_a_second_holder_of_a_key_is_refused_by_name(services):
     try:
         with pytest.raises(JobRefused, match=rf"'calibrate the fusion of 'docs'' \(job {first.id}, queued"):
             submit_calibration(services.jobs, "docs", "someone else")
+        refused = run_cli(["jobs", "queue", "calibration", "-c", "docs"], services.settings, timeout=120)
+        assert refused.returncode == 1 and "holds calibration:docs already" in refused.stderr, refused.stderr
         other = submit_calibration(services.jobs, "other", QUEUED_BY)  # another collection: its own key
         services.jobs.cancel(other.id)
     finally:
@@ -172,3 +174,19 @@ def test_the_admin_jobs_view_lists_and_cancels_through_the_same_queue(services):
     note, rows = handlers.cancel(job.id)
     assert note == f"Job {job.id}: cancelled." and next(r for r in rows if r[0] == job.id)[1] == "cancelled"
     assert handlers.cancel(10**9)[0] == f"no job {10**9}"
+
+
+def test_a_worker_stopped_by_sigterm_hands_its_running_job_to_the_next_worker(services):
+    from chatbot.queue.builtin_tasks import submit_probe
+
+    with worker(services) as first:
+        job = submit_probe(services.jobs, QUEUED_BY, steps=200, seconds=0.1)
+        wait_for(services, job.id, lambda j: j.status == "running" and j.done >= 2)
+        first.send_signal(signal.SIGTERM)  # 10 s to finish, then the job is stopped and queued again
+        assert first.wait(60) == 0
+    requeued = services.jobs.get(job.id)
+    assert requeued.status == "queued" and requeued.done < 200, requeued.message
+    assert f"its worker on {socket.gethostname()} stopped" in requeued.message
+    with worker(services) as second:
+        job = wait_for(services, job.id, ended, timeout=180)
+    assert job.status == "succeeded" and job.attempts == 2 and job.pid == second.pid
