@@ -453,6 +453,10 @@ app.add_typer(training_cli.adapters_app, name="adapters")
 eval_app.command("answers")(training_cli.answers)
 
 from chatbot.embedder_cli import embedder_app  # noqa: E402
+from chatbot.queue.cli import jobs_app, worker  # noqa: E402
+
+app.add_typer(jobs_app, name="jobs")
+app.command("worker")(worker)
 
 app.add_typer(embedder_app, name="embedder")
 eval_app.command("loops")(training_cli.loops)
@@ -541,15 +545,18 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     no_ui: Annotated[bool, typer.Option("--no-ui", help="API only, no Gradio UI.")] = False,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Run no job worker in this process (web "
+                                            "replicas; also RAGBOT_WORKER=0): `ragbot worker` runs the jobs.")] = False,
 ) -> None:
-    """Serve the API and the UI on one port (admin password printed once if none is configured)."""
+    """Serve the API and the UI on one port, with one job worker in-process (admin password printed once if none
+    is configured)."""
     from chatbot.cluster.admin_password import AdminPasswordRequired
     from chatbot.credentials import WeakPassword
     from chatbot.server import run_server
 
     services = open_services()
     try:
-        run_server(services, host=host, port=port, with_ui=not no_ui)
+        run_server(services, host=host, port=port, with_ui=not no_ui, worker=not no_worker)
     except (WeakPassword, AdminPasswordRequired, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:

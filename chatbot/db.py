@@ -16,6 +16,7 @@ from chatbot.settings import Settings, StorageSettings
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _MIGRATION_LOCK = 7_310_001  # pg_advisory_xact_lock key: one migrator at a time
+_QUEUE_SCHEMA = "-- {procrastinate_schema}"
 
 
 class DatabaseError(RuntimeError):
@@ -102,6 +103,17 @@ def embedding_dimension(conn: psycopg.Connection) -> int | None:
     return int(row[0]) if row else None
 
 
+def migration_sql(path: Path, embedding_dim: int) -> str:
+    """A migration's SQL with its placeholders filled: the embedding dimension, and the pinned procrastinate's
+    schema (the job queue's tables, see sql/013_jobs.sql)."""
+    sql = path.read_text(encoding="utf-8").replace("{embedding_dim}", str(embedding_dim))
+    if _QUEUE_SCHEMA in sql:
+        from procrastinate.schema import SchemaManager
+
+        sql = sql.replace(_QUEUE_SCHEMA, SchemaManager.get_schema())
+    return sql
+
+
 def pending_migrations(url: str) -> list[str]:
     """Names of the migrations not yet applied (all of them on a fresh database)."""
     with connect(url, vector=False) as conn:
@@ -127,7 +139,7 @@ def apply_migrations(url: str, embedding_dim: int) -> list[str]:
                 done = conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (version,)).fetchone()
                 if done:
                     continue
-                sql = path.read_text(encoding="utf-8").replace("{embedding_dim}", str(embedding_dim))
+                sql = migration_sql(path, embedding_dim)
                 conn.execute(sql)
                 conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, path.name))
                 applied.append(path.name)

@@ -21,6 +21,7 @@ from chatbot.cluster.replicas import Heartbeat, replica_name
 from chatbot.credentials import AdminCredentials, AdminLogin
 from chatbot.generator_info import generator_summary
 from chatbot.login_throttle import LoginThrottle
+from chatbot.queue.worker import attach_worker
 from chatbot.services import Services
 from chatbot.ui import ADMIN_PATH, build_public_app, mount_ui
 from chatbot.ui.admin_app import build_admin_app
@@ -42,17 +43,22 @@ def admin_login(services: Services, credentials: AdminCredentials) -> AdminLogin
     return AdminLogin(credentials, throttle)
 
 
-def create_server(services: Services, credentials: AdminCredentials, *, with_ui: bool = True) -> FastAPI:
+def create_server(services: Services, credentials: AdminCredentials, *, with_ui: bool = True,
+                  worker: bool | None = None) -> FastAPI:
     """The product's one app: the API, and (unless `with_ui` is off) the admin and public Gradio apps mounted on
-    it behind the same perimeter, the admin login throttled like the API's Basic auth."""
+    it behind the same perimeter, the admin login throttled like the API's Basic auth. With `worker` (default:
+    `RAGBOT_WORKER`), one job worker runs in this process while the app does."""
     login = admin_login(services, credentials)
-    if not with_ui:
-        return create_app(services, login)
-    app = create_app(services, login, more_upload_gates=ui_upload_gates)
     settings = services.settings
-    sessions = SessionTokens(services.pool, idle_s=settings.admin_session_idle_minutes * 60,
-                             max_s=settings.admin_session_max_hours * 3600)
-    mount_ui(app, build_admin_app(services), build_public_app(services), settings, login.gradio_auth, sessions)
+    if not with_ui:
+        app = create_app(services, login)
+    else:
+        app = create_app(services, login, more_upload_gates=ui_upload_gates)
+        sessions = SessionTokens(services.pool, idle_s=settings.admin_session_idle_minutes * 60,
+                                 max_s=settings.admin_session_max_hours * 3600)
+        mount_ui(app, build_admin_app(services), build_public_app(services), settings, login.gradio_auth, sessions)
+    if settings.worker if worker is None else worker:
+        attach_worker(app, services)
     return app
 
 
@@ -67,11 +73,11 @@ def admin_line(credentials: AdminCredentials) -> str | None:
             " (generated for this run; set RAGBOT_ADMIN_PASSWORD to choose one)")
 
 
-def run_server(services: Services, *, host: str, port: int, with_ui: bool = True) -> None:
+def run_server(services: Services, *, host: str, port: int, with_ui: bool = True, worker: bool = True) -> None:
     """`ragbot serve`: check the admin credentials, start (and migrate) the database, join the replicas (settling
     a generated password), print the start-up lines on stderr (a generated admin password once, the generators,
-    the URL), then serve until stopped. Raises `WeakPassword`, `AdminPasswordRequired` or `DatabaseError` before
-    serving anything."""
+    the URL), then serve until stopped, with one job worker in-process unless `worker` is off. Raises
+    `WeakPassword`, `AdminPasswordRequired` or `DatabaseError` before serving anything."""
     import uvicorn
 
     err = Console(stderr=True)
@@ -82,7 +88,7 @@ def run_server(services: Services, *, host: str, port: int, with_ui: bool = True
     try:
         if line := admin_line(credentials):
             err.print(line, highlight=False)
-        application = create_server(services, credentials, with_ui=with_ui)
+        application = create_server(services, credentials, with_ui=with_ui, worker=worker and services.settings.worker)
         err.print(generator_summary(services.settings), highlight=False)
         if chosen := services.generators.precision():
             err.print(f"generator precision: {chosen.name} on {chosen.device} ({chosen.reason})", highlight=False)

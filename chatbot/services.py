@@ -21,7 +21,7 @@ from chatbot.embeddings import Embedder, EmbedderIdentity, load_embedder
 from chatbot.fusion_calibration import Calibration, calibrate, is_stale
 from chatbot.gate import GenerationGate
 from chatbot.generators import Generators
-from chatbot.jobs import JobRunner
+from chatbot.queue.service import JobQueue
 from chatbot.retriever import Mode, PgRetriever
 from chatbot.settings import Settings
 from chatbot.store import FusionRecords, Store
@@ -186,8 +186,9 @@ class Services:
         return ChatService(self.chain, self.conversations, GenerationGate(self.settings.max_queue), in_flight)
 
     @cached_property
-    def jobs(self) -> JobRunner:
-        return JobRunner()
+    def jobs(self) -> JobQueue:
+        """Jobs in the database (`chatbot.queue`): submitted here, run by any worker."""
+        return JobQueue(self.pool)
 
     def check_embedding_dimension(self) -> None:
         """Refuse to mix embedders: the stored vectors must match the configured embedder."""
@@ -201,6 +202,6 @@ class Services:
 
     def close(self) -> None:
         if "jobs" in self.__dict__:
-            self.jobs.shutdown()
+            self.jobs.close()
         if "pool" in self.__dict__:
             self.pool.close()

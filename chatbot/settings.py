@@ -180,6 +180,15 @@ class TrainingSettings(BaseModel):
                            "pair needs before it is exported for training.")
 
 
+class WorkerSettings(BaseModel):
+    """The job worker (docs/jobs.md)."""
+
+    worker: bool = Field(default=True, description="`ragbot serve` runs one job worker in-process; 0 for web "
+                         "replicas (run `ragbot worker` elsewhere).")
+    worker_stalled_s: float = Field(default=30.0, ge=2, description="A worker silent this long is taken for dead: "
+                                    "its running jobs are retried by another worker (or failed).")
+
+
 class SecuritySettings(BaseModel):
     """The admin login, CORS, rate limits and the reverse proxies believed."""
 
@@ -220,7 +229,7 @@ class SecuritySettings(BaseModel):
         return origins
 
 
-class Settings(SecuritySettings, TrainingSettings, ServerSettings, RetrievalSettings, IngestSettings,
+class Settings(SecuritySettings, WorkerSettings, TrainingSettings, ServerSettings, RetrievalSettings, IngestSettings,
                GenerationSettings, EmbedderSettings, StorageSettings, BaseSettings):
     """Configuration, the sections above together; every field maps to `RAGBOT_<NAME>` (and `DATABASE_URL`).
     A function that needs one section takes it (a `Settings` is each of them)."""

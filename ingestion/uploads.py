@@ -6,6 +6,7 @@ the uploads that replaced a document of the same name."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 
 from ingestion.errors import IngestError
@@ -31,6 +32,14 @@ class UploadReport(IngestReport):
 
     replaced: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_json(cls, data: dict) -> UploadReport:
+        """Back from `to_json` (a job's result): an upload's report, or a website sync's."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["files_failed"] = [FileFailure(**f) for f in values.get("files_failed", [])]
+        return cls(**values)
+
 
 def replaced_names(ingestor: Ingestor, items: list[SourceItem], collection: str) -> list[str]:
     """The items whose source already holds other content: in the collection, or earlier in `items`."""
@@ -43,8 +52,17 @@ def replaced_names(ingestor: Ingestor, items: list[SourceItem], collection: str)
     return replaced
 
 
-def ingest_uploads(ingestor: Ingestor, files: list[tuple[str | None, bytes]], collection: str) -> UploadReport:
-    """Uploads (name, bytes) → one ingest report; a file over the ingestor's size cap fails alone."""
+def _counted(items: list[SourceItem], on_item: Callable[[int, int], None]) -> Iterator[SourceItem]:
+    for done, item in enumerate(items):
+        on_item(done, len(items))
+        yield item
+    on_item(len(items), len(items))
+
+
+def ingest_uploads(ingestor: Ingestor, files: list[tuple[str | None, bytes]], collection: str, *,
+                   on_item: Callable[[int, int], None] | None = None) -> UploadReport:
+    """Uploads (name, bytes) → one ingest report; a file over the ingestor's size cap fails alone. `on_item(done,
+    total)` is called as the files are taken."""
     items, failures = [], []
     for raw_name, data in files:
         name = safe_filename(raw_name)
@@ -53,7 +71,7 @@ def ingest_uploads(ingestor: Ingestor, files: list[tuple[str | None, bytes]], co
         except IngestError as exc:
             failures.append(FileFailure(name, str(exc)))
     replaced = replaced_names(ingestor, items, collection)
-    report = ingestor.ingest_items(items, collection, total=len(items))
+    report = ingestor.ingest_items(_counted(items, on_item) if on_item else items, collection, total=len(items))
     report.files_failed[:0] = failures
     failed = {f.path for f in report.files_failed}
     return UploadReport(**{f.name: getattr(report, f.name) for f in fields(report)},

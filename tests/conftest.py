@@ -68,6 +68,17 @@ def services(settings) -> Iterator:
 
 
 @pytest.fixture(scope="session")
+def job_worker(services) -> Iterator:
+    """A job worker in a thread of this process on the session's database (as `ragbot serve` runs one)."""
+    from chatbot.queue.worker import InProcessWorker
+
+    services.pool  # noqa: B018 — migrated before the worker takes jobs
+    worker = InProcessWorker(services).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
 def examples_ingested(services):
     """`examples/docs` ingested once into the `examples` collection."""
     report = services.ingestor.ingest_paths([EXAMPLE_DOCS], "examples")

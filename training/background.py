@@ -1,4 +1,4 @@
-"""Training started from the admin UI: a background job (see `chatbot.jobs`) with visible progress.
+"""Training started from the admin UI: a job (`chatbot.queue`, on the training queue) with visible progress.
 
 The same `training.train.train` as `ragbot train`. Votes never train directly: `export_votes` writes the voted
 pairs (`chatbot.feedback_export`) to `RAGBOT_HOME/qa/feedback-<time>.jsonl` for the admin to review, and an adapter
@@ -17,10 +17,15 @@ from psycopg_pool import ConnectionPool
 from chatbot.adapter_registry import AdapterRegistry, use_adapter
 from chatbot.corpus import Corpus
 from chatbot.feedback_export import voted_pairs, write_pairs
-from chatbot.jobs import Job, JobRunner, Progress
 from chatbot.qa_files import qa_dir
+from chatbot.queue.progress import Progress
+from chatbot.queue.records import JobRecord
+from chatbot.queue.service import JobQueue
+from chatbot.queue.tasks import TRAINING_QUEUE, task
 from chatbot.settings import Settings
 from training.train import PreparedData, TrainConfig, TrainingError, runs_dir, train
+
+KIND = "training"
 
 LOAD_SHARE = 0.05  # of the progress bar: building examples and loading the base before the first step
 VOTES_PREFIX = "feedback-"  # QA files exported from votes
@@ -52,23 +57,31 @@ def _train_with_progress(corpus: Corpus, registry: AdapterRegistry, settings: Se
             **{k: metrics[k] for k in ("steps", "seconds", "train_loss", "eval_loss", "eval_loss_before")}}
 
 
-def _claim(settings: Settings, jobs: JobRunner, name: str) -> None:
-    """Refuse a name an adapter, a run or a queued job already has (a new run must not resume an old one)."""
-    taken = (settings.adapters_dir / name).exists() or (runs_dir(settings) / name).exists()
-    if taken or any(job.active and job.title.startswith(f"train adapter '{name}'") for job in jobs.jobs()):
+@task(KIND, TRAINING_QUEUE)
+def training_task(services: Any, progress: Progress, config: dict[str, Any], activate: bool) -> dict[str, Any]:
+    """The job: train the adapter `config` names (and make it active when asked)."""
+    return _train_with_progress(services.corpus, services.adapter_registry, services.settings, TrainConfig(**config),
+                                progress, activate)
+
+
+def _claim(settings: Settings, name: str) -> None:
+    """Refuse a name an adapter or a run already has (a new run must not resume an old one); a queued or running
+    training of the name is refused by the database (`submit_training`)."""
+    if (settings.adapters_dir / name).exists() or (runs_dir(settings) / name).exists():
         raise TrainingError(f"an adapter or run named '{name}' exists already: choose another name")
 
 
-def submit_training(jobs: JobRunner, corpus: Corpus, registry: AdapterRegistry, settings: Settings,
-                    config: TrainConfig, *, activate: bool = False) -> Job:
+def submit_training(jobs: JobQueue, settings: Settings, config: TrainConfig, *, queued_by: str,
+                    activate: bool = False) -> JobRecord:
     """Queue a training run; the adapter is registered (and made active when asked, unless the QA file is a
-    votes export: try it in Compare first) when it finishes."""
+    votes export: try it in Compare first) when it finishes. At most one training per adapter name at a time
+    (`JobRefused` names the holder)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     name = config.name or f"{config.collection or settings.collection}-{stamp}"
-    _claim(settings, jobs, name)
+    _claim(settings, name)
     config = dataclasses.replace(config, name=name)
-    return jobs.submit("training", f"train adapter '{name}'",
-                       lambda progress: _train_with_progress(corpus, registry, settings, config, progress, activate))
+    return jobs.submit(KIND, f"train adapter '{name}'", {"config": dataclasses.asdict(config), "activate": activate},
+                       queued_by=queued_by, dedupe_key=f"training:{name}")
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,18 @@
-"""Embedder work started from the admin UI: a tune, or a collection's switch to another embedder, as a background
-job (`chatbot.jobs`: one at a time, after any training or evaluation queued before it) with visible progress."""
+"""Embedder work started from the admin UI: a tune, or a collection's switch to another embedder, as a job
+(`chatbot.queue`, kind `embedder`, on the training queue) with visible progress."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from chatbot.corpus import Corpus
 from chatbot.embedder_admin import EmbedderAdmin
 from chatbot.embedder_registry import BASE, EmbedderRegistryError, embedders_dir, get_tuned
-from chatbot.jobs import Job, JobRunner, Progress
+from chatbot.queue.progress import Progress
+from chatbot.queue.records import JobRecord
+from chatbot.queue.service import JobQueue
+from chatbot.queue.tasks import TRAINING_QUEUE, task
 from training.embedder_pairs import PairSet
 from training.embedder_tune import TuneConfig, tune
 
@@ -49,23 +53,30 @@ def _tune(corpus: Corpus, admin: EmbedderAdmin, config: TuneConfig, progress: Pr
     return summary
 
 
-def _claimed(admin: EmbedderAdmin, jobs: JobRunner, name: str) -> bool:
-    return (embedders_dir(admin.settings) / name).exists() or any(
-        job.active and job.title.startswith(f"tune embedder '{name}'") for job in jobs.jobs(KIND))
+@task(KIND, TRAINING_QUEUE)
+def embedder_task(services: Any, progress: Progress, action: str, collection: str, name: str | None = None,
+                  config: dict[str, Any] | None = None, switch: bool = False) -> dict[str, Any]:
+    """The job: `tune` (then, with `switch`, use) the embedder `config` describes, or `use` embedder `name`."""
+    admin = services.embedder_admin
+    if action == "tune":
+        return _tune(services.corpus, admin, TuneConfig(**(config or {})), progress, switch)
+    return _use(admin, name or BASE, collection, progress, 0.0)
 
 
-def submit_tune(jobs: JobRunner, corpus: Corpus, admin: EmbedderAdmin, config: TuneConfig, *,
-                switch: bool = False) -> Job:
-    """Queue a tune (then, with `switch`, the collection's switch to the new embedder)."""
-    if _claimed(admin, jobs, config.name):
-        raise EmbedderRegistryError(f"an embedder named '{config.name}' exists or is being tuned: choose another")
+def submit_tune(jobs: JobQueue, admin: EmbedderAdmin, config: TuneConfig, *, queued_by: str,
+                switch: bool = False) -> JobRecord:
+    """Queue a tune (then, with `switch`, the collection's switch to the new embedder); one per name at a time."""
+    if (embedders_dir(admin.settings) / config.name).exists():
+        raise EmbedderRegistryError(f"an embedder named '{config.name}' exists already: choose another")
     return jobs.submit(KIND, f"tune embedder '{config.name}' on '{config.collection}'",
-                       lambda progress: _tune(corpus, admin, config, progress, switch))
+                       {"action": "tune", "collection": config.collection, "config": dataclasses.asdict(config),
+                        "switch": switch}, queued_by=queued_by, dedupe_key=f"embedder:{config.name}")
 
 
-def submit_use(jobs: JobRunner, admin: EmbedderAdmin, name: str, collection: str) -> Job:
-    """Queue a collection's switch to embedder `name` (`base`: the configured one)."""
+def submit_use(jobs: JobQueue, admin: EmbedderAdmin, name: str, collection: str, *, queued_by: str) -> JobRecord:
+    """Queue a collection's switch to embedder `name` (`base`: the configured one); one per collection at a time."""
     if name != BASE:
         get_tuned(admin.settings, name)  # fail now on an unknown name
     return jobs.submit(KIND, f"switch '{collection}' to embedder '{name}'",
-                       lambda progress: _use(admin, name, collection, progress, 0.0))
+                       {"action": "use", "collection": collection, "name": name}, queued_by=queued_by,
+                       dedupe_key=f"embedder-use:{collection}")

@@ -1,6 +1,6 @@
 """Saved 2×2 reports: `RAGBOT_HOME/reports/<UTC timestamp>-<collection>/` with report.html, result.json,
 records.jsonl and the charts as PNG — written the same way by `ragbot eval compare` and by the admin
-UI's background job (`submit_compare`), and listed back for the UI."""
+UI's job (`submit_compare`), and listed back for the UI."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from typing import Any
 from chatbot.chain import RagChain
 from chatbot.embeddings import Embedder
 from chatbot.generators import Generators
-from chatbot.jobs import Job, JobRunner, Progress
+from chatbot.queue.progress import Progress
+from chatbot.queue.records import JobRecord
+from chatbot.queue.service import JobQueue
+from chatbot.queue.tasks import task
 from chatbot.settings import Settings, StorageSettings
 from chatbot.store import Store
 from training.compare import ARMS, QUALITY, charts, compare_arms, html_report
@@ -99,29 +102,34 @@ def check_compare(generators: Generators, qa: Path, split: str | None, adapter: 
     return len(pairs)
 
 
-def submit_compare(jobs: JobRunner, chain: RagChain, store: Store, embedder: Embedder, settings: Settings,
-                   qa: Path, *, split: str | None = "test", collection: str | None = None,
-                   adapter: str | None = None, limit: int | None = None) -> Job:
-    """Queue the 2×2 as a background job (one job runs at a time); its result names the report folder.
-    Raises `DatasetError` / `GeneratorUnavailable` at once for a bad QA file, split or adapter."""
+@task("evaluation")
+def evaluation_task(services: Any, progress: Progress, qa: str, split: str | None, collection: str,
+                    adapter: str | None, limit: int | None, questions: int) -> dict[str, Any]:
+    """The job: the 2×2 on `collection`, saved as a report folder (named in the result)."""
+    progress(0.0, f"loading the models for {questions} question(s) × {len(ARMS)} arms")
+
+    def answered(done: int, total: int) -> None:
+        progress(ANSWER_SHARE * done / max(total, 1), f"answer {done}/{total}")
+
+    folder = run_compare_report(services.chain, services.store, services.embedder, services.settings, Path(qa),
+                                split=split, collection=collection, adapter=adapter, limit=limit, progress=False,
+                                on_progress=answered)
+    result = json.loads((folder / RESULT_JSON).read_text(encoding="utf-8"))
+    return {"report": folder.name, "path": str(folder), "n": result["n"], "best_arm_by_f1": result["best_arm_by_f1"]}
+
+
+def submit_compare(jobs: JobQueue, generators: Generators, settings: Settings, qa: Path, *, queued_by: str,
+                   split: str | None = "test", collection: str | None = None, adapter: str | None = None,
+                   limit: int | None = None) -> JobRecord:
+    """Queue the 2×2 as a job; its result names the report folder. Raises `DatasetError` /
+    `GeneratorUnavailable` at once for a bad QA file, split or adapter."""
     collection = collection or settings.collection
-    pairs = check_compare(chain.generators, qa, split, adapter)
+    pairs = check_compare(generators, qa, split, adapter)
     questions = min(pairs, limit) if limit else pairs
-
-    def run(progress: Progress) -> dict[str, Any]:
-        progress(0.0, f"loading the models for {questions} question(s) × {len(ARMS)} arms")
-
-        def answered(done: int, total: int) -> None:
-            progress(ANSWER_SHARE * done / max(total, 1), f"answer {done}/{total}")
-
-        folder = run_compare_report(chain, store, embedder, settings, qa, split=split, collection=collection,
-                                    adapter=adapter, limit=limit, progress=False, on_progress=answered)
-        result = json.loads((folder / RESULT_JSON).read_text(encoding="utf-8"))
-        return {"report": folder.name, "path": str(folder), "n": result["n"],
-                "best_arm_by_f1": result["best_arm_by_f1"]}
-
     title = f"2×2 on '{collection}': {qa.name}, split {split or 'all'}, {questions} question(s)"
-    return jobs.submit("evaluation", title, run)
+    return jobs.submit("evaluation", title, {"qa": str(qa), "split": split, "collection": collection,
+                                             "adapter": adapter, "limit": limit, "questions": questions},
+                       queued_by=queued_by)
 
 
 # --- reading reports back ------------------------------------------------------------------------

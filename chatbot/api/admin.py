@@ -6,15 +6,20 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from chatbot.chat_service import ChatService
 from chatbot.conversations import client_key
+from chatbot.queue.builtin_tasks import submit_uploads
+from chatbot.queue.records import JobRecord
+from chatbot.queue.service import JobQueue
 from chatbot.settings import IngestSettings
 from chatbot.store import Store
-from ingestion.pipeline import Ingestor
-from ingestion.uploads import ingest_uploads
+
+UPLOAD_WAIT_S = 300.0  # how long an upload request waits for its ingest job by default
+API_USER = "api:admin"
 
 
 class Feedback(BaseModel):
@@ -22,22 +27,36 @@ class Feedback(BaseModel):
     vote: Literal["up", "down", 1, -1]
 
 
-def router(settings: IngestSettings, store: Store, ingestor: Callable[[], Ingestor], chat: ChatService,
+def upload_outcome(job: JobRecord) -> dict[str, Any] | JSONResponse:
+    """The ingest report once the job succeeded; 202 naming the job while it waits or runs; else an error."""
+    if job.status == "succeeded":
+        return {**(job.result or {}), "job": job.id}
+    if job.active:
+        return JSONResponse({"job": job.id, "status": job.status, "detail": f"job {job.id} is {job.status}: "
+                             f"`ragbot jobs show {job.id}` or Admin → Jobs"}, status_code=202)
+    if job.status == "cancelled":
+        raise HTTPException(409, f"job {job.id} was cancelled")
+    raise HTTPException(500, f"job {job.id} failed: {job.error}")
+
+
+def router(settings: IngestSettings, store: Store, jobs: JobQueue, chat: ChatService,
            require_admin: Callable[..., Any]) -> APIRouter:
-    """`ingestor` is built at the first upload (a failure is that request's error)."""
+    """Uploads are stored with an ingest job, which a worker runs; the request waits for it (`wait` s)."""
     api = APIRouter(prefix="/api", tags=["admin"])
     admin = [Depends(require_admin)]
 
     @api.post("/documents", dependencies=admin)
     async def upload(files: Annotated[list[UploadFile], File()],
-                     collection: Annotated[str | None, Form()] = None) -> dict[str, Any]:
+                     collection: Annotated[str | None, Form()] = None,
+                     wait: Annotated[float, Query(ge=0, le=3600, description="Seconds to wait for the ingest job; "
+                                                  "past them → 202 with the job's id.")] = UPLOAD_WAIT_S) -> Any:
         limit = settings.max_upload_bytes
         payloads = [(f.filename, await f.read(limit + 1)) for f in files]
         name = (collection or settings.collection)[:100]
         from starlette.concurrency import run_in_threadpool
 
-        report = await run_in_threadpool(ingest_uploads, ingestor(), payloads, name)
-        return report.to_json()
+        job = await run_in_threadpool(submit_uploads, jobs, payloads, name, API_USER)
+        return upload_outcome(await run_in_threadpool(jobs.wait, job.id, wait))
 
     @api.get("/documents", dependencies=admin)
     def list_documents(collection: str | None = None) -> list[dict[str, Any]]:

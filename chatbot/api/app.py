@@ -85,6 +85,6 @@ def create_app(services: Services, admin_login: AdminLogin, *,
 
     app.middleware("http")(track_requests)
     app.include_router(openai_compat.router(generators, services.chat))
-    app.include_router(admin.router(settings, services.store, lambda: services.ingestor, services.chat, require_admin))
+    app.include_router(admin.router(settings, services.store, services.jobs, services.chat, require_admin))
     app.include_router(search.router(services.retriever, settings))
     return app

@@ -1,17 +1,18 @@
 """The admin Blocks (mounted at /admin behind a login), in tabs: Documents (upload, list, delete, collection
 stats), Monitor (usage and votes over time), Fine-tuning (train an adapter in the background, choose the active
-one), Embedders (each collection's embedder; tune one on the store, switch) and Evaluation (the 2×2 as a
-background job, saved reports)."""
+one), Embedders (each collection's embedder; tune one on the store, switch), Evaluation (the 2×2 as a
+job, saved reports) and Jobs (every job in the database, with cancel)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
 from chatbot.db import DatabaseError
+from chatbot.queue.builtin_tasks import submit_uploads
+from chatbot.queue.service import JobQueue
 from chatbot.services import Services
 from chatbot.settings import IngestSettings, Settings
 from chatbot.store import Store
@@ -23,17 +24,14 @@ from chatbot.ui.formatting import (
     FAILURE_HEADERS,
     STATS_HEADERS,
     document_rows,
-    failure_rows,
-    report_summary,
+    ingest_outcome,
     stats_rows,
 )
+from chatbot.ui.jobs_tab import JobsHandlers, build_jobs_tab
 from chatbot.ui.monitor_tab import build_monitor_tab
-from chatbot.ui.training_tab import TrainingHandlers, build_training_tab
-from chatbot.ui.websites import WebsiteInputs, build_website_inputs, wire_websites
+from chatbot.ui.training_tab import TrainingHandlers, build_training_tab, ui_user
+from chatbot.ui.websites import UI_WAIT_S, WebsiteInputs, build_website_inputs, wire_websites
 from chatbot.web_store import WebSources
-from ingestion.pipeline import Ingestor
-from ingestion.uploads import ingest_uploads
-from ingestion.web_sync import WebSync
 
 
 @dataclass(frozen=True)
@@ -92,8 +90,8 @@ class DocumentsHandlers:
     """The Documents tab's event handlers: list, upload, delete, pick a row; `ingestor` is built at the first
     upload (its errors become a message)."""
 
-    def __init__(self, store: Store, ingestor: Callable[[], Ingestor], default_collection: str) -> None:
-        self.store, self.ingestor, self.default_collection = store, ingestor, default_collection
+    def __init__(self, store: Store, jobs: JobQueue, default_collection: str, queued_by: str) -> None:
+        self.store, self.jobs, self.default_collection, self.queued_by = store, jobs, default_collection, queued_by
 
     def listing(self) -> tuple:
         store = self.store
@@ -105,11 +103,11 @@ class DocumentsHandlers:
         payloads = [(Path(p).name, Path(p).read_bytes()) for p in paths]
         collection = (name or self.default_collection).strip()[:100]
         try:
-            report = ingest_uploads(self.ingestor(), payloads, collection)
+            job = submit_uploads(self.jobs, payloads, collection, self.queued_by)
+            summary, rows = ingest_outcome(self.jobs.wait(job.id, UI_WAIT_S))
         except DatabaseError as exc:
             return f"The database is unavailable: {exc}", gr.update(visible=False), gr.update(), *self.listing()
-        rows = failure_rows(report)
-        return report_summary(report), gr.update(value=rows, visible=bool(rows)), None, *self.listing()
+        return summary, gr.update(value=rows, visible=bool(rows)), None, *self.listing()
 
     def remove(self, value: float | None) -> tuple:
         if value is None or value < 1:
@@ -124,8 +122,8 @@ class DocumentsHandlers:
         return row[0] if row else None
 
 
-def wire_documents(admin: gr.Blocks, ui: DocumentsLayout, handlers: DocumentsHandlers, web_sources: WebSources,
-                   web_sync: Callable[[], WebSync]) -> None:
+def wire_documents(admin: gr.Blocks, ui: DocumentsLayout, handlers: DocumentsHandlers, web_sources: WebSources
+                   ) -> None:
     """The Documents tab's events (websites included) and the listing at page load."""
     hidden = {"api_visibility": "private"}  # UI-only: not advertised on the login page or to API clients
     ingested = [ui.summary, ui.failures, ui.files, ui.documents, ui.stats]
@@ -134,8 +132,8 @@ def wire_documents(admin: gr.Blocks, ui: DocumentsLayout, handlers: DocumentsHan
     ui.delete.click(handlers.remove, ui.document_id, [ui.deleted, ui.documents, ui.stats], **hidden)
     ui.documents.select(handlers.pick, None, ui.document_id, show_progress="hidden", **hidden)
     ui.refresh.click(handlers.listing, None, [ui.documents, ui.stats], **hidden)
-    wire_websites(web_sources, web_sync, handlers.default_collection, ui.website, ui.collection,
-                  [ui.summary, ui.failures, ui.documents, ui.stats], handlers.listing)
+    wire_websites(web_sources, handlers.jobs, handlers.queued_by, handlers.default_collection, ui.website,
+                  ui.collection, [ui.summary, ui.failures, ui.documents, ui.stats], handlers.listing)
     admin.load(handlers.listing, None, [ui.documents, ui.stats], **hidden)
 
 
@@ -143,9 +141,8 @@ def build_admin_app(services: Services) -> gr.Blocks:
     """The admin app, each tab given the services it uses."""
     settings = services.settings
     training = TrainingHandlers(settings, services.adapter_registry, services.jobs, services.corpus, services.pool)
-    embedders = EmbeddersHandlers(services.embedder_admin, services.jobs, services.corpus)
-    evaluation = EvaluationHandlers(settings, services.jobs, services.chain, services.store,
-                                    lambda: services.embedder)
+    embedders = EmbeddersHandlers(services.embedder_admin, services.jobs)
+    evaluation = EvaluationHandlers(settings, services.jobs, services.chain, services.store)
     with gr.Blocks(title="ragbot admin", analytics_enabled=False, delete_cache=(3600, 3600)) as admin:
         gr.Markdown("# ragbot admin\nManage the documents answers are drawn from, watch how answers do and "
                     "evaluate the models. [← Back to the chat](../)", elem_id="admin-title")
@@ -161,6 +158,8 @@ def build_admin_app(services: Services) -> gr.Blocks:
                 build_monitor_tab(admin, services.pool)
             with gr.Tab("Evaluation", id="evaluation-tab"):
                 build_evaluation_tab(admin, evaluation)
-        handlers = DocumentsHandlers(services.store, lambda: services.ingestor, settings.collection)
-        wire_documents(admin, documents, handlers, services.web_sources, lambda: services.web_sync)
+            with gr.Tab("Jobs", id="jobs-tab"):
+                build_jobs_tab(admin, JobsHandlers(services.jobs))
+        handlers = DocumentsHandlers(services.store, services.jobs, settings.collection, ui_user(settings))
+        wire_documents(admin, documents, handlers, services.web_sources)
     return admin

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from chatbot.corpus import Corpus
 from chatbot.embedder_admin import EmbedderAdmin
 from chatbot.embedder_registry import BASE, EmbedderRegistryError
-from chatbot.jobs import Job, JobQueueFull, JobRunner
+from chatbot.queue.records import JobRecord, JobRefused
+from chatbot.queue.service import JobQueue
 from chatbot.settings import Settings
 from chatbot.ui.formatting import job_status
-from chatbot.ui.training_tab import qa_choices
+from chatbot.ui.training_tab import qa_choices, ui_user
 from training.dataset import DatasetError
 from training.embedder_background import KIND, submit_tune, submit_use
 from training.embedder_tune import TuneConfig
@@ -31,8 +31,8 @@ def embedder_table(admin: EmbedderAdmin) -> list[list]:
     return rows
 
 
-def latest_job(jobs: JobRunner) -> Job | None:
-    found = jobs.jobs(KIND)
+def latest_job(jobs: JobQueue) -> JobRecord | None:
+    found = jobs.jobs(KIND, limit=1)
     return found[0] if found else None
 
 
@@ -72,7 +72,7 @@ def _tune_column(settings: Settings) -> tuple:
     return collection, name, qa_file, max_pairs, epochs, switch, start
 
 
-def embedders_layout(settings: Settings, jobs: JobRunner) -> EmbeddersLayout:
+def embedders_layout(settings: Settings, jobs: JobQueue) -> EmbeddersLayout:
     """The Embedders tab's components, laid out (call inside its `gr.Tab`)."""
     gr.Markdown("Each collection is queried with the embedder that made its vectors. Tune one on a collection's own "
                 "documents (each section heading or title → its chunks, plus a QA file's questions → their gold "
@@ -97,8 +97,8 @@ def embedders_layout(settings: Settings, jobs: JobRunner) -> EmbeddersLayout:
 class EmbeddersHandlers:
     """The Embedders tab's event handlers: the table, start a tuning or a switch, poll the latest job."""
 
-    def __init__(self, admin: EmbedderAdmin, jobs: JobRunner, corpus: Corpus) -> None:
-        self.admin, self.jobs, self.corpus = admin, jobs, corpus
+    def __init__(self, admin: EmbedderAdmin, jobs: JobQueue) -> None:
+        self.admin, self.jobs = admin, jobs
         self.settings = admin.settings
 
     def listing(self) -> tuple:
@@ -114,8 +114,8 @@ class EmbeddersHandlers:
         try:
             config = TuneConfig(collection_name, embedder.strip() or default_name, qa=qa or None,
                                 max_pairs=int(pairs or 3000), epochs=float(n_epochs or 1))
-            job = submit_tune(self.jobs, self.corpus, self.admin, config, switch=then_switch)
-        except (ValueError, DatasetError, EmbedderRegistryError, JobQueueFull) as exc:
+            job = submit_tune(self.jobs, self.admin, config, switch=then_switch, queued_by=ui_user(self.settings))
+        except (ValueError, DatasetError, EmbedderRegistryError, JobRefused) as exc:
             return f"**Not started:** {exc}"
         return job_status(job)
 
@@ -123,8 +123,9 @@ class EmbeddersHandlers:
         if not embedder:
             return "**Choose an embedder** (`base` is the configured one)."
         try:
-            job = submit_use(self.jobs, self.admin, embedder, (collection_name or self.settings.collection).strip())
-        except (EmbedderRegistryError, JobQueueFull) as exc:
+            job = submit_use(self.jobs, self.admin, embedder, (collection_name or self.settings.collection).strip(),
+                             queued_by=ui_user(self.settings))
+        except (EmbedderRegistryError, JobRefused) as exc:
             return f"**Not started:** {exc}"
         return job_status(job)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -19,13 +18,15 @@ import gradio as gr
 from chatbot.adapters import list_adapters
 from chatbot.chain import RagChain
 from chatbot.db import DatabaseError
-from chatbot.embeddings import Embedder
 from chatbot.generators import GeneratorUnavailable
-from chatbot.jobs import Job, JobQueueFull, JobRunner
 from chatbot.qa_files import QAFileError, list_qa_files, qa_dir, save_qa_file
+from chatbot.queue.records import JobRecord as Job
+from chatbot.queue.records import JobRefused
+from chatbot.queue.service import JobQueue
 from chatbot.settings import IngestSettings, Settings
 from chatbot.store import Store
 from chatbot.ui.formatting import elapsed_text, job_status
+from chatbot.ui.training_tab import ui_user
 from training.dataset import DatasetError
 from training.reports import (
     REPORT_HTML,
@@ -174,12 +175,10 @@ def evaluation_layout(settings: Settings) -> EvaluationLayout:
 
 
 class EvaluationHandlers:
-    """The Evaluation tab's event handlers: page open, QA upload, start a run, poll the jobs, show a report.
-    `embedder` gives the embedder the 2×2's cost figures time (loaded at the first run)."""
+    """The Evaluation tab's event handlers: page open, QA upload, start a run, poll the jobs, show a report."""
 
-    def __init__(self, settings: Settings, jobs: JobRunner, chain: RagChain, store: Store,
-                 embedder: Callable[[], Embedder]) -> None:
-        self.settings, self.jobs, self.chain, self.store, self.embedder = settings, jobs, chain, store, embedder
+    def __init__(self, settings: Settings, jobs: JobQueue, chain: RagChain, store: Store) -> None:
+        self.settings, self.jobs, self.chain, self.store = settings, jobs, chain, store
 
     def qa_names(self) -> list[str]:
         return [p.name for p in list_qa_files(self.settings)]
@@ -191,11 +190,11 @@ class EvaluationHandlers:
         """Jobs table, status line, the timer (on while a watched job is active), the ids still watched and,
         when a watched job has just finished, the report list with its report selected."""
         queue = self.jobs
-        all_jobs = queue.jobs(JOB_KIND)
-        running = next((j for j in queue.jobs() if j.status == "running"), None)
+        all_jobs = queue.jobs(JOB_KIND, limit=50)
+        running = next((j for j in queue.jobs(limit=50) if j.status == "running"), None)
         active = [j.id for j in all_jobs if j.active]
         finished = [queue.get(i) for i in watched if i not in active]
-        newest_report = next((j.result["report"] for j in finished if j and j.status == "done" and j.result), None)
+        newest_report = next((j.result["report"] for j in finished if j and j.status == "succeeded" and j.result), None)
         report_update = gr.update(choices=self.report_names(), value=newest_report) if finished else gr.update()
         return (job_rows(all_jobs), job_status(all_jobs[0] if all_jobs else None, running),
                 gr.Timer(active=bool(active)), active, report_update)
@@ -226,12 +225,12 @@ class EvaluationHandlers:
             return ("Choose a QA file first.", *self.poll_outputs(watched))
         chosen = (split_name or "").strip()
         try:
-            job = submit_compare(self.jobs, self.chain, self.store, self.embedder(), self.settings,
-                                 qa_dir(self.settings) / name, split=None if chosen in ("", ALL_SPLITS) else chosen,
+            job = submit_compare(self.jobs, self.chain.generators, self.settings, qa_dir(self.settings) / name,
+                                 queued_by=ui_user(self.settings), split=None if chosen in ("", ALL_SPLITS) else chosen,
                                  collection=(collection_name or self.settings.collection).strip()[:100] or None,
                                  adapter=None if adapter_name in (None, "", ACTIVE_ADAPTER) else adapter_name,
                                  limit=int(count) if count and count > 0 else None)
-        except (DatasetError, GeneratorUnavailable, DatabaseError, JobQueueFull) as exc:
+        except (DatasetError, GeneratorUnavailable, DatabaseError, JobRefused) as exc:
             return (f"Not started: {exc}", *self.poll_outputs(watched))
         return (f"Submitted job {job.id}.", *self.poll_outputs([*watched, job.id]))
 

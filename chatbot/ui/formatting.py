@@ -16,9 +16,10 @@ from langchain_core.documents import Document
 
 from chatbot.chain import Answer, public_source
 from chatbot.conversations import WinRate
-from chatbot.jobs import Job
+from chatbot.queue.records import JobRecord as Job
 from chatbot.store import DocumentInfo
 from ingestion.pipeline import IngestReport
+from ingestion.uploads import UploadReport
 
 SNIPPET_CHARS = 320
 _SPACES = re.compile(r"\s+")
@@ -175,19 +176,31 @@ def elapsed_text(seconds: float) -> str:
 
 
 def job_status(job: Job | None, running: Job | None = None) -> str:
-    """A background job as Markdown: what it is, its state, a progress bar while it runs, its result or error.
-    `running` is the job occupying the worker, named when `job` waits for it."""
+    """A job as Markdown: what it is, its state, a progress bar while it runs, its result or error. `running` is
+    the job occupying the worker, named when `job` waits for it."""
     if job is None:
-        return "No job has run since the server started."
+        return "No job of this kind yet."
     title, took = html.escape(job.title), elapsed_text(job.elapsed())
     if job.status == "queued":
         before = f" ('{html.escape(running.title)}' is running)" if running is not None and running.id != job.id else ""
         return f"**{title}** is queued: it starts when the job before it finishes{before}."
     if job.status == "failed":
         return f"**{title}** failed after {took}: {html.escape(job.error or '')}"
-    if job.status == "done":
+    if job.status == "cancelled":
+        return f"**{title}** was cancelled after {took}."
+    if job.status == "succeeded":
         result = ", ".join(f"{k} {html.escape(str(v))}" for k, v in (job.result or {}).items()
                            if k not in ("path", "qa_file"))
         return f"**{title}** finished in {took}. {result}"
     bar = f'<progress value="{job.fraction:.3f}" max="1" style="width:100%"></progress>'
-    return f"**{title}** is running: {job.fraction:.0%} · {html.escape(job.message)} · {took} elapsed\n\n{bar}"
+    where = f" on {html.escape(job.host)}" if job.host else ""
+    return (f"**{title}** is running{where}: {job.fraction:.0%} · {html.escape(job.message)} · {took} elapsed"
+            f"\n\n{bar}")
+
+
+def ingest_outcome(job: Job) -> tuple[str, list[list[str]]]:
+    """An ingest or sync job as (summary Markdown, failure rows): its report once it succeeded, else its state."""
+    if job.status == "succeeded":
+        report = UploadReport.from_json(job.result or {})
+        return report_summary(report), failure_rows(report)
+    return job_status(job) + (" See Admin → Jobs." if job.active else ""), []

@@ -12,8 +12,9 @@ from psycopg_pool import ConnectionPool
 
 from chatbot.adapter_registry import AdapterRegistry, RegistryError, adapter_entries, use_adapter
 from chatbot.corpus import Corpus
-from chatbot.jobs import Job, JobQueueFull, JobRunner
 from chatbot.qa_files import QAFileError, list_qa_files, save_qa_file
+from chatbot.queue.records import JobRecord, JobRefused
+from chatbot.queue.service import JobQueue
 from chatbot.settings import Settings, StorageSettings, TrainingSettings
 from chatbot.ui.formatting import job_status
 from training.background import export_votes, from_votes, submit_training
@@ -36,8 +37,13 @@ def qa_choices(settings: Settings) -> list[str]:
     return stored + ([str(EXAMPLES_QA.resolve())] if EXAMPLES_QA.is_file() else [])
 
 
-def latest_training_job(jobs: JobRunner) -> Job | None:
-    training = jobs.jobs("training")
+def ui_user(settings: Settings) -> str:
+    """Who queues a job from the Admin UI."""
+    return f"admin-ui:{settings.admin_user}"
+
+
+def latest_training_job(jobs: JobQueue) -> JobRecord | None:
+    training = jobs.jobs("training", limit=1)
     return training[0] if training else None
 
 
@@ -65,7 +71,7 @@ class TrainingLayout:
     timer: gr.Timer
 
 
-def _train_inputs(settings: Settings, jobs: JobRunner) -> tuple:
+def _train_inputs(settings: Settings, jobs: JobQueue) -> tuple:
     gr.Markdown("### Train a new adapter")
     upload = gr.File(label="Upload a QA file (JSONL: question, answer, split, optional source)",
                      file_types=[".jsonl", ".json"], type="filepath", elem_id="train-upload")
@@ -110,7 +116,7 @@ def _adapter_inputs() -> tuple:
     return adapters, chosen, use, gr.Markdown("", elem_id="train-use-result")
 
 
-def training_layout(settings: Settings, jobs: JobRunner) -> TrainingLayout:
+def training_layout(settings: Settings, jobs: JobQueue) -> TrainingLayout:
     """The Fine-tuning tab's components, laid out (call inside its `gr.Tab`)."""
     gr.Markdown("Train a LoRA adapter on the documents (QLoRA: the base in 4-bit NF4, RAFT-style examples with "
                 "the chat's own prompt). Training runs in the background, one job at a time; the chat keeps "
@@ -128,7 +134,7 @@ class TrainingHandlers:
     """The Fine-tuning tab's event handlers: store a QA file, export votes, train, poll the job, pick the active
     adapter."""
 
-    def __init__(self, settings: Settings, registry: AdapterRegistry, jobs: JobRunner, corpus: Corpus,
+    def __init__(self, settings: Settings, registry: AdapterRegistry, jobs: JobQueue, corpus: Corpus,
                  pool: ConnectionPool) -> None:
         self.settings, self.registry, self.jobs, self.corpus, self.pool = settings, registry, jobs, corpus, pool
 
@@ -165,9 +171,9 @@ class TrainingHandlers:
                                  max_steps=int(steps) if steps else None)
             if not qa:
                 return "**Choose a QA file first** (upload one, or pick a stored one)."
-            job = submit_training(self.jobs, self.corpus, self.registry, self.settings, config,
-                                  activate=make_active and not from_votes(qa))
-        except (TrainingError, DatasetError, JobQueueFull) as exc:
+            job = submit_training(self.jobs, self.settings, config, activate=make_active and not from_votes(qa),
+                                  queued_by=ui_user(self.settings))
+        except (TrainingError, DatasetError, JobRefused) as exc:
             return f"**Not started:** {exc}"
         return job_status(job)
 

@@ -9,10 +9,14 @@ from dataclasses import dataclass
 import gradio as gr
 
 from chatbot.db import DatabaseError
-from chatbot.ui.formatting import failure_rows, report_summary
+from chatbot.queue.builtin_tasks import submit_web_sync
+from chatbot.queue.records import JobRefused
+from chatbot.queue.service import JobQueue
+from chatbot.ui.formatting import ingest_outcome
 from chatbot.web_store import WebSources
 from ingestion.web_crawl import CrawlOptions
-from ingestion.web_sync import WebSync
+
+UI_WAIT_S = 600.0  # an ingest or a sync started here is waited for this long, then left to Admin → Jobs
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,12 @@ def build_website_inputs() -> WebsiteInputs:
     return WebsiteInputs(url, add, sources, resync, prune)
 
 
-def wire_websites(web_sources: WebSources, web_sync: Callable[[], WebSync], default: str, inputs: WebsiteInputs,
+def wire_websites(web_sources: WebSources, jobs: JobQueue, queued_by: str, default: str, inputs: WebsiteInputs,
                   collection: gr.Textbox, outputs: list[gr.components.Component],
                   listing: Callable[[], tuple]) -> None:
-    """`web_sync` is built at the first sync (its errors become a message); `default`: the default collection;
-    `outputs`: the report summary, the failures table, then what `listing` fills."""
+    """A sync is a job (a worker runs it; one per website and collection at a time), waited for `UI_WAIT_S`;
+    `default`: the default collection; `outputs`: the report summary, the failures table, then what `listing`
+    fills."""
 
     def choices() -> gr.Dropdown:
         found = web_sources.list_sources()
@@ -52,11 +57,13 @@ def wire_websites(web_sources: WebSources, web_sync: Callable[[], WebSync], defa
 
     def run(url: str, name: str, options: CrawlOptions, prune: bool) -> tuple:
         try:
-            report = web_sync().sync(url, name, options, prune=prune)
+            job = submit_web_sync(jobs, url, name, options.to_json(), queued_by, prune=prune)
+            summary, rows = ingest_outcome(jobs.wait(job.id, UI_WAIT_S))
+        except JobRefused as exc:
+            return f"Not started: {exc}", gr.update(visible=False), *listing(), gr.update()
         except DatabaseError as exc:
             return f"The database is unavailable: {exc}", gr.update(visible=False), *listing(), gr.update()
-        rows = failure_rows(report)
-        return report_summary(report), gr.update(value=rows, visible=bool(rows)), *listing(), choices()
+        return summary, gr.update(value=rows, visible=bool(rows)), *listing(), choices()
 
     def add(url: str, name: str, prune: bool) -> tuple:
         if not (url or "").strip():

@@ -176,22 +176,21 @@ def test_use_refuses_unknown_embedders_and_collections(services, tuned):
         TuneConfig("examples", BASE)
 
 
-def test_a_tune_then_switch_runs_as_a_background_job(services, tuned, collection):
+def test_a_tune_then_switch_runs_as_a_background_job(services, tuned, collection, job_worker):
+    from chatbot.queue.records import JobRefused
     from training.embedder_background import submit_tune, submit_use
 
     services.ingestor.ingest_paths(DOCS[:1], collection)
-    job = submit_tune(services.jobs, services.corpus, services.embedder_admin,
-                      TuneConfig(collection, "bg-tuned", max_pairs=16, batch_size=4, max_steps=1), switch=True)
-    with pytest.raises(EmbedderRegistryError, match="exists or is being tuned"):
-        submit_tune(services.jobs, services.corpus, services.embedder_admin, TuneConfig(collection, "bg-tuned"))
-    deadline = time.time() + 300
-    while job.active and time.time() < deadline:
-        time.sleep(0.5)
-    assert job.status == "done", job.error
+    job = submit_tune(services.jobs, services.embedder_admin,
+                      TuneConfig(collection, "bg-tuned", max_pairs=16, batch_size=4, max_steps=1), switch=True,
+                      queued_by="test")
+    with pytest.raises(JobRefused, match=rf"'tune embedder 'bg-tuned' on '{collection}'' \(job {job.id}"):
+        submit_tune(services.jobs, services.embedder_admin, TuneConfig(collection, "bg-tuned"), queued_by="test")
+    job = services.jobs.wait(job.id, 300)
+    assert job.status == "succeeded", job.error
     assert job.result["tuned"] == "bg-tuned" and job.result["steps"] == 1
     assert job.result["embedder"] == "tuned:bg-tuned on torch (384-d)"
     assert services.store.recorded_embedder(collection) == tuned_identity("bg-tuned", 384)
-    back = submit_use(services.jobs, services.embedder_admin, BASE, collection)
-    while back.active and time.time() < deadline:
-        time.sleep(0.5)
-    assert back.status == "done" and services.store.recorded_embedder(collection) == services.embedder.identity
+    back = services.jobs.wait(submit_use(services.jobs, services.embedder_admin, BASE, collection,
+                                         queued_by="test").id, 300)
+    assert back.status == "succeeded" and services.store.recorded_embedder(collection) == services.embedder.identity

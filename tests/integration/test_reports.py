@@ -54,9 +54,9 @@ def test_run_compare_report_writes_the_report_folder(services, settings, example
 
 def test_submit_compare_refuses_a_bad_split_or_adapter_before_queueing(services, untrained_adapter):
     with pytest.raises(DatasetError, match="no QA pairs"):
-        submit_compare(services.jobs, services.chain, services.store, services.embedder, services.settings,
-                       EXAMPLES / "qa.jsonl", split="no-such-split", adapter=untrained_adapter)
+        submit_compare(services.jobs, services.chain.generators, services.settings, EXAMPLES / "qa.jsonl",
+                       queued_by="test", split="no-such-split", adapter=untrained_adapter)
     with pytest.raises(GeneratorUnavailable):
-        submit_compare(services.jobs, services.chain, services.store, services.embedder, services.settings,
-                       EXAMPLES / "qa.jsonl", adapter="no-such-adapter")
+        submit_compare(services.jobs, services.chain.generators, services.settings, EXAMPLES / "qa.jsonl",
+                       queued_by="test", adapter="no-such-adapter")
     assert not services.jobs.jobs("evaluation")

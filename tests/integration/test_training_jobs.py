@@ -5,7 +5,6 @@ real database and models."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,20 +12,11 @@ from langchain_core.documents import Document
 
 from chatbot.chain import Answer
 from chatbot.conversations import client_key
-from chatbot.jobs import Job
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.integration
 
 NAME = "from-votes"
-
-
-def wait(job: Job, seconds: float = 600) -> Job:
-    deadline = time.monotonic() + seconds
-    while job.active and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not job.active, f"job still {job.status} after {seconds} s: {job.message}"
-    return job
 
 
 def stored_answer(services, question: str, answer: str, source: str) -> str:
@@ -54,7 +44,7 @@ def votes(services, examples_ingested):
     return rows, since
 
 
-def test_voted_answers_are_reviewed_then_trained_but_never_activated(services, votes):
+def test_voted_answers_are_reviewed_then_trained_but_never_activated(services, votes, job_worker):
     from chatbot.adapter_registry import delete_adapter
     from training.background import export_votes, submit_training
     from training.train import TrainConfig, runs_dir
@@ -68,10 +58,10 @@ def test_voted_answers_are_reviewed_then_trained_but_never_activated(services, v
     active = services.adapter_registry.active()
     config = TrainConfig(qa=str(exported.path), collection="examples", name=NAME, max_steps=2, batch_size=1, k=2,
                          save_steps=10)
-    job = wait(submit_training(services.jobs, services.corpus, services.adapter_registry, services.settings, config,
-                               activate=True))
+    job = services.jobs.wait(submit_training(services.jobs, services.settings, config, activate=True,
+                                             queued_by="test").id, 600)
     try:
-        assert job.status == "done", job.error
+        assert job.status == "succeeded", job.error
         assert job.result["steps"] == 2 and job.result["adapter"] == NAME and job.result["active"] is False
         assert services.adapter_registry.active() == active  # trained from votes: never made active by itself
         assert (services.settings.adapters_dir / NAME / "adapter_model.safetensors").is_file()
@@ -89,5 +79,21 @@ def test_no_votes_fails_clearly_and_a_taken_name_is_refused(services, untrained_
         export_votes(services.pool, services.settings, since=datetime.now(UTC) + timedelta(days=1))
     assert list_qa_files(services.settings) == files
     with pytest.raises(TrainingError, match="exists already"):
-        submit_training(services.jobs, services.corpus, services.adapter_registry, services.settings,
-                        TrainConfig(qa=str(EXAMPLES / "qa.jsonl"), name=untrained_adapter))
+        submit_training(services.jobs, services.settings, TrainConfig(qa=str(EXAMPLES / "qa.jsonl"),
+                                                                      name=untrained_adapter), queued_by="test")
+
+
+def test_a_second_training_of_a_name_is_refused_by_the_database_and_a_cancel_stops_the_first(services):
+    from chatbot.queue.records import JobRefused
+    from training.background import submit_training
+    from training.train import TrainConfig
+
+    config = TrainConfig(qa=str(EXAMPLES / "qa.jsonl"), collection="examples", name="twice", max_steps=2)
+    first = submit_training(services.jobs, services.settings, config, queued_by="replica A")
+    try:
+        with pytest.raises(JobRefused, match=rf"'train adapter 'twice'' \(job {first.id}, \w+, queued by replica A\)"):
+            submit_training(services.jobs, services.settings, config, queued_by="replica B")
+    finally:
+        services.jobs.cancel(first.id)
+    ended = services.jobs.wait(first.id, 120)
+    assert ended.status == "cancelled" and not (services.settings.adapters_dir / "twice").exists()
