@@ -7,15 +7,19 @@ moved. Listeners (the generator backends) then drop or reload what changed."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
+
 from chatbot import adapter_archive
 from chatbot.adapter_registry import AdapterRegistry, RegisteredAdapter
 from chatbot.adapters import AdapterInfo, list_adapters
 
+log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 
 
@@ -44,11 +48,15 @@ class AdapterCatalog:
             if now - self._checked < self.poll_seconds:
                 return
             self._checked = now
-            registry = self._registry()
-            version = registry.version()
-            if version == self._version:
+            try:
+                registry = self._registry()
+                version = registry.version()
+                if version == self._version:
+                    return
+                self._rows = {row.name: row for row in registry.rows()}
+            except psycopg.Error as error:  # the database is away (a PoolTimeout too): answer from the last view
+                log.warning("adapter registry unreadable, keeping the last view: %s", error)
                 return
-            self._rows = {row.name: row for row in registry.rows()}
             self._version = version
         for listener in self._listeners:
             listener()
