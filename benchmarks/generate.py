@@ -17,8 +17,8 @@ from langchain_core.documents import Document
 from langchain_core.messages import convert_to_messages
 
 from chatbot import precision
+from chatbot.backends.local import LocalChatModel
 from chatbot.corpus import RetrieverFactory
-from chatbot.generators import LocalChatModel
 from chatbot.local_model import LocalModel
 from chatbot.models import base_model_location
 from chatbot.services import Services
@@ -56,7 +56,7 @@ def _untrained_adapter(local: Any, folder: Path) -> Path:
 
 def run_generate_benchmark(services: Services, collection: str, new_tokens: int = 48,
                            repeats: int = 3) -> dict[str, Any]:
-    local = services.generators.local(services.generators.base_quant())  # the model `base` answers with
+    local = services.generators.backend.local(services.generators.backend.base_quant())  # the model `base` answers with
     documents = context_documents(services.retriever, collection)
     messages, fitted = services.chain.build_messages(QUESTION, documents)
     inputs = local.chat_inputs(messages)
@@ -142,7 +142,7 @@ def run_dtype_benchmark(services: Services, collection: str, dtypes: list[str], 
                         repeats: int = 3) -> dict[str, Any]:
     """Streaming speed per dtype (`auto`: what the policy chose), each on the model `base` answers with, one
     loaded at a time; `auto_ratio` = auto's tok/s over the fastest explicit dtype's."""
-    quant = services.generators.base_quant()
+    quant = services.generators.backend.base_quant()
     documents = context_documents(services.retriever, collection)
     figures: dict[str, dict[str, Any]] = {}
     for name in dtypes:

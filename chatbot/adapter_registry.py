@@ -1,4 +1,6 @@
-"""The adapter registry in Postgres (`sql/003_adapters.sql`) kept in step with `RAGBOT_HOME/adapters/`."""
+"""The adapter registry in Postgres (`sql/003_adapters.sql`, `sql/014_adapter_versions.sql`): the one truth for every
+replica and worker. A registered adapter's files are stored in its row (with their sha256 and a version), so any
+machine that reaches the database can serve it; `RAGBOT_HOME/adapters/` is where training writes them first."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from chatbot import adapter_archive
 from chatbot.adapters import AdapterInfo, list_adapters, valid_adapter_name
 
 
@@ -28,6 +31,8 @@ class RegisteredAdapter:
     manifest: dict[str, Any]
     active: bool
     created_at: datetime
+    version: int
+    sha256: str | None  # None: registered before artifacts were stored (the files are only at `path`)
 
 
 class AdapterRegistry:
@@ -35,24 +40,39 @@ class AdapterRegistry:
         self.pool = pool
 
     def register(self, name: str, path: Path, manifest: dict[str, Any]) -> None:
-        """Insert or replace an adapter's row (its active flag is kept on replace)."""
+        """Insert or replace an adapter's row with its files (its active flag is kept on replace; a replace
+        takes a new version)."""
         created = manifest.get("created_at")
+        archive = adapter_archive.pack(path)
         with self.pool.connection() as conn, conn.transaction():
             conn.execute(
-                "INSERT INTO adapters (name, path, base_model, quant, manifest, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, coalesce(%s::timestamptz, now()))"
+                "INSERT INTO adapters (name, path, base_model, quant, manifest, created_at, sha256, archive)"
+                " VALUES (%s, %s, %s, %s, %s, coalesce(%s::timestamptz, now()), %s, %s)"
                 " ON CONFLICT (name) DO UPDATE SET path = EXCLUDED.path, base_model = EXCLUDED.base_model,"
-                " quant = EXCLUDED.quant, manifest = EXCLUDED.manifest, created_at = EXCLUDED.created_at",
+                " quant = EXCLUDED.quant, manifest = EXCLUDED.manifest, created_at = EXCLUDED.created_at,"
+                " sha256 = EXCLUDED.sha256, archive = EXCLUDED.archive, version = nextval('adapter_versions')",
                 (name, str(path), str(manifest.get("base_model", {}).get("location", "")),
-                 manifest.get("quant", "none"), Jsonb(manifest), created),
+                 manifest.get("quant", "none"), Jsonb(manifest), created, adapter_archive.digest(archive), archive),
             )
 
     def rows(self) -> list[RegisteredAdapter]:
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT name, path, base_model, quant, manifest, active, created_at FROM adapters"
+                "SELECT name, path, base_model, quant, manifest, active, created_at, version, sha256 FROM adapters"
                 " ORDER BY created_at DESC, name").fetchall()
         return [RegisteredAdapter(*row) for row in rows]
+
+    def version(self) -> int:
+        """A counter that grows with every change to the registry (one row read: cheap to poll)."""
+        with self.pool.connection() as conn:
+            return conn.execute("SELECT version FROM adapter_registry_state").fetchone()[0]
+
+    def archive(self, name: str, sha256: str) -> bytes | None:
+        """The stored files of adapter `name` as they were at `sha256`; None once replaced or deleted."""
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT archive FROM adapters WHERE name = %s AND sha256 = %s",
+                               (name, sha256)).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
 
     def active(self) -> str | None:
         with self.pool.connection() as conn:

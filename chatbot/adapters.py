@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chatbot.adapter_manifest import AdapterManifest, TrainMetrics
 from chatbot.manifests import ManifestError, read_manifest
-from training.manifest import AdapterManifest, TrainMetrics
 
 log = logging.getLogger(__name__)
 
-# What `training.manifest` writes: a manifest with any other field is from another version, or edited by hand.
+# What training writes (`chatbot.adapter_manifest`): any other field is from another version, or edited by hand.
 _FIELDS = tuple(f.name for f in dataclasses.fields(AdapterManifest))
 _METRICS_FIELDS = tuple(f.name for f in dataclasses.fields(TrainMetrics))
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -27,6 +27,7 @@ class AdapterInfo:
     path: Path
     created_at: datetime
     manifest: dict[str, Any]
+    sha256: str | None = None  # registered with its files: their digest in the registry (see adapter_catalog)
 
 
 def valid_adapter_name(name: str) -> bool:
@@ -57,13 +58,3 @@ def list_adapters(adapters_dir: Path) -> list[AdapterInfo]:
         found.append(AdapterInfo(path.name, path, created_at, manifest))
     return sorted(found, key=lambda a: a.created_at, reverse=True)
 
-
-def select_adapter(adapters_dir: Path, preferred: str | None) -> AdapterInfo | None:
-    """The configured adapter, else the newest; None when none exists. Unknown names raise KeyError."""
-    adapters = list_adapters(adapters_dir)
-    if preferred:
-        for adapter in adapters:
-            if adapter.name == preferred:
-                return adapter
-        raise KeyError(f"adapter '{preferred}' not found in {adapters_dir}")
-    return adapters[0] if adapters else None

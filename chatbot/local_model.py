@@ -80,18 +80,35 @@ class LocalModel:
         return {i for i in (*ids, self.tokenizer.eos_token_id) if i is not None}
 
     def load_adapter(self, name: str, path: Path) -> None:
-        """Attach a PEFT LoRA adapter under `name` (idempotent)."""
+        """Attach a PEFT LoRA adapter under `name` (idempotent; other files under that name replace it)."""
         from peft import PeftModel
 
         with self._lock:
-            if name in self.adapters:
+            if self.adapters.get(name) == path:
                 return
+            if name in self.adapters:
+                self._detach(name)
             if isinstance(self.model, PeftModel):
                 self.model.load_adapter(str(path), adapter_name=name)
             else:
                 self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
                 self.model.eval()
             self.adapters[name] = path
+
+    def unload_adapter(self, name: str) -> None:
+        """Detach adapter `name` (replaced or deleted in the registry); nothing when it is not loaded."""
+        with self._lock:
+            if name in self.adapters:
+                self._detach(name)
+
+    def _detach(self, name: str) -> None:
+        """Under `_lock`: drop the adapter's weights; the last one leaves the bare base (no peft wrapper)."""
+        if len(self.adapters) == 1:
+            self.model = self.model.unload()
+        else:
+            self.model.delete_adapter(name)
+        del self.adapters[name]
+        log.info("adapter %s unloaded", name)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

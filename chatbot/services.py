@@ -170,7 +170,7 @@ class Services:
             from chatbot.local_model import configure_threads
 
             configure_threads(self.settings)
-        return Generators(self.settings, active_adapter=lambda: self.adapter_registry.active())
+        return Generators(self.settings, registry=lambda: self.adapter_registry)
 
     @cached_property
     def chain(self) -> RagChain:

@@ -107,6 +107,12 @@ class GenerationSettings(BaseModel):
     openai_api_key: SecretStr = SecretStr("EMPTY")
     openai_model_base: str | None = Field(default=None, description="Server model name for 'base'.")
     openai_model_finetuned: str | None = Field(default=None, description="Server model name for 'finetuned'.")
+    openai_publish_adapters: bool = Field(default=False, description="Publish the registry's adapters to the "
+                                          "server at run time (vLLM with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True); "
+                                          "'finetuned' then answers through them (see docs/vllm.md).")
+    openai_adapter_dir: Path | None = Field(default=None, description="Where published adapters' files are "
+                                            "written for the server to read (the same path on both machines); "
+                                            "unset → RAGBOT_HOME/published-adapters.")
 
 
 class IngestSettings(BaseModel):

@@ -124,8 +124,8 @@ def _tune(corpus: Corpus, settings: Settings, config: TuneConfig, target: Path, 
     import sentence_transformers
     from sentence_transformers import SentenceTransformer
 
+    from chatbot.adapter_manifest import versions
     from chatbot.precision import cpu_report, resolve
-    from training.manifest import versions
     from training.train import step_callback, thread_callback
 
     started = time.perf_counter()

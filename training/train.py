@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chatbot.adapter_manifest import AdapterManifest, TrainMetrics, utc_now, versions
 from chatbot.precision import Precision
 from chatbot.quantization import Quant, quantization_config
 from chatbot.settings import GenerationSettings, Settings, StorageSettings
@@ -39,7 +40,6 @@ from training.dataset import (
     load_qa,
     write_jsonl,
 )
-from training.manifest import AdapterManifest, TrainMetrics, utc_now, versions
 from training.threads import training_threads
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ import gradio as gr
 
 from chatbot.chat_service import ChatService
 from chatbot.conversations import client_key
-from chatbot.generators import BASE, TRAIN_HINT, Generators
+from chatbot.generators import BASE, Generators
 from chatbot.ui.answering import answer_snapshots
 from chatbot.ui.formatting import notice_html, sources_html, timing, without_images
 
@@ -34,11 +34,8 @@ def generator_choices(generators: Generators) -> list[str]:
 
 def finetuned_note(generators: Generators) -> str:
     """Why `finetuned` is not offered, and how to get it ('' once it is)."""
-    if generators.has_finetuned():
-        return ""
-    if generators.remote:
-        return "ℹ️ No fine-tuned generator: set `RAGBOT_OPENAI_MODEL_FINETUNED` to the server's fine-tuned model."
-    return f"ℹ️ {TRAIN_HINT[0].upper()}{TRAIN_HINT[1:]}."
+    hint = generators.finetuned_hint()
+    return f"ℹ️ {hint[0].upper()}{hint[1:]}." if hint else ""
 
 
 def voter(browser_id: str | None, request: gr.Request | None) -> str:

@@ -64,7 +64,7 @@ def test_base_and_finetuned_answer_from_one_loaded_model(services, examples_inge
     assert base.text and tuned.text
     assert tuned.text != base.text  # the adapter is really applied...
     assert again.text == base.text  # ...and switched off again for the base (greedy decoding is deterministic)
-    local = services.generators.local()
+    local = services.generators.backend.local()
     assert untrained_adapter in local.adapters and f"finetuned:{untrained_adapter}" in services.generators.names()
 
 

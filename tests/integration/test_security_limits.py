@@ -100,7 +100,7 @@ def test_cli_ask_refuses_an_oversized_question(settings, examples_ingested):
 
 
 def test_local_generator_cuts_an_over_long_prompt_to_the_cap_keeping_the_question(services):
-    local = services.generators.local()
+    local = services.generators.backend.local()
     question = "Which colour is the status light?"
     messages = [{"role": "system", "content": "Be brief."},
                 *[{"role": r, "content": "filler " * 3000} for r in ("user", "assistant")],

@@ -116,7 +116,7 @@ def test_tiny_training_registers_loads_changes_answers_and_resumes(services, exa
     # it loads in the product's generator …
     assert Generators(services.settings).chat_model(f"finetuned:{NAME}") is not None
     # … and, on the NF4 base it was trained on, answers differently from that base without it
-    local = Generators(services.settings).local("nf4")
+    local = Generators(services.settings).backend.local("nf4")
     local.load_adapter(NAME, resumed.path)
     prompt = json.loads((services.settings.home / "runs" / NAME / "train.jsonl").read_text().splitlines()[0])
     messages = prompt["messages"][:2]

@@ -9,12 +9,12 @@ import logging
 
 import pytest
 
+from chatbot.adapter_manifest import AdapterManifest, TrainMetrics
 from chatbot.adapters import list_adapters
 from chatbot.embedder_registry import list_tuned
 from chatbot.manifests import ONNX_EXPORT_FIELDS, TUNED_EMBEDDER_FIELDS, ManifestError, read_manifest
 from chatbot.settings import Settings
 from training.config import TrainConfig, TrainingError
-from training.manifest import AdapterManifest, TrainMetrics
 
 METRICS = TrainMetrics(train_loss=1.0, final_loss=0.9, eval_loss_before=None, eval_loss=None, eval_curve=[],
                        best_step=None, steps=2, steps_this_run=2, epochs=1.0, seconds=3.0, seconds_per_step=1.5,

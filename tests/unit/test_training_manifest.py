@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training.manifest import AdapterManifest, TrainMetrics
+from chatbot.adapter_manifest import AdapterManifest, TrainMetrics
 
 
 def test_manifest_json_keeps_its_keys_and_serves_on_the_training_quantization():
