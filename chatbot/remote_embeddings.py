@@ -96,12 +96,17 @@ class RemoteEmbeddings(Embedder):
         return self._max_seq_length
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """Longest texts first, `batch_size` to a request, then back in order: a ragbot server with the same batch
+        size then embeds each request as the one batch the local embedder would (int8 vectors depend on it)."""
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
-        vectors = self._request(texts)
-        if vectors.shape[1] != self.dimension:
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        answered = self._request([texts[i] for i in order])
+        if answered.shape[1] != self.dimension:
             raise RemoteEmbedderError(f"the embeddings server at {self.url} (model '{self.model_id}') now makes "
-                                      f"{vectors.shape[1]}-d vectors, not {self.dimension}-d ones")
+                                      f"{answered.shape[1]}-d vectors, not {self.dimension}-d ones")
+        vectors[order] = answered
         return vectors
 
     def _request(self, texts: list[str]) -> np.ndarray:
@@ -109,7 +114,7 @@ class RemoteEmbeddings(Embedder):
         import openai
 
         try:
-            rows = self.client.embed_documents(texts)
+            rows = self.client.embed_documents(texts, chunk_size=self.batch_size)
         except openai.APIError as exc:
             raise RemoteEmbedderError(f"the embeddings server at {self.url} (model '{self.model_id}') failed: "
                                       f"{exc}") from exc
