@@ -162,7 +162,12 @@ def resolve_backend(settings: Settings) -> tuple[Backend, str]:
 
 
 def load_embedder(settings: Settings, backend: Backend | None = None) -> Embedder:
-    """The configured embedder (or `backend`'s); never exports or downloads anything."""
+    """The configured embedder (or `backend`'s): a remote one when `RAGBOT_EMBEDDER_URL` is set and no `backend`
+    is asked for; never exports or downloads anything."""
+    if backend is None and settings.embedder_url:
+        from chatbot.remote_embeddings import RemoteEmbeddings
+
+        return RemoteEmbeddings.from_settings(settings)
     if backend is None:
         backend, reason = resolve_backend(settings)
         fell_back = settings.embedder_backend == "auto" and backend != AUTO_BACKEND

@@ -79,6 +79,17 @@ class EmbedderSettings(BaseModel):
     embedder: str = Field(default=BUNDLED, description="'bundled' (all-MiniLM-L6-v2), a HF id or a path.")
     embedder_backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
         default="auto", description="How the embedder runs; 'auto' → the measured default (see embeddings).")
+    embedder_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$", description="An OpenAI-"
+                                     "compatible embeddings server (base URL, e.g. http://host:7860/v1): embed "
+                                     "there instead of here (see remote_embeddings).")
+    embedder_model: str | None = Field(default=None, description="Its model id; unset → RAGBOT_EMBEDDER's id, "
+                                       "what a ragbot server with that embedder serves.")
+    embedder_api_key: SecretStr = SecretStr("EMPTY")
+
+    @field_validator("embedder_url", mode="before")
+    @classmethod
+    def _no_trailing_slash(cls, value: object) -> object:
+        return (value.strip().rstrip("/") or None) if isinstance(value, str) else value
 
 
 class GenerationSettings(BaseModel):
@@ -169,6 +180,8 @@ class ServerSettings(BaseModel):
     max_history_chars: int = Field(default=16000, ge=0, description="Characters of those earlier turns together.")
     max_search_concurrency: int = Field(default=8, ge=1, description="Searches (/api/search) running at once; "
                                         "past it → 503 busy.")
+    max_embedding_inputs: int = Field(default=256, ge=1, description="Texts one /v1/embeddings request may carry.")
+    max_embedding_input_chars: int = Field(default=20000, ge=1, description="Characters of each of those texts.")
     ui_queue_size: int = Field(default=64, ge=1, description="Events the public UI's queue holds; past it the "
                                "page says the queue is full.")
     max_answers_per_client: int = Field(default=2, ge=0, description="Answers one client (IP, as the rate limit "

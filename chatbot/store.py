@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from chatbot.db import DatabaseError
 from chatbot.embeddings import EmbedderIdentity
+from chatbot.remote_embeddings import settings_that_make
 
 T = TypeVar("T")
 # A 100k-chunk collection of 384-dim vectors needs ~200 MB to build its HNSW graph in memory (pgvector warns and
@@ -77,7 +78,7 @@ def check_embedder(conn: psycopg.Connection, collection: str, embedder: Embedder
         raise EmbedderMismatch(
             f"collection '{collection}' holds vectors made by {made_by}, but the configured embedder is {embedder}."
             f" Vectors of different embedders must not be compared: configure the collection's embedder again"
-            f" (RAGBOT_EMBEDDER, RAGBOT_EMBEDDER_BACKEND={stored.backend}), or re-embed the collection with the"
+            f" ({settings_that_make(stored)}), or re-embed the collection with the"
             f" configured one: `ragbot reembed --collection {collection}`"
         )
     if claim and recorded != embedder:

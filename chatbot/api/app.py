@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from chatbot import db
-from chatbot.api import admin, openai_compat, search
+from chatbot.api import admin, openai_compat, openai_embeddings, search
 from chatbot.api.auth import admin_dependency
 from chatbot.api.perimeter import add_perimeter
 from chatbot.api.rate_limit import RateLimitMiddleware
@@ -23,6 +23,7 @@ from chatbot.api.request_log import RequestLogMiddleware
 from chatbot.api.upload_guard import Gate, basic_gate
 from chatbot.cluster.replicas import replica_name
 from chatbot.credentials import AdminLogin
+from chatbot.embedder_catalog import EmbedderCatalog
 from chatbot.metrics import metrics_response, track_requests
 from chatbot.services import Services
 from chatbot.store import EmbedderMismatch
@@ -85,6 +86,8 @@ def create_app(services: Services, admin_login: AdminLogin, *,
 
     app.middleware("http")(track_requests)
     app.include_router(openai_compat.router(generators, services.chat))
+    catalog = EmbedderCatalog(settings, lambda: services.embedder, services.embedder_named)
+    app.include_router(openai_embeddings.router(catalog, settings))
     app.include_router(admin.router(settings, services.store, services.jobs, services.chat, require_admin))
     app.include_router(search.router(services.retriever, settings))
     return app

@@ -33,6 +33,8 @@ def route_group(method: str, path: str) -> str | None:
     """The limited route a request belongs to, or None (unlimited: health, metrics, admin, static files)."""
     if method == "POST" and path == "/v1/chat/completions":
         return "chat"
+    if method == "POST" and path == "/v1/embeddings":
+        return "embeddings"
     if method == "GET" and path == "/api/search":
         return "search"
     if method == "POST" and path == "/api/feedback":
@@ -61,7 +63,8 @@ class RateLimitMiddleware:
         self.app = app
         self.enabled = per_minute > 0
         self.buckets = SharedTokenBuckets(pool, per_minute * UI_EVENT_FACTOR, burst * UI_EVENT_FACTOR)
-        self.cost = {"chat": UI_EVENT_FACTOR, "search": UI_EVENT_FACTOR, "feedback": UI_EVENT_FACTOR, "ui": 1}
+        self.cost = {"chat": UI_EVENT_FACTOR, "embeddings": UI_EVENT_FACTOR, "search": UI_EVENT_FACTOR,
+                     "feedback": UI_EVENT_FACTOR, "ui": 1}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
