@@ -65,5 +65,6 @@ def select_adapter(adapters_dir: Path, preferred: str | None) -> AdapterInfo | N
         for adapter in adapters:
             if adapter.name == preferred:
                 return adapter
-        raise KeyError(f"adapter '{preferred}' not found in {adapters_dir}")
+        known = ", ".join(a.name for a in adapters) or "none yet"
+        raise KeyError(f"adapter '{preferred}' not found (trained adapters: {known})")  # no server path: clients see it
     return adapters[0] if adapters else None

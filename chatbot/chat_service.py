@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from chatbot.chain import ChainEvent, RagChain
 from chatbot.conversations import ConversationStore, new_token
 from chatbot.gate import GenerationGate
+from chatbot.limits import check_collection
 from chatbot.metrics import record_answer, record_feedback
 
 
@@ -36,8 +37,8 @@ class ChatService:
     def stream(self, question: str, *, generator: str = "base", conversation_id: uuid.UUID | None = None,
                conversation_token: str | None = None, collection: str | None = None, use_retrieval: bool = True,
                history: list[tuple[str, str]] | None = None) -> Iterator[ChainEvent | Stored]:
-        """Chain events, then a `Stored`. The first `next()` raises, before anything is stored: `InputTooLong`
-        (a question or an explicit history over its limit), `ConversationDenied` (a conversation id without its
+        """Chain events, then a `Stored`. The first `next()` raises, before anything is stored: `InvalidInput`
+        (a question or an explicit history over its limit, a collection name the API would refuse), `ConversationDenied` (a conversation id without its
         token), `Busy` (the gate is full), `GeneratorUnavailable`.
 
         History comes from the stored conversation (its newest turns within the limits) unless given explicitly
@@ -45,6 +46,7 @@ class ChatService:
         first answer, under a fresh token returned in `Stored`."""
         limits = self.chain.limits
         limits.check(question, history or ())
+        check_collection(collection)  # the one check for API, UI and CLI: the name is stored with the answer
         self.gate.acquire()
         try:
             model = self.chain.chat_model(generator)  # resolved once; unavailable: fails before anything is stored

