@@ -38,8 +38,9 @@ class ChatService:
                conversation_token: str | None = None, collection: str | None = None, use_retrieval: bool = True,
                history: list[tuple[str, str]] | None = None) -> Iterator[ChainEvent | Stored]:
         """Chain events, then a `Stored`. The first `next()` raises, before anything is stored: `InvalidInput`
-        (a question or an explicit history over its limit, a collection name the API would refuse), `ConversationDenied` (a conversation id without its
-        token), `Busy` (the gate is full), `GeneratorUnavailable`.
+        (a question or an explicit history over its limit, a collection name the API would refuse),
+        `ConversationDenied` (a conversation id without its token), `Busy` (the gate is full),
+        `GeneratorUnavailable`.
 
         History comes from the stored conversation (its newest turns within the limits) unless given explicitly
         (OpenAI clients send it: over the limits it is refused, not cut). A new conversation is stored with its
