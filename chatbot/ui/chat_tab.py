@@ -1,13 +1,12 @@
 """The Chat tab: mode switch, streamed answers, a sources panel, thumbs per answer, multi-turn history.
 
 History lives in Postgres; the page keeps only the conversation (its id and its secret token, in server-side
-session state) and which chat row is which message. Votes count once per browser (`voter`)."""
+session state) and which chat row is which message. Votes count once per voter (`voter`: a server-issued cookie
+at the peer's network)."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +14,10 @@ from typing import Any
 import gradio as gr
 
 from chatbot.chat_service import ChatService
-from chatbot.conversations import client_key
 from chatbot.generators import BASE, TRAIN_HINT, Generators
 from chatbot.ui.answering import answer_snapshots
 from chatbot.ui.formatting import notice_html, sources_html, timing, without_images
+from chatbot.ui.voters import VOTER_COOKIE, VoterCookies
 
 SOURCES_PLACEHOLDER = "Sources appear here with each answer."
 GENERATION = "generation"  # one concurrency group for every event that runs a generator
@@ -41,24 +40,11 @@ def finetuned_note(generators: Generators) -> str:
     return f"ℹ️ {TRAIN_HINT[0].upper()}{TRAIN_HINT[1:]}."
 
 
-def voter(browser_id: str | None, request: gr.Request | None) -> str:
-    """Who votes: this browser's random id (kept in its storage), else the page session's."""
-    if browser_id:
-        return client_key("browser", browser_id)
-    return client_key("session", getattr(request, "session_hash", None) or secrets.token_urlsafe(16))
-
-
-_VOTERS: weakref.WeakKeyDictionary[gr.Blocks, gr.BrowserState] = weakref.WeakKeyDictionary()
-
-
-def voter_state(demo: gr.Blocks) -> gr.BrowserState:
-    """The page's random id for this browser (kept in its local storage, filled in at the first load); one per
-    page, shared by the Chat and Compare tabs: one vote per message per browser."""
-    if demo not in _VOTERS:
-        _VOTERS[demo] = gr.BrowserState("", storage_key="ragbot-voter")
-        demo.load(lambda current: current or secrets.token_urlsafe(18), _VOTERS[demo], _VOTERS[demo],
-                  show_progress="hidden", queue=False)
-    return _VOTERS[demo]
+def voter(voters: VoterCookies, request: gr.Request | None) -> str:
+    """Who votes: the server's signed cookie at the peer's network (see `chatbot.ui.voters`)."""
+    cookies = getattr(request, "cookies", None) or {}
+    client = getattr(request, "client", None)
+    return voters.voter(cookies.get(VOTER_COOKIE), getattr(client, "host", None))
 
 
 @dataclass(frozen=True)
@@ -68,7 +54,6 @@ class ChatLayout:
     messages: gr.State  # [{"role", "content"}] as shown in the chatbot
     conversation: gr.State  # {"id", "token"} once the first answer is stored (server-side session state)
     message_ids: gr.State  # chat row index (str) → stored message id
-    browser_id: gr.BrowserState
     mode: gr.Radio
     missing: gr.Markdown
     chatbot: gr.Chatbot
@@ -82,7 +67,7 @@ class ChatLayout:
 
 def chat_layout(demo: gr.Blocks, generators: Generators, collection_name: str) -> ChatLayout:
     """The Chat tab's components, laid out (call inside a `gr.Tab` of `demo`); `collection_name`: the default."""
-    states = gr.State([]), gr.State({}), gr.State({}), voter_state(demo)
+    states = gr.State([]), gr.State({}), gr.State({})
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             mode = gr.Radio(generator_choices(generators), value=BASE, label="Generator", info=GENERATOR_INFO,
@@ -108,8 +93,8 @@ def chat_layout(demo: gr.Blocks, generators: Generators, collection_name: str) -
 class ChatHandlers:
     """The Chat tab's event handlers: answer (streamed), rate an answer, start over, refresh the generators."""
 
-    def __init__(self, chat: ChatService, generators: Generators) -> None:
-        self.chat, self._generators = chat, generators
+    def __init__(self, chat: ChatService, generators: Generators, voters: VoterCookies) -> None:
+        self.chat, self._generators, self.voters = chat, generators, voters
 
     def respond(self, text: str, shown: list[dict[str, Any]], generator: str, current: dict[str, str],
                 collection_name: str, ids: dict[str, str]) -> Iterator[tuple]:
@@ -133,13 +118,13 @@ class ChatHandlers:
                 panel = notice_html("No answer, so no sources.")
             yield shown, shown, "", panel, current, ids, note
 
-    def rate(self, ids: dict[str, str], browser: str, like: gr.LikeData, request: gr.Request) -> str:
+    def rate(self, ids: dict[str, str], like: gr.LikeData, request: gr.Request) -> str:
         index = like.index if isinstance(like.index, int) else like.index[0]
         message_id = ids.get(str(index))
         if message_id is None or like.liked not in (True, False):
             return "Only stored answers can be rated."
         vote = 1 if like.liked is True else -1
-        if not self.chat.feedback(uuid.UUID(message_id), vote, client=voter(browser, request)):
+        if not self.chat.feedback(uuid.UUID(message_id), vote, client=voter(self.voters, request)):
             return "That answer is no longer stored."
         return f"Thanks — your thumbs {'up' if vote > 0 else 'down'} was saved."
 
@@ -158,7 +143,7 @@ def wire_chat(demo: gr.Blocks, ui: ChatLayout, handlers: ChatHandlers, concurren
     outputs = [ui.chatbot, ui.messages, ui.question, ui.sources, ui.conversation, ui.message_ids, ui.status]
     gr.on([ui.send.click, ui.question.submit], handlers.respond, inputs, outputs, concurrency_limit=concurrency_limit,
           concurrency_id=GENERATION, show_progress="hidden")
-    ui.chatbot.like(handlers.rate, [ui.message_ids, ui.browser_id], ui.status, show_progress="hidden")
+    ui.chatbot.like(handlers.rate, [ui.message_ids], ui.status, show_progress="hidden")
     cleared = [ui.chatbot, ui.messages, ui.conversation, ui.message_ids, ui.sources, ui.status]
     ui.new_chat.click(handlers.reset, None, cleared, queue=False)
     ui.chatbot.clear(handlers.reset, None, cleared, queue=False)
@@ -166,6 +151,7 @@ def wire_chat(demo: gr.Blocks, ui: ChatLayout, handlers: ChatHandlers, concurren
 
 
 def build_chat_tab(demo: gr.Blocks, chat: ChatService, generators: Generators, collection: str,
-                   concurrency_limit: int) -> None:
+                   concurrency_limit: int, voters: VoterCookies) -> None:
     """Components and events of the Chat tab (call inside a `gr.Tab` of `demo`); `collection`: the default."""
-    wire_chat(demo, chat_layout(demo, generators, collection), ChatHandlers(chat, generators), concurrency_limit)
+    wire_chat(demo, chat_layout(demo, generators, collection), ChatHandlers(chat, generators, voters),
+              concurrency_limit)

@@ -18,7 +18,7 @@ from chatbot.chat_service import ChatService
 from chatbot.conversations import ConversationStore
 from chatbot.generators import BASE, EXTRACTIVE, FINETUNED, Generators
 from chatbot.ui.answering import answer_snapshots
-from chatbot.ui.chat_tab import GENERATION, finetuned_note, generator_choices, voter, voter_state
+from chatbot.ui.chat_tab import GENERATION, finetuned_note, generator_choices, voter
 from chatbot.ui.formatting import (
     WIN_RATE_HEADERS,
     notice_html,
@@ -27,6 +27,7 @@ from chatbot.ui.formatting import (
     win_rate_rows,
     without_images,
 )
+from chatbot.ui.voters import VoterCookies
 
 SIDES = ("a", "b")
 WINNER_LABEL = {"a": "A is better", "b": "B is better", "tie": "It's a tie"}
@@ -64,7 +65,6 @@ class CompareLayout:
     """The Compare tab's components."""
 
     state: gr.State  # the last comparison: {"generators", "messages", "blind", "voted"}
-    browser_id: gr.BrowserState
     question: gr.Textbox
     run: gr.Button
     first: gr.Dropdown
@@ -93,7 +93,7 @@ def _side(side: str) -> Side:
 def compare_layout(demo: gr.Blocks, generators: Generators) -> CompareLayout:
     """The Compare tab's components, laid out (call inside a `gr.Tab` of `demo`)."""
     choices = generator_choices(generators)
-    state, browser_id = gr.State({}), voter_state(demo)
+    state = gr.State({})
     with gr.Row(equal_height=True):
         question = gr.Textbox(placeholder="One question, two answers…", show_label=False, scale=5, max_lines=4,
                               elem_id="compare-question", submit_btn=False)
@@ -117,15 +117,16 @@ def compare_layout(demo: gr.Blocks, generators: Generators) -> CompareLayout:
                           y="win rate", color="generator", y_lim=[0, 1], title="Win rate per matchup", visible=False,
                           tooltip=["matchup", "win rate", "votes"], elem_id="compare-chart", scale=2)
     refresh = gr.Button("Refresh results", size="sm", elem_id="compare-refresh")
-    return CompareLayout(state, browser_id, question, run, first, second, blind, missing, sides, vote_row,
+    return CompareLayout(state, question, run, first, second, blind, missing, sides, vote_row,
                          vote_buttons, status, table, plot, refresh)
 
 
 class CompareHandlers:
     """The Compare tab's event handlers: both answers (streamed), a blind vote, the results, the pickers."""
 
-    def __init__(self, chat: ChatService, conversations: ConversationStore, generators: Generators) -> None:
-        self.chat, self.conversations, self.generators = chat, conversations, generators
+    def __init__(self, chat: ChatService, conversations: ConversationStore, generators: Generators,
+                 voters: VoterCookies) -> None:
+        self.chat, self.conversations, self.generators, self.voters = chat, conversations, generators, voters
 
     def compare(self, text: str, gen_1: str, gen_2: str, is_blind: bool) -> Iterator[tuple]:
         text = (text or "").strip()
@@ -164,13 +165,13 @@ class CompareHandlers:
         else:
             yield frame("Turn on blind mode to vote.")
 
-    def vote(self, winner: str, record: dict[str, Any], browser: str, request: gr.Request | None = None) -> tuple:
+    def vote(self, winner: str, record: dict[str, Any], request: gr.Request | None = None) -> tuple:
         messages = record.get("messages") or [None, None]
         if record.get("voted") or not record.get("blind") or not all(messages):
             return gr.update(), gr.update(), gr.update(visible=False), "Nothing to vote on.", record, \
                 gr.update(), gr.update()
         self.conversations.record_ab_vote(uuid.UUID(messages[0]), uuid.UUID(messages[1]), winner,
-                                          client=voter(browser, request))
+                                          client=voter(self.voters, request))
         record = {**record, "voted": True}
         order = record["generators"]
         labels = [_label(s, g, True, revealed=True) for s, g in zip(SIDES, order, strict=True)]
@@ -178,10 +179,10 @@ class CompareHandlers:
         note = f"Vote saved: {verdict}. A was **{order[0]}**, B was **{order[1]}**."
         return (labels[0], labels[1], gr.update(visible=False), note, record, *win_rate_results(self.conversations))
 
-    def voting(self, winner: str) -> Callable[[dict[str, Any], str, gr.Request], tuple]:
+    def voting(self, winner: str) -> Callable[[dict[str, Any], gr.Request], tuple]:
         """The vote handler of one button."""
-        def handler(record: dict[str, Any], browser: str, request: gr.Request) -> tuple:
-            return self.vote(winner, record, browser, request)
+        def handler(record: dict[str, Any], request: gr.Request) -> tuple:
+            return self.vote(winner, record, request)
         return handler
 
     def results(self) -> tuple:
@@ -201,7 +202,7 @@ def wire_compare(demo: gr.Blocks, ui: CompareLayout, handlers: CompareHandlers, 
           [a.label, a.answer, a.panel, b.label, b.answer, b.panel, ui.vote_row, ui.status, ui.state],
           concurrency_limit=concurrency_limit, concurrency_id=GENERATION, show_progress="hidden")
     for winner, button in ui.vote_buttons.items():
-        button.click(handlers.voting(winner), [ui.state, ui.browser_id],
+        button.click(handlers.voting(winner), [ui.state],
                      [a.label, b.label, ui.vote_row, ui.status, ui.state, ui.table, ui.plot], show_progress="hidden")
     ui.refresh.click(handlers.results, None, [ui.table, ui.plot], show_progress="hidden")
     demo.load(handlers.results, None, [ui.table, ui.plot], show_progress="hidden")
@@ -209,7 +210,7 @@ def wire_compare(demo: gr.Blocks, ui: CompareLayout, handlers: CompareHandlers, 
 
 
 def build_compare_tab(demo: gr.Blocks, chat: ChatService, conversations: ConversationStore, generators: Generators,
-                      concurrency_limit: int) -> None:
+                      concurrency_limit: int, voters: VoterCookies) -> None:
     """Components and events of the Compare tab (call inside a `gr.Tab` of `demo`)."""
-    wire_compare(demo, compare_layout(demo, generators), CompareHandlers(chat, conversations, generators),
+    wire_compare(demo, compare_layout(demo, generators), CompareHandlers(chat, conversations, generators, voters),
                  concurrency_limit)

@@ -104,3 +104,32 @@ def test_ragbot_home_is_created_0700(tmp_path, monkeypatch):
     finally:
         os.umask(previous)
     assert mode(home) == 0o700
+
+
+@pytest.mark.parametrize("address,network", [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ("::ffff:203.0.113.7", "203.0.113.7"),
+    (None, "unknown"),
+])
+def test_a_voter_is_keyed_by_the_peer_network(address, network):
+    from chatbot.ui.voters import peer_network
+
+    assert peer_network(address) == network
+
+
+def test_a_voter_is_the_signed_cookie_at_the_network_else_the_network(tmp_path):
+    from chatbot.ui.voters import VoterCookies, signing_key
+
+    voters = VoterCookies(signing_key(tmp_path))
+    cookie = voters.issue()
+    same = voters.voter(cookie, "2001:db8::1")
+    assert voters.voter(cookie, "2001:db8::2") == same  # one /64
+    assert voters.voter(cookie, "2001:db8:0:1::1") != same  # another network
+    assert voters.voter(voters.issue(), "2001:db8::1") != same  # another cookie
+    forged = [voters.voter(f"{cookie.split('.')[0]}.{'A' * 24}", "10.0.0.1"), voters.voter("made-up", "10.0.0.1"),
+              voters.voter(None, "10.0.0.1")]
+    assert len(set(forged)) == 1  # anything unsigned is the address alone
+    assert mode(tmp_path / "voter-cookie.key") == 0o600
+    assert VoterCookies(signing_key(tmp_path)).voter_id(cookie) == cookie.split(".")[0]  # the key is kept
