@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from chatbot.chain import ChainEvent, RagChain
 from chatbot.conversations import ConversationStore, new_token
 from chatbot.gate import GenerationGate
-from chatbot.limits import check_collection
+from chatbot.limits import History, check_collection
 from chatbot.metrics import record_answer, record_feedback
 
 
@@ -46,8 +46,7 @@ class ChatService:
         (OpenAI clients send it: over the limits it is refused, not cut). A new conversation is stored with its
         first answer, under a fresh token returned in `Stored`."""
         limits = self.chain.limits
-        limits.check(question, history or ())
-        check_collection(collection)  # the one check for API, UI and CLI: the name is stored with the answer
+        self.check(question, collection=collection, history=history or ())
         self.gate.acquire()
         try:
             model = self.chain.chat_model(generator)  # resolved once; unavailable: fails before anything is stored
@@ -70,6 +69,13 @@ class ChatService:
                     yield Stored(conversation_id, message_id, conversation_token)
         finally:
             self.gate.release()
+
+    def check(self, question: str, *, collection: str | None = None, history: History = ()) -> None:
+        """`InvalidInput` for a question or history over its limit, or a collection name the API would refuse: the
+        one check for API, UI and CLI (the name is stored with every answer). `stream` makes it first; a caller
+        that keeps the inputs (the UI's session state) makes it before keeping anything."""
+        self.chain.limits.check(question, history)
+        check_collection(collection)
 
     def _token_count(self, text: str) -> int:
         try:

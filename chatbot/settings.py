@@ -165,6 +165,9 @@ class ServerSettings(BaseModel):
                                         "past it → 503 busy.")
     ui_queue_size: int = Field(default=64, ge=1, description="Events the public UI's queue holds; past it the "
                                "page says the queue is full.")
+    ui_sessions: int = Field(default=500, ge=1, description="Page sessions whose state the public UI keeps; past "
+                             "it the least recently used is dropped (that page's next question starts a new "
+                             "conversation).")
 
 
 class TrainingSettings(BaseModel):

@@ -77,6 +77,7 @@ def mount_ui(app: FastAPI, admin_app: gr.Blocks, public_app: gr.Blocks, settings
     admin_files = private_folder("admin")
     keep_files_in(mounted(app, ADMIN_PATH), admin, admin_files)
     public = public_app.queue(default_concurrency_limit=GENERATION_CONCURRENCY, max_size=settings.ui_queue_size)
+    public.state_session_capacity = settings.ui_sessions  # Gradio keeps 10,000 sessions' state by default
     gr.mount_gradio_app(app, public, path="/", blocked_paths=[admin_files], **common)
     keep_files_in(mounted(app, "/"), public, private_folder("public"))
     app.add_middleware(IssueVoterCookie, cookies=voter_cookies(settings.home))

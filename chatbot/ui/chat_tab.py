@@ -15,11 +15,14 @@ import gradio as gr
 
 from chatbot.chat_service import ChatService
 from chatbot.generators import BASE, TRAIN_HINT, Generators
-from chatbot.ui.answering import answer_snapshots
-from chatbot.ui.formatting import notice_html, sources_html, timing, without_images
+from chatbot.limits import COLLECTION_CHARS, InvalidInput, check_collection
+from chatbot.ui.answering import answer_snapshots, refusal
+from chatbot.ui.formatting import inert_markdown, notice_html, sources_html, timing
 from chatbot.ui.voters import VOTER_COOKIE, VoterCookies
 
 SOURCES_PLACEHOLDER = "Sources appear here with each answer."
+SHOWN_ROWS = 40  # chat rows (20 turns) a page's session state keeps; older ones stay in the database
+STATE_SECONDS = 2 * 3600  # a page's session state is dropped this long after its last change
 GENERATION = "generation"  # one concurrency group for every event that runs a generator
 
 
@@ -47,6 +50,14 @@ def voter(voters: VoterCookies, request: gr.Request | None) -> str:
     return voters.voter(cookies.get(VOTER_COOKIE), getattr(client, "host", None))
 
 
+def recent(shown: list[dict[str, Any]], ids: dict[str, str], rows: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The newest `rows` chat rows, and the stored-message ids of those rows re-indexed to them."""
+    dropped = max(0, len(shown) - rows)
+    if not dropped:
+        return shown, ids
+    return shown[dropped:], {str(int(k) - dropped): v for k, v in ids.items() if int(k) >= dropped}
+
+
 @dataclass(frozen=True)
 class ChatLayout:
     """The Chat tab's components: session state, then what the page shows."""
@@ -65,9 +76,13 @@ class ChatLayout:
     sources: gr.HTML
 
 
-def chat_layout(demo: gr.Blocks, generators: Generators, collection_name: str) -> ChatLayout:
-    """The Chat tab's components, laid out (call inside a `gr.Tab` of `demo`); `collection_name`: the default."""
-    states = gr.State([]), gr.State({}), gr.State({})
+def session_state(value: list | dict) -> gr.State:
+    return gr.State(value, time_to_live=STATE_SECONDS)
+
+
+def chat_layout(generators: Generators, collection_name: str, question_chars: int) -> ChatLayout:
+    """The Chat tab's components, laid out (call inside a `gr.Tab`); `collection_name`: the default."""
+    states = session_state([]), session_state({}), session_state({})
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             mode = gr.Radio(generator_choices(generators), value=BASE, label="Generator", info=GENERATOR_INFO,
@@ -75,16 +90,17 @@ def chat_layout(demo: gr.Blocks, generators: Generators, collection_name: str) -
             missing = gr.Markdown(finetuned_note(generators), elem_id="chat-finetuned-note")
             chatbot = gr.Chatbot(label="Conversation", height=460, elem_id="chat",
                                  placeholder="Ask a question about your documents.",
-                                 feedback_options=("Like", "Dislike"), buttons=["copy"])
+                                 feedback_options=("Like", "Dislike"), buttons=["copy"], allow_tags=False)
             with gr.Row():
                 question = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5, lines=1,
-                                      max_lines=6, elem_id="chat-question", submit_btn=False)
+                                      max_lines=6, max_length=question_chars, elem_id="chat-question",
+                                      submit_btn=False)
                 send = gr.Button("Send", variant="primary", scale=1, min_width=90, elem_id="chat-send")
             with gr.Row():
                 status = gr.Markdown("", elem_id="chat-status")
                 new_chat = gr.Button("New conversation", size="sm", scale=0, min_width=160, elem_id="chat-new")
         with gr.Column(scale=2):
-            collection = gr.Textbox(collection_name, label="Collection", max_lines=1,
+            collection = gr.Textbox(collection_name, label="Collection", max_lines=1, max_length=COLLECTION_CHARS,
                                     elem_id="chat-collection")
             sources = gr.HTML(notice_html(SOURCES_PLACEHOLDER), label="Sources", elem_id="chat-sources")
     return ChatLayout(*states, mode, missing, chatbot, question, send, status, new_chat, collection, sources)
@@ -93,21 +109,30 @@ def chat_layout(demo: gr.Blocks, generators: Generators, collection_name: str) -
 class ChatHandlers:
     """The Chat tab's event handlers: answer (streamed), rate an answer, start over, refresh the generators."""
 
-    def __init__(self, chat: ChatService, generators: Generators, voters: VoterCookies) -> None:
+    def __init__(self, chat: ChatService, generators: Generators, voters: VoterCookies,
+                 default_collection: str) -> None:
         self.chat, self._generators, self.voters = chat, generators, voters
+        self.default_collection = default_collection
 
     def respond(self, text: str, shown: list[dict[str, Any]], generator: str, current: dict[str, str],
                 collection_name: str, ids: dict[str, str]) -> Iterator[tuple]:
+        """Outputs: chatbot, its rows (state), question box, sources, conversation, row ids, status, collection."""
         text = (text or "").strip()
         if not text:
-            yield shown, shown, gr.update(), gr.update(), current, ids, "Type a question first."
+            yield shown, shown, gr.update(), gr.update(), current, ids, "Type a question first.", gr.update()
             return
-        shown = [*shown, {"role": "user", "content": without_images(text)}, {"role": "assistant", "content": "…"}]
+        try:
+            self.chat.check(text, collection=collection_name or None)
+        except InvalidInput as exc:  # refused before anything is kept; the session's copy of the inputs goes too
+            yield shown, shown, "", gr.update(), current, ids, refusal(exc), self._kept(collection_name)
+            return
+        shown, ids = recent(shown, ids, SHOWN_ROWS - 2)
+        shown = [*shown, {"role": "user", "content": inert_markdown(text)}, {"role": "assistant", "content": "…"}]
         row = len(shown) - 1
-        yield shown, shown, "", notice_html("Searching the documents…"), current, ids, ""
+        yield shown, shown, "", notice_html("Searching the documents…"), current, ids, "", gr.update()
         for snap in answer_snapshots(self.chat, text, generator=generator, collection=collection_name,
                                      conversation_id=current.get("id"), conversation_token=current.get("token")):
-            shown[row] = {"role": "assistant", "content": without_images(snap.text) or "…"}
+            shown[row] = {"role": "assistant", "content": inert_markdown(snap.text) or "…"}
             panel = sources_html(snap.sources, snap.sources_heading) if snap.sources_heading else gr.update()
             note = ""
             if snap.stored is not None:
@@ -116,7 +141,15 @@ class ChatHandlers:
                 note = timing(snap.answer) if snap.answer else ""
             elif snap.error is not None:
                 panel = notice_html("No answer, so no sources.")
-            yield shown, shown, "", panel, current, ids, note
+            yield shown, shown, "", panel, current, ids, note, gr.update()
+
+    def _kept(self, collection_name: str) -> Any:
+        """The collection box after a refusal: as it is when valid, else the default (nothing oversized is kept)."""
+        try:
+            check_collection(collection_name)
+        except InvalidInput:
+            return self.default_collection
+        return gr.update()
 
     def rate(self, ids: dict[str, str], like: gr.LikeData, request: gr.Request) -> str:
         index = like.index if isinstance(like.index, int) else like.index[0]
@@ -140,7 +173,8 @@ class ChatHandlers:
 def wire_chat(demo: gr.Blocks, ui: ChatLayout, handlers: ChatHandlers, concurrency_limit: int) -> None:
     """The Chat tab's events."""
     inputs = [ui.question, ui.messages, ui.mode, ui.conversation, ui.collection, ui.message_ids]
-    outputs = [ui.chatbot, ui.messages, ui.question, ui.sources, ui.conversation, ui.message_ids, ui.status]
+    outputs = [ui.chatbot, ui.messages, ui.question, ui.sources, ui.conversation, ui.message_ids, ui.status,
+               ui.collection]
     gr.on([ui.send.click, ui.question.submit], handlers.respond, inputs, outputs, concurrency_limit=concurrency_limit,
           concurrency_id=GENERATION, show_progress="hidden")
     ui.chatbot.like(handlers.rate, [ui.message_ids], ui.status, show_progress="hidden")
@@ -153,5 +187,5 @@ def wire_chat(demo: gr.Blocks, ui: ChatLayout, handlers: ChatHandlers, concurren
 def build_chat_tab(demo: gr.Blocks, chat: ChatService, generators: Generators, collection: str,
                    concurrency_limit: int, voters: VoterCookies) -> None:
     """Components and events of the Chat tab (call inside a `gr.Tab` of `demo`); `collection`: the default."""
-    wire_chat(demo, chat_layout(demo, generators, collection), ChatHandlers(chat, generators, voters),
-              concurrency_limit)
+    layout = chat_layout(generators, collection, chat.chain.limits.question_chars)
+    wire_chat(demo, layout, ChatHandlers(chat, generators, voters, collection), concurrency_limit)

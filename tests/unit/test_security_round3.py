@@ -133,3 +133,44 @@ def test_a_voter_is_the_signed_cookie_at_the_network_else_the_network(tmp_path):
     assert len(set(forged)) == 1  # anything unsigned is the address alone
     assert mode(tmp_path / "voter-cookie.key") == 0o600
     assert VoterCookies(signing_key(tmp_path)).voter_id(cookie) == cookie.split(".")[0]  # the key is kept
+
+
+def test_the_chat_state_keeps_the_newest_rows_and_their_ids():
+    from chatbot.ui.chat_tab import recent
+
+    shown = [{"role": "user" if i % 2 == 0 else "assistant", "content": str(i)} for i in range(10)]
+    ids = {"1": "m1", "5": "m5", "9": "m9"}
+    kept, kept_ids = recent(shown, ids, 6)
+    assert [r["content"] for r in kept] == ["4", "5", "6", "7", "8", "9"]
+    assert kept_ids == {"1": "m5", "5": "m9"}
+    assert recent(shown, ids, 10) == (shown, ids)
+
+
+PAYLOAD = '<p style="background-image:url(http://203.0.113.9/x);position:fixed;inset:0">win</p>'
+
+
+@pytest.mark.parametrize("text,shown", [
+    (PAYLOAD, '&lt;p style="background-image:url(http://203.0.113.9/x);position:fixed;inset:0">win&lt;/p>'),
+    ("a < b && c", "a &lt; b &amp;&amp; c"),
+    ("&lt;img src=x&gt;", "&amp;lt;img src=x&amp;gt;"),  # an entity shows as typed, not as the character
+    ("done![1] ![i](http://h/x)", "done!\\[1] !\\[i](http://h/x)"),
+    ("run `ragbot ingest <folder>` then <b>", "run `ragbot ingest <folder>` then &lt;b>"),  # code is text already
+    ("```\n<div style=x>\n```\n<i>", "```\n<div style=x>\n```\n&lt;i>"),
+    ("\\`<b>`", "\\`&lt;b>`"),  # an escaped backtick opens no code span
+    ("    ```\n<p style=x>", "    ```\n&lt;p style=x>"),  # indented 4: not a fence
+    ("```a`b\n<p>", "```a`b\n&lt;p>"),  # a backtick in the info string: not a fence
+])
+def test_untrusted_markdown_carries_no_raw_html_and_no_image(text, shown):
+    from chatbot.ui.formatting import inert_markdown
+
+    assert inert_markdown(text) == shown
+
+
+def test_untrusted_markdown_renders_without_a_tag_outside_code():
+    from markdown_it import MarkdownIt
+
+    from chatbot.ui.formatting import inert_markdown
+
+    html = MarkdownIt("commonmark").render(inert_markdown(f"{PAYLOAD}\n\n`<x>`\n\n```\n<y>\n```\n\n{PAYLOAD}"))
+    assert "<p style" not in html and "background-image" in html  # shown as text
+    assert "<code>&lt;x&gt;</code>" in html and "<code>&lt;y&gt;\n</code>" in html
