@@ -57,4 +57,3 @@ def list_adapters(adapters_dir: Path) -> list[AdapterInfo]:
         )
         found.append(AdapterInfo(path.name, path, created_at, manifest))
     return sorted(found, key=lambda a: a.created_at, reverse=True)
-

@@ -10,6 +10,7 @@ from chatbot.chain import ChainEvent, RagChain
 from chatbot.cluster.in_flight import AnswersInFlight
 from chatbot.conversations import ConversationStore, new_token
 from chatbot.gate import GenerationGate
+from chatbot.limits import History, check_collection
 from chatbot.metrics import record_answer, record_feedback
 
 
@@ -40,16 +41,17 @@ class ChatService:
                conversation_token: str | None = None, collection: str | None = None, use_retrieval: bool = True,
                history: list[tuple[str, str]] | None = None,
                client: str | None = None) -> Iterator[ChainEvent | Stored]:
-        """Chain events, then a `Stored`. The first `next()` raises, before anything is stored: `InputTooLong`
-        (a question or an explicit history over its limit), `ConversationDenied` (a conversation id without its
-        token), `Busy` (the gate is full, or `client` already has its answers in flight: `TooManyInFlight`),
+        """Chain events, then a `Stored`. The first `next()` raises, before anything is stored: `InvalidInput`
+        (a question or an explicit history over its limit, a collection name the API would refuse),
+        `ConversationDenied` (a conversation id without its token), `Busy` (the gate is full, or `client` already
+        has its answers in flight: `TooManyInFlight`),
         `GeneratorUnavailable`.
 
         History comes from the stored conversation (its newest turns within the limits) unless given explicitly
         (OpenAI clients send it: over the limits it is refused, not cut). A new conversation is stored with its
         first answer, under a fresh token returned in `Stored`."""
         limits = self.chain.limits
-        limits.check(question, history or ())
+        self.check(question, collection=collection, history=history or ())
         leave = self.in_flight.enter(client)
         try:
             self.gate.acquire()
@@ -78,6 +80,13 @@ class ChatService:
         finally:
             self.gate.release()
             leave()
+
+    def check(self, question: str, *, collection: str | None = None, history: History = ()) -> None:
+        """`InvalidInput` for a question or history over its limit, or a collection name the API would refuse: the
+        one check for API, UI and CLI (the name is stored with every answer). `stream` makes it first; a caller
+        that keeps the inputs (the UI's session state) makes it before keeping anything."""
+        self.chain.limits.check(question, history)
+        check_collection(collection)
 
     def _token_count(self, text: str) -> int:
         try:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
+from chatbot.home import make_home
+
 if TYPE_CHECKING:
     from chatbot.services import Services
     from chatbot.settings import Settings
@@ -27,6 +29,7 @@ def load_settings() -> Settings:
         raise typer.Exit(1) from exc
     for line in chatbot.settings.unknown_settings(dict(os.environ)):
         err.print(f"[yellow]warning:[/yellow] {line}", soft_wrap=True)
+    make_home(settings.home)
     return settings
 
 

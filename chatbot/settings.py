@@ -188,6 +188,9 @@ class ServerSettings(BaseModel):
                                         "sees it) may have in flight across all replicas; 0 = no cap.")
     replica_name: str = Field(default="", description="This server's name among replicas (X-Ragbot-Replica "
                               "header, heartbeats); empty → host-pid.")
+    ui_sessions: int = Field(default=500, ge=1, description="Page sessions whose state the public UI keeps; past "
+                             "it the least recently used is dropped (that page's next question starts a new "
+                             "conversation).")
 
 
 class TrainingSettings(BaseModel):

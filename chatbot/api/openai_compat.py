@@ -25,7 +25,7 @@ from chatbot.cluster.in_flight import TooManyInFlight
 from chatbot.db import DatabaseError
 from chatbot.gate import Busy
 from chatbot.generators import Generators, GeneratorUnavailable
-from chatbot.limits import InputTooLong
+from chatbot.limits import COLLECTION_CHARS, InvalidInput, storable
 from chatbot.login_throttle import current_client
 
 
@@ -40,22 +40,11 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
-def storable(text: str) -> str:
-    """Refuse what Postgres cannot store (NUL) or UTF-8 cannot encode (lone surrogates, allowed as JSON escapes)."""
-    if "\x00" in text:
-        raise ValueError("must not contain NUL characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (it contains a lone surrogate)") from None
-    return text
-
-
 class ChatRequest(BaseModel):
     model: str = Field(min_length=1, max_length=200)
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
     stream: bool = False
-    collection: str | None = Field(default=None, min_length=1, max_length=100)
+    collection: str | None = Field(default=None, min_length=1, max_length=COLLECTION_CHARS)
     conversation_id: uuid.UUID | None = None
     conversation_token: str | None = Field(default=None, max_length=200)
     use_retrieval: bool = True
@@ -123,8 +112,8 @@ def router(generators: Generators, chat: ChatService) -> APIRouter:
                              use_retrieval=request.use_retrieval, history=history, client=current_client.get())
         try:
             first = next(events)  # admission, generator and database errors surface here, before any byte
-        except InputTooLong as exc:
-            return openai_error(422, str(exc), "invalid_request_error", param=LIMIT_PARAMS[exc.field])
+        except InvalidInput as exc:
+            return openai_error(422, str(exc), "invalid_request_error", param=LIMIT_PARAMS.get(exc.field, exc.field))
         except ConversationDenied as exc:
             return openai_error(404, str(exc), "conversation_not_found", param="conversation_token")
         except TooManyInFlight as exc:  # this client's own answers hold its share: 429, like its rate limit

@@ -1,5 +1,6 @@
 """The request perimeter in front of every route, the Gradio apps' included: a CORS allow-list, the refusal of
-cross-site state changes, the upload routes' gates and the body caps."""
+cross-site state changes, the upload routes' gates, the body caps, and the response headers (a
+Content-Security-Policy, host-free redirects)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from chatbot.api.body_limit import BodyLimitMiddleware
 from chatbot.api.origin_guard import OriginGuard
+from chatbot.api.response_headers import ResponseHeaders
 from chatbot.api.upload_guard import Gate, UploadGuard, refuse
 from chatbot.settings import Settings
 
@@ -26,3 +28,4 @@ def add_perimeter(app: FastAPI, settings: Settings, upload_gates: Mapping[str, G
     app.add_middleware(OriginGuard, allowed_origins=settings.cors_origins)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                        allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(ResponseHeaders)  # outermost here: its policy and relative redirects cover refusals too

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import AfterValidator
 
-from chatbot.api.openai_compat import storable
 from chatbot.chain import source_json
 from chatbot.corpus import RetrieverFactory
 from chatbot.gate import Busy, GenerationGate
+from chatbot.limits import storable
 from chatbot.settings import Settings
 
 Text = AfterValidator(storable)

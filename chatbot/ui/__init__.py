@@ -20,6 +20,7 @@ from chatbot.ui.admin_sessions import add_logout_routes, share_sessions
 from chatbot.ui.chat_tab import build_chat_tab
 from chatbot.ui.compare_tab import build_compare_tab
 from chatbot.ui.isolation import keep_files_in, mounted, private_folder
+from chatbot.ui.voters import IssueVoterCookie, voter_cookies
 
 GENERATION_CONCURRENCY = 4  # generation events running at once (the gate bounds what waits beyond that)
 ADMIN_PATH = "/admin"
@@ -42,6 +43,7 @@ CSS = """
 
 def build_public_app(services: Services) -> gr.Blocks:
     """The public app (Chat and Compare tabs), each tab given the services it uses."""
+    voters = voter_cookies(services.settings.home)
     with gr.Blocks(title="ragbot", analytics_enabled=False) as demo:
         gr.Markdown("# ragbot\nAnswers from your documents, with numbered sources. "
                     f"[Admin]({ADMIN_PATH.lstrip('/')}/)", elem_id="title")
@@ -49,10 +51,10 @@ def build_public_app(services: Services) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Chat", id="chat-tab"):
                 build_chat_tab(demo, services.chat, services.generators, services.settings.collection,
-                               GENERATION_CONCURRENCY)
+                               GENERATION_CONCURRENCY, voters)
             with gr.Tab("Compare", id="compare-tab"):
                 build_compare_tab(demo, services.chat, services.conversations, services.generators,
-                                  GENERATION_CONCURRENCY)
+                                  GENERATION_CONCURRENCY, voters)
     return demo
 
 
@@ -79,5 +81,7 @@ def mount_ui(app: FastAPI, admin_app: gr.Blocks, public_app: gr.Blocks, settings
     admin_files = private_folder("admin")
     keep_files_in(mounted(app, ADMIN_PATH), admin, admin_files)
     public = public_app.queue(default_concurrency_limit=GENERATION_CONCURRENCY, max_size=settings.ui_queue_size)
+    public.state_session_capacity = settings.ui_sessions  # Gradio keeps 10,000 sessions' state by default
     gr.mount_gradio_app(app, public, path="/", blocked_paths=[admin_files], **common)
     keep_files_in(mounted(app, "/"), public, private_folder("public"))
+    app.add_middleware(IssueVoterCookie, cookies=voter_cookies(settings.home))

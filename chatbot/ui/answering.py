@@ -18,7 +18,7 @@ from chatbot.cluster.in_flight import TooManyInFlight
 from chatbot.db import DatabaseError
 from chatbot.gate import Busy
 from chatbot.generators import GeneratorUnavailable
-from chatbot.limits import InputTooLong
+from chatbot.limits import InputTooLong, InvalidInput
 from chatbot.ui.formatting import Numbered, answer_sources, numbered_retrieved
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ BUSY_MESSAGE = ("The assistant is busy answering other questions right now. "
 DATABASE_MESSAGE = "⚠️ The document database is unavailable right now ({detail}). Please retry shortly."
 FAILED_MESSAGE = "⚠️ Something went wrong while answering ({detail}). Please retry."
 TOO_LONG_MESSAGE = "⚠️ Not answered: the {detail}. Please shorten it."
+INVALID_MESSAGE = "⚠️ Not answered: the {field} {reason}."
 DENIED_MESSAGE = "⚠️ This conversation can no longer be continued: start a new conversation."
 
 
@@ -76,8 +77,8 @@ def answer_snapshots(chat: ChatService, question: str, *, generator: str, collec
                 else:
                     _apply(snap, event)
                 yield snap
-    except InputTooLong as exc:
-        snap.error = TOO_LONG_MESSAGE.format(detail=str(exc).replace(": ", " is ", 1))
+    except InvalidInput as exc:
+        snap.error = refusal(exc)
     except ConversationDenied:
         snap.error = DENIED_MESSAGE
     except GeneratorUnavailable as exc:
@@ -94,6 +95,13 @@ def answer_snapshots(chat: ChatService, question: str, *, generator: str, collec
     if snap.error is not None:
         snap.text = f"{snap.text}\n\n{snap.error}".strip() if snap.text else snap.error
         yield snap
+
+
+def refusal(exc: InvalidInput) -> str:
+    """What the page says about a refused input."""
+    if isinstance(exc, InputTooLong):
+        return TOO_LONG_MESSAGE.format(detail=str(exc).replace(": ", " is ", 1))
+    return INVALID_MESSAGE.format(field=exc.field, reason=str(exc).split(": ", 1)[-1])
 
 
 def _apply(snap: Snapshot, event: ChainEvent) -> None:

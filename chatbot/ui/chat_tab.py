@@ -1,13 +1,12 @@
 """The Chat tab: mode switch, streamed answers, a sources panel, thumbs per answer, multi-turn history.
 
 History lives in Postgres; the page keeps only the conversation (its id and its secret token, in server-side
-session state) and which chat row is which message. Votes count once per browser (`voter`)."""
+session state) and which chat row is which message. Votes count once per voter (`voter`: a server-issued cookie
+at the peer's network)."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,12 +14,15 @@ from typing import Any
 import gradio as gr
 
 from chatbot.chat_service import ChatService
-from chatbot.conversations import client_key
 from chatbot.generators import BASE, Generators
-from chatbot.ui.answering import answer_snapshots
-from chatbot.ui.formatting import notice_html, sources_html, timing, without_images
+from chatbot.limits import COLLECTION_CHARS, InvalidInput, check_collection
+from chatbot.ui.answering import answer_snapshots, refusal
+from chatbot.ui.formatting import inert_markdown, notice_html, sources_html, timing
+from chatbot.ui.voters import VOTER_COOKIE, VoterCookies
 
 SOURCES_PLACEHOLDER = "Sources appear here with each answer."
+SHOWN_ROWS = 40  # chat rows (20 turns) a page's session state keeps; older ones stay in the database
+STATE_SECONDS = 2 * 3600  # a page's session state is dropped this long after its last change
 GENERATION = "generation"  # one concurrency group for every event that runs a generator
 
 
@@ -38,24 +40,19 @@ def finetuned_note(generators: Generators) -> str:
     return f"ℹ️ {hint[0].upper()}{hint[1:]}." if hint else ""
 
 
-def voter(browser_id: str | None, request: gr.Request | None) -> str:
-    """Who votes: this browser's random id (kept in its storage), else the page session's."""
-    if browser_id:
-        return client_key("browser", browser_id)
-    return client_key("session", getattr(request, "session_hash", None) or secrets.token_urlsafe(16))
+def voter(voters: VoterCookies, request: gr.Request | None) -> str:
+    """Who votes: the server's signed cookie at the peer's network (see `chatbot.ui.voters`)."""
+    cookies = getattr(request, "cookies", None) or {}
+    client = getattr(request, "client", None)
+    return voters.voter(cookies.get(VOTER_COOKIE), getattr(client, "host", None))
 
 
-_VOTERS: weakref.WeakKeyDictionary[gr.Blocks, gr.BrowserState] = weakref.WeakKeyDictionary()
-
-
-def voter_state(demo: gr.Blocks) -> gr.BrowserState:
-    """The page's random id for this browser (kept in its local storage, filled in at the first load); one per
-    page, shared by the Chat and Compare tabs: one vote per message per browser."""
-    if demo not in _VOTERS:
-        _VOTERS[demo] = gr.BrowserState("", storage_key="ragbot-voter")
-        demo.load(lambda current: current or secrets.token_urlsafe(18), _VOTERS[demo], _VOTERS[demo],
-                  show_progress="hidden", queue=False)
-    return _VOTERS[demo]
+def recent(shown: list[dict[str, Any]], ids: dict[str, str], rows: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The newest `rows` chat rows, and the stored-message ids of those rows re-indexed to them."""
+    dropped = max(0, len(shown) - rows)
+    if not dropped:
+        return shown, ids
+    return shown[dropped:], {str(int(k) - dropped): v for k, v in ids.items() if int(k) >= dropped}
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,6 @@ class ChatLayout:
     messages: gr.State  # [{"role", "content"}] as shown in the chatbot
     conversation: gr.State  # {"id", "token"} once the first answer is stored (server-side session state)
     message_ids: gr.State  # chat row index (str) → stored message id
-    browser_id: gr.BrowserState
     mode: gr.Radio
     missing: gr.Markdown
     chatbot: gr.Chatbot
@@ -77,9 +73,13 @@ class ChatLayout:
     sources: gr.HTML
 
 
-def chat_layout(demo: gr.Blocks, generators: Generators, collection_name: str) -> ChatLayout:
-    """The Chat tab's components, laid out (call inside a `gr.Tab` of `demo`); `collection_name`: the default."""
-    states = gr.State([]), gr.State({}), gr.State({}), voter_state(demo)
+def session_state(value: list | dict) -> gr.State:
+    return gr.State(value, time_to_live=STATE_SECONDS)
+
+
+def chat_layout(generators: Generators, collection_name: str, question_chars: int) -> ChatLayout:
+    """The Chat tab's components, laid out (call inside a `gr.Tab`); `collection_name`: the default."""
+    states = session_state([]), session_state({}), session_state({})
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             mode = gr.Radio(generator_choices(generators), value=BASE, label="Generator", info=GENERATOR_INFO,
@@ -87,16 +87,17 @@ def chat_layout(demo: gr.Blocks, generators: Generators, collection_name: str) -
             missing = gr.Markdown(finetuned_note(generators), elem_id="chat-finetuned-note")
             chatbot = gr.Chatbot(label="Conversation", height=460, elem_id="chat",
                                  placeholder="Ask a question about your documents.",
-                                 feedback_options=("Like", "Dislike"), buttons=["copy"])
+                                 feedback_options=("Like", "Dislike"), buttons=["copy"], allow_tags=False)
             with gr.Row():
                 question = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5, lines=1,
-                                      max_lines=6, elem_id="chat-question", submit_btn=False)
+                                      max_lines=6, max_length=question_chars, elem_id="chat-question",
+                                      submit_btn=False)
                 send = gr.Button("Send", variant="primary", scale=1, min_width=90, elem_id="chat-send")
             with gr.Row():
                 status = gr.Markdown("", elem_id="chat-status")
                 new_chat = gr.Button("New conversation", size="sm", scale=0, min_width=160, elem_id="chat-new")
         with gr.Column(scale=2):
-            collection = gr.Textbox(collection_name, label="Collection", max_lines=1,
+            collection = gr.Textbox(collection_name, label="Collection", max_lines=1, max_length=COLLECTION_CHARS,
                                     elem_id="chat-collection")
             sources = gr.HTML(notice_html(SOURCES_PLACEHOLDER), label="Sources", elem_id="chat-sources")
     return ChatLayout(*states, mode, missing, chatbot, question, send, status, new_chat, collection, sources)
@@ -105,21 +106,30 @@ def chat_layout(demo: gr.Blocks, generators: Generators, collection_name: str) -
 class ChatHandlers:
     """The Chat tab's event handlers: answer (streamed), rate an answer, start over, refresh the generators."""
 
-    def __init__(self, chat: ChatService, generators: Generators) -> None:
-        self.chat, self._generators = chat, generators
+    def __init__(self, chat: ChatService, generators: Generators, voters: VoterCookies,
+                 default_collection: str) -> None:
+        self.chat, self._generators, self.voters = chat, generators, voters
+        self.default_collection = default_collection
 
     def respond(self, text: str, shown: list[dict[str, Any]], generator: str, current: dict[str, str],
                 collection_name: str, ids: dict[str, str]) -> Iterator[tuple]:
+        """Outputs: chatbot, its rows (state), question box, sources, conversation, row ids, status, collection."""
         text = (text or "").strip()
         if not text:
-            yield shown, shown, gr.update(), gr.update(), current, ids, "Type a question first."
+            yield shown, shown, gr.update(), gr.update(), current, ids, "Type a question first.", gr.update()
             return
-        shown = [*shown, {"role": "user", "content": without_images(text)}, {"role": "assistant", "content": "…"}]
+        try:
+            self.chat.check(text, collection=collection_name or None)
+        except InvalidInput as exc:  # refused before anything is kept; the session's copy of the inputs goes too
+            yield shown, shown, "", gr.update(), current, ids, refusal(exc), self._kept(collection_name)
+            return
+        shown, ids = recent(shown, ids, SHOWN_ROWS - 2)
+        shown = [*shown, {"role": "user", "content": inert_markdown(text)}, {"role": "assistant", "content": "…"}]
         row = len(shown) - 1
-        yield shown, shown, "", notice_html("Searching the documents…"), current, ids, ""
+        yield shown, shown, "", notice_html("Searching the documents…"), current, ids, "", gr.update()
         for snap in answer_snapshots(self.chat, text, generator=generator, collection=collection_name,
                                      conversation_id=current.get("id"), conversation_token=current.get("token")):
-            shown[row] = {"role": "assistant", "content": without_images(snap.text) or "…"}
+            shown[row] = {"role": "assistant", "content": inert_markdown(snap.text) or "…"}
             panel = sources_html(snap.sources, snap.sources_heading) if snap.sources_heading else gr.update()
             note = ""
             if snap.stored is not None:
@@ -128,15 +138,23 @@ class ChatHandlers:
                 note = timing(snap.answer) if snap.answer else ""
             elif snap.error is not None:
                 panel = notice_html("No answer, so no sources.")
-            yield shown, shown, "", panel, current, ids, note
+            yield shown, shown, "", panel, current, ids, note, gr.update()
 
-    def rate(self, ids: dict[str, str], browser: str, like: gr.LikeData, request: gr.Request) -> str:
+    def _kept(self, collection_name: str) -> Any:
+        """The collection box after a refusal: as it is when valid, else the default (nothing oversized is kept)."""
+        try:
+            check_collection(collection_name)
+        except InvalidInput:
+            return self.default_collection
+        return gr.update()
+
+    def rate(self, ids: dict[str, str], like: gr.LikeData, request: gr.Request) -> str:
         index = like.index if isinstance(like.index, int) else like.index[0]
         message_id = ids.get(str(index))
         if message_id is None or like.liked not in (True, False):
             return "Only stored answers can be rated."
         vote = 1 if like.liked is True else -1
-        if not self.chat.feedback(uuid.UUID(message_id), vote, client=voter(browser, request)):
+        if not self.chat.feedback(uuid.UUID(message_id), vote, client=voter(self.voters, request)):
             return "That answer is no longer stored."
         return f"Thanks — your thumbs {'up' if vote > 0 else 'down'} was saved."
 
@@ -152,10 +170,11 @@ class ChatHandlers:
 def wire_chat(demo: gr.Blocks, ui: ChatLayout, handlers: ChatHandlers, concurrency_limit: int) -> None:
     """The Chat tab's events."""
     inputs = [ui.question, ui.messages, ui.mode, ui.conversation, ui.collection, ui.message_ids]
-    outputs = [ui.chatbot, ui.messages, ui.question, ui.sources, ui.conversation, ui.message_ids, ui.status]
+    outputs = [ui.chatbot, ui.messages, ui.question, ui.sources, ui.conversation, ui.message_ids, ui.status,
+               ui.collection]
     gr.on([ui.send.click, ui.question.submit], handlers.respond, inputs, outputs, concurrency_limit=concurrency_limit,
           concurrency_id=GENERATION, show_progress="hidden")
-    ui.chatbot.like(handlers.rate, [ui.message_ids, ui.browser_id], ui.status, show_progress="hidden")
+    ui.chatbot.like(handlers.rate, [ui.message_ids], ui.status, show_progress="hidden")
     cleared = [ui.chatbot, ui.messages, ui.conversation, ui.message_ids, ui.sources, ui.status]
     ui.new_chat.click(handlers.reset, None, cleared, queue=False)
     ui.chatbot.clear(handlers.reset, None, cleared, queue=False)
@@ -163,6 +182,7 @@ def wire_chat(demo: gr.Blocks, ui: ChatLayout, handlers: ChatHandlers, concurren
 
 
 def build_chat_tab(demo: gr.Blocks, chat: ChatService, generators: Generators, collection: str,
-                   concurrency_limit: int) -> None:
+                   concurrency_limit: int, voters: VoterCookies) -> None:
     """Components and events of the Chat tab (call inside a `gr.Tab` of `demo`); `collection`: the default."""
-    wire_chat(demo, chat_layout(demo, generators, collection), ChatHandlers(chat, generators), concurrency_limit)
+    layout = chat_layout(generators, collection, chat.chain.limits.question_chars)
+    wire_chat(demo, layout, ChatHandlers(chat, generators, voters, collection), concurrency_limit)

@@ -17,16 +17,18 @@ import pandas as pd
 from chatbot.chat_service import ChatService
 from chatbot.conversations import ConversationStore
 from chatbot.generators import BASE, EXTRACTIVE, FINETUNED, Generators
-from chatbot.ui.answering import answer_snapshots
-from chatbot.ui.chat_tab import GENERATION, finetuned_note, generator_choices, voter, voter_state
+from chatbot.limits import InvalidInput
+from chatbot.ui.answering import answer_snapshots, refusal
+from chatbot.ui.chat_tab import GENERATION, STATE_SECONDS, finetuned_note, generator_choices, voter
 from chatbot.ui.formatting import (
     WIN_RATE_HEADERS,
+    inert_markdown,
     notice_html,
     sources_html,
     win_rate_points,
     win_rate_rows,
-    without_images,
 )
+from chatbot.ui.voters import VoterCookies
 
 SIDES = ("a", "b")
 WINNER_LABEL = {"a": "A is better", "b": "B is better", "tie": "It's a tie"}
@@ -35,7 +37,8 @@ _shuffle = random.SystemRandom().shuffle
 
 def _label(side: str, generator: str, blind: bool, revealed: bool = False) -> str:
     """'A' while blind, 'A · base' otherwise or once revealed."""
-    return f"### {side.upper()} · {generator}" if revealed or not blind else f"### {side.upper()}"
+    shown = f"{side.upper()} · {inert_markdown(generator)}" if revealed or not blind else side.upper()
+    return f"### {shown}"
 
 
 def win_rate_results(conversations: ConversationStore) -> tuple:
@@ -64,7 +67,6 @@ class CompareLayout:
     """The Compare tab's components."""
 
     state: gr.State  # the last comparison: {"generators", "messages", "blind", "voted"}
-    browser_id: gr.BrowserState
     question: gr.Textbox
     run: gr.Button
     first: gr.Dropdown
@@ -90,13 +92,13 @@ def _side(side: str) -> Side:
     return Side(label, answer, panel)
 
 
-def compare_layout(demo: gr.Blocks, generators: Generators) -> CompareLayout:
-    """The Compare tab's components, laid out (call inside a `gr.Tab` of `demo`)."""
+def compare_layout(generators: Generators, question_chars: int) -> CompareLayout:
+    """The Compare tab's components, laid out (call inside a `gr.Tab`)."""
     choices = generator_choices(generators)
-    state, browser_id = gr.State({}), voter_state(demo)
+    state = gr.State({}, time_to_live=STATE_SECONDS)
     with gr.Row(equal_height=True):
         question = gr.Textbox(placeholder="One question, two answers…", show_label=False, scale=5, max_lines=4,
-                              elem_id="compare-question", submit_btn=False)
+                              max_length=question_chars, elem_id="compare-question", submit_btn=False)
         run = gr.Button("Compare", variant="primary", scale=1, min_width=100, elem_id="compare-run")
     with gr.Row(equal_height=True):
         first = gr.Dropdown(choices, value=BASE, label="Generator 1", elem_id="compare-first")
@@ -117,20 +119,27 @@ def compare_layout(demo: gr.Blocks, generators: Generators) -> CompareLayout:
                           y="win rate", color="generator", y_lim=[0, 1], title="Win rate per matchup", visible=False,
                           tooltip=["matchup", "win rate", "votes"], elem_id="compare-chart", scale=2)
     refresh = gr.Button("Refresh results", size="sm", elem_id="compare-refresh")
-    return CompareLayout(state, browser_id, question, run, first, second, blind, missing, sides, vote_row,
+    return CompareLayout(state, question, run, first, second, blind, missing, sides, vote_row,
                          vote_buttons, status, table, plot, refresh)
 
 
 class CompareHandlers:
     """The Compare tab's event handlers: both answers (streamed), a blind vote, the results, the pickers."""
 
-    def __init__(self, chat: ChatService, conversations: ConversationStore, generators: Generators) -> None:
-        self.chat, self.conversations, self.generators = chat, conversations, generators
+    def __init__(self, chat: ChatService, conversations: ConversationStore, generators: Generators,
+                 voters: VoterCookies) -> None:
+        self.chat, self.conversations, self.generators, self.voters = chat, conversations, generators, voters
 
     def compare(self, text: str, gen_1: str, gen_2: str, is_blind: bool) -> Iterator[tuple]:
+        """Outputs: each side's label, answer and sources, the vote row, status, the comparison (state), question."""
         text = (text or "").strip()
         if not text:
-            yield (*[gr.update()] * 6, gr.update(visible=False), "Type a question first.", {})
+            yield (*[gr.update()] * 6, gr.update(visible=False), "Type a question first.", {}, gr.update())
+            return
+        try:
+            self.chat.check(text)
+        except InvalidInput as exc:  # refused before anything is kept; the session's copy of the question goes too
+            yield (*[gr.update()] * 6, gr.update(visible=False), refusal(exc), {}, "")
             return
         order = [gen_1, gen_2]
         if is_blind:
@@ -143,13 +152,13 @@ class CompareHandlers:
             record = {"generators": list(order), "messages": list(stored), "blind": is_blind, "voted": False}
             labels = [_label(s, g, is_blind) for s, g in zip(SIDES, order, strict=True)]
             return (labels[0], texts[0], panels[0], labels[1], texts[1], panels[1],
-                    gr.update(visible=show_vote), note, record)
+                    gr.update(visible=show_vote), note, record, gr.update())
 
         for i, side in enumerate(SIDES):
             texts[i] = "…"
             yield frame(f"Answering {side.upper()}…")
             for snap in answer_snapshots(self.chat, text, generator=order[i], collection=None):
-                texts[i] = without_images(snap.text) or "…"
+                texts[i] = inert_markdown(snap.text) or "…"
                 if snap.sources_heading:
                     panels[i] = sources_html(snap.sources, snap.sources_heading)
                 if snap.error is not None:
@@ -164,24 +173,24 @@ class CompareHandlers:
         else:
             yield frame("Turn on blind mode to vote.")
 
-    def vote(self, winner: str, record: dict[str, Any], browser: str, request: gr.Request | None = None) -> tuple:
+    def vote(self, winner: str, record: dict[str, Any], request: gr.Request | None = None) -> tuple:
         messages = record.get("messages") or [None, None]
         if record.get("voted") or not record.get("blind") or not all(messages):
             return gr.update(), gr.update(), gr.update(visible=False), "Nothing to vote on.", record, \
                 gr.update(), gr.update()
         self.conversations.record_ab_vote(uuid.UUID(messages[0]), uuid.UUID(messages[1]), winner,
-                                          client=voter(browser, request))
+                                          client=voter(self.voters, request))
         record = {**record, "voted": True}
         order = record["generators"]
         labels = [_label(s, g, True, revealed=True) for s, g in zip(SIDES, order, strict=True)]
         verdict = "a tie" if winner == "tie" else f"{winner.upper()} ({order[SIDES.index(winner)]}) wins"
-        note = f"Vote saved: {verdict}. A was **{order[0]}**, B was **{order[1]}**."
+        note = inert_markdown(f"Vote saved: {verdict}. A was **{order[0]}**, B was **{order[1]}**.")
         return (labels[0], labels[1], gr.update(visible=False), note, record, *win_rate_results(self.conversations))
 
-    def voting(self, winner: str) -> Callable[[dict[str, Any], str, gr.Request], tuple]:
+    def voting(self, winner: str) -> Callable[[dict[str, Any], gr.Request], tuple]:
         """The vote handler of one button."""
-        def handler(record: dict[str, Any], browser: str, request: gr.Request) -> tuple:
-            return self.vote(winner, record, browser, request)
+        def handler(record: dict[str, Any], request: gr.Request) -> tuple:
+            return self.vote(winner, record, request)
         return handler
 
     def results(self) -> tuple:
@@ -198,10 +207,10 @@ def wire_compare(demo: gr.Blocks, ui: CompareLayout, handlers: CompareHandlers, 
     """The Compare tab's events."""
     a, b = ui.sides["a"], ui.sides["b"]
     gr.on([ui.run.click, ui.question.submit], handlers.compare, [ui.question, ui.first, ui.second, ui.blind],
-          [a.label, a.answer, a.panel, b.label, b.answer, b.panel, ui.vote_row, ui.status, ui.state],
+          [a.label, a.answer, a.panel, b.label, b.answer, b.panel, ui.vote_row, ui.status, ui.state, ui.question],
           concurrency_limit=concurrency_limit, concurrency_id=GENERATION, show_progress="hidden")
     for winner, button in ui.vote_buttons.items():
-        button.click(handlers.voting(winner), [ui.state, ui.browser_id],
+        button.click(handlers.voting(winner), [ui.state],
                      [a.label, b.label, ui.vote_row, ui.status, ui.state, ui.table, ui.plot], show_progress="hidden")
     ui.refresh.click(handlers.results, None, [ui.table, ui.plot], show_progress="hidden")
     demo.load(handlers.results, None, [ui.table, ui.plot], show_progress="hidden")
@@ -209,7 +218,7 @@ def wire_compare(demo: gr.Blocks, ui: CompareLayout, handlers: CompareHandlers, 
 
 
 def build_compare_tab(demo: gr.Blocks, chat: ChatService, conversations: ConversationStore, generators: Generators,
-                      concurrency_limit: int) -> None:
+                      concurrency_limit: int, voters: VoterCookies) -> None:
     """Components and events of the Compare tab (call inside a `gr.Tab` of `demo`)."""
-    wire_compare(demo, compare_layout(demo, generators), CompareHandlers(chat, conversations, generators),
-                 concurrency_limit)
+    layout = compare_layout(generators, chat.chain.limits.question_chars)
+    wire_compare(demo, layout, CompareHandlers(chat, conversations, generators, voters), concurrency_limit)

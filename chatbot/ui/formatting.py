@@ -1,9 +1,9 @@
 """Pure formatting for the UI: sources → escaped HTML, win rates, documents and reports → table rows.
 
-Document text, titles and file names are untrusted: everything interpolated into HTML goes through
-`html.escape`, and text rendered as Markdown (answers, questions in Monitor) through `without_images`, so that
-nothing in it makes the browser fetch a remote URL. No Gradio import here, so this module is testable on its
-own."""
+Document text, titles and file names, questions and answers are untrusted: everything interpolated into HTML goes
+through `html.escape`, and text rendered as Markdown (questions and answers in Chat, Compare and Monitor) through
+`inert_markdown`, which leaves it no raw HTML and no image, so that nothing in it can style, overlay or make the
+browser fetch anything. No Gradio import here, so this module is testable on its own."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from ingestion.uploads import UploadReport
 SNIPPET_CHARS = 320
 _SPACES = re.compile(r"\s+")
 _WEB_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
-_IMAGE_OPENER = re.compile(r"!\[")  # every Markdown image (inline, reference, shortcut) starts so
-_FETCHING_TAG = re.compile(r"<(?=\s*/?\s*(?:img|image|picture|source|video|audio|track|svg|iframe|frame|object|"
-                           r"embed|link|style|meta|input|body|table|script)\b)", re.IGNORECASE)
+_FENCE_OPENER = re.compile(r" {0,3}(`{3,}|~{3,})")  # a fenced code block (CommonMark: at most 3 spaces in)
+# An inline code span on one line: a backtick run (not escaped, not part of a longer run) closed by one as long.
+_CODE_SPAN = re.compile(r"(?<![`\\])(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 
 Numbered = list[tuple[int, Document]]
 
@@ -45,10 +45,44 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return cut + " …"
 
 
-def without_images(text: str) -> str:
-    """Markdown that loads nothing remote: `![` is escaped (an image shows as its literal text, which reads the
-    same: 'done![1]' stays 'done![1]') and tags that fetch URLs lose their `<` (shown as text)."""
-    return _FETCHING_TAG.sub("&lt;", _IMAGE_OPENER.sub(r"!\\[", text))
+def _inert_text(text: str) -> str:
+    """`&` and `<` as entities (shown as typed, never markup) and `![` escaped (an image shows as its text)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace("![", "!\\[")
+
+
+def _inert_line(line: str) -> str:
+    """One line outside fenced code: its inline code spans as they are (Markdown shows them as text), the rest
+    inert. What only looks like a span is made inert too: that costs looks (an entity shown in code), never
+    safety."""
+    out, start = [], 0
+    for span in _CODE_SPAN.finditer(line):
+        out += [_inert_text(line[start:span.start()]), span.group(0)]
+        start = span.end()
+    return "".join([*out, _inert_text(line[start:])])
+
+
+def _closes(fence: str, line: str) -> bool:
+    stripped = line.strip()
+    return len(line) - len(line.lstrip(" ")) <= 3 and len(stripped) >= len(fence) and set(stripped) == {fence[0]}
+
+
+def inert_markdown(text: str) -> str:
+    """Untrusted text as Markdown that carries no raw HTML and loads nothing: outside code, `&` and `<` become
+    entities and `![` is escaped, so that a tag, a style attribute or an image shows as the text it is. Code
+    (fenced blocks, inline spans on one line) is kept as it is: Markdown renders it as text already."""
+    out: list[str] = []
+    fence = ""
+    for line in text.splitlines(keepends=True):
+        if fence:
+            out.append(line)
+            fence = "" if _closes(fence, line) else fence
+        elif (opened := _FENCE_OPENER.match(line)) and not (opened.group(1)[0] == "`" and
+                                                             "`" in line[opened.end():]):
+            fence = opened.group(1)
+            out.append(line)
+        else:
+            out.append(_inert_line(line))
+    return "".join(out)
 
 
 def location(metadata: dict[str, Any]) -> str:

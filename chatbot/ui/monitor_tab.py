@@ -20,11 +20,11 @@ from chatbot.monitoring import PERIODS, BadQuestion, DayCount, Monitor, NotCover
 from chatbot.ui.formatting import (
     WIN_RATE_HEADERS,
     Numbered,
+    inert_markdown,
     notice_html,
     sources_html,
     win_rate_points,
     win_rate_rows,
-    without_images,
 )
 
 DEFAULT_DAYS = 30
@@ -109,13 +109,13 @@ def message_sources_html(message: dict[str, Any] | None) -> str:
 
 def conversation_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     """Chatbot messages: each question, then its answer with who answered, how fast and the vote (both
-    untrusted Markdown: no image or fetching tag is left to load, see `without_images`)."""
+    untrusted Markdown: no image or fetching tag is left to load, see `inert_markdown`)."""
     shown: list[dict[str, str]] = []
     for m in messages:
         vote = {1: " · rated up", -1: " · rated down"}.get(m["vote"], "")
-        shown.append({"role": "user", "content": without_images(m["question"])})
+        shown.append({"role": "user", "content": inert_markdown(m["question"])})
         shown.append({"role": "assistant",
-                      "content": f"{without_images(m['answer'])}\n\n*— {m['generator']}, {m['seconds']:.1f} s{vote}*"})
+                      "content": f"{inert_markdown(m['answer'])}\n\n*— {m['generator']}, {m['seconds']:.1f} s{vote}*"})
     return shown
 
 
@@ -169,7 +169,8 @@ def build_monitor_tab(demo: gr.Blocks, pool: ConnectionPool) -> None:
                          elem_id="monitor-worst", column_widths=["90px", "80px", "40%", "110px", "150px", "150px"])
     heading = gr.Markdown(PICK_HINT, elem_id="monitor-conversation-title")
     with gr.Row(equal_height=False):
-        conversation = gr.Chatbot(label="Conversation", height=420, elem_id="monitor-conversation", scale=3)
+        conversation = gr.Chatbot(label="Conversation", height=420, elem_id="monitor-conversation", scale=3,
+                                   allow_tags=False)
         sources = gr.HTML(notice_html(""), label="Sources", elem_id="monitor-sources")
 
     def load(days: int) -> tuple:
