@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from chatbot.web_store import PageState, WebSources
 from ingestion.errors import IngestError
+from ingestion.ingest_slot import ingest_slot
 from ingestion.loaders import LoadedDocument
 from ingestion.pipeline import FileFailure, Ingestor, IngestReport, SourceItem, document_hash
 from ingestion.web_crawl import CrawlOptions, Known, PageResult, SiteCrawl
@@ -42,7 +43,12 @@ class WebSync:
         self.deadline_s = deadline_s
 
     def sync(self, url: str, collection: str, options: CrawlOptions, *, prune: bool = False) -> IngestReport:
-        """Sync the site at `url` (a sitemap or a start page) into `collection` and record the sync."""
+        """Sync the site at `url` (a sitemap or a start page) into `collection` and record the sync, in the
+        server's one ingest slot."""
+        with ingest_slot():
+            return self._sync(url, collection, options, prune)
+
+    def _sync(self, url: str, collection: str, options: CrawlOptions, prune: bool) -> IngestReport:
         started = time.perf_counter()
         with Fetcher(allow_private=self.allow_private, max_bytes=self.max_page_bytes, delay=options.delay,
                      deadline=time.monotonic() + self.deadline_s) as fetcher:

@@ -8,11 +8,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from chatbot.chat_service import ChatService
 from chatbot.conversations import client_key
 from chatbot.settings import IngestSettings
 from chatbot.store import Store
+from ingestion.ingest_slot import IngestBusy
 from ingestion.pipeline import Ingestor
 from ingestion.uploads import ingest_uploads
 
@@ -31,12 +33,14 @@ def router(settings: IngestSettings, store: Store, ingestor: Callable[[], Ingest
     @api.post("/documents", dependencies=admin)
     async def upload(files: Annotated[list[UploadFile], File()],
                      collection: Annotated[str | None, Form()] = None) -> dict[str, Any]:
-        limit = settings.max_upload_bytes
-        payloads = [(f.filename, await f.read(limit + 1)) for f in files]
+        """The files as the multipart parser spooled them (to disk past 1 MB), each read when its turn comes; 503
+        while another ingest (an Admin tab upload or website sync) holds the server's one ingest slot."""
+        uploads = [(f.filename, f.file) for f in files]
         name = (collection or settings.collection)[:100]
-        from starlette.concurrency import run_in_threadpool
-
-        report = await run_in_threadpool(ingest_uploads, ingestor(), payloads, name)
+        try:
+            report = await run_in_threadpool(ingest_uploads, ingestor(), uploads, name, wait=False)
+        except IngestBusy as exc:
+            raise HTTPException(503, str(exc), headers={"Retry-After": "30"}) from None
         return report.to_json()
 
     @api.get("/documents", dependencies=admin)
