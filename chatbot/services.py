@@ -119,7 +119,8 @@ class Services:
     def web_sync(self) -> WebSync:
         """Websites into collections, kept in sync (`ragbot ingest URL`, Admin → Documents)."""
         return WebSync(self.ingestor, self.web_sources, allow_private=self.settings.ingest_allow_private,
-                       max_page_bytes=int(self.settings.ingest_max_page_mb * 1024 * 1024))
+                       max_page_bytes=int(self.settings.ingest_max_page_mb * 1024 * 1024),
+                       deadline_s=self.settings.ingest_deadline_s)
 
     @cached_property
     def reranker(self):

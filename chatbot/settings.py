@@ -137,6 +137,8 @@ class IngestSettings(BaseModel):
     ingest_max_page_mb: float = Field(default=10.0, gt=0, description="Largest web page `ingest URL` reads.")
     ingest_allow_private: bool = Field(default=False, description="Let `ingest URL` fetch private, loopback and "
                                        "link-local addresses (an intranet help center, tests); refused otherwise.")
+    ingest_deadline_s: float = Field(default=3600.0, gt=0, description="Longest one website sync runs: it then "
+                                     "stops, keeps what it ingested and names the pages it did not visit.")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Self:

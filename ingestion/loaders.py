@@ -9,6 +9,7 @@ import codecs
 import io
 import logging
 import re
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ _MB = 1024 * 1024
 MAX_DOCX_EXPANDED_BYTES = 200 * _MB
 MAX_DOCX_EXPANSION_RATIO = 100
 MAX_TEXT_TITLE_CHARS = 80
+MAX_PDF_PAGES = 5_000
+MAX_PDF_PAGE_CHARS = 100_000  # a dense page holds about 5,000
+MAX_PDF_CHARS = 5_000_000
+MAX_PDF_SECONDS = 60.0
 
 # (title or None for "use the file stem", sections, extra document metadata)
 _Parsed = tuple[str | None, list[Section], dict[str, Any]]
@@ -232,12 +237,42 @@ class _Outline:
 def _load_pdf(data: bytes) -> _Parsed:
     reader = PdfReader(io.BytesIO(data))
     _unlock(reader)
+    if len(reader.pages) > MAX_PDF_PAGES:
+        raise IngestError(f"PDF has {len(reader.pages):,} pages, over the {MAX_PDF_PAGES:,} that are read")
+    budget = _PdfBudget()
     sections = []
     for number, page in enumerate(reader.pages, start=1):
-        text = _tidy_pdf_text(_page_text(page, number))
+        text = _tidy_pdf_text(_page_text(page, number, budget))
         if text:
             sections.append(Section(text, {"page": number}))
     return _pdf_title(reader), sections, {"pages": len(reader.pages)}
+
+
+class _PdfBudget:
+    """Characters per page and in all, and seconds in all, checked while pypdf extracts (its visitor hooks), so
+    that one page cannot exceed them either: a small PDF can repeat one large content stream on every page."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.page_chars = 0
+        self.page = 0
+        self.ends = time.monotonic() + MAX_PDF_SECONDS
+
+    def start(self, number: int) -> None:
+        self.page, self.page_chars = number, 0
+
+    def text(self, text: str, *_state: Any) -> None:
+        self.page_chars += len(text)
+        self.total += len(text)
+        if self.page_chars > MAX_PDF_PAGE_CHARS:
+            raise IngestError(f"PDF page {self.page} has over {MAX_PDF_PAGE_CHARS:,} characters of text, more than "
+                              "a page holds (a repeated or oversized content stream): not ingested")
+        if self.total > MAX_PDF_CHARS:
+            raise IngestError(f"PDF has over {MAX_PDF_CHARS:,} characters of text (at page {self.page}): not ingested")
+
+    def operator(self, *_operands: Any) -> None:
+        if time.monotonic() > self.ends:
+            raise IngestError(f"PDF took over {MAX_PDF_SECONDS:.0f} s to read (at page {self.page}): not ingested")
 
 
 def _unlock(reader: PdfReader) -> None:
@@ -252,9 +287,12 @@ def _unlock(reader: PdfReader) -> None:
         raise IngestError("PDF is password-protected (it does not open without a password)")
 
 
-def _page_text(page: Any, number: int) -> str:
+def _page_text(page: Any, number: int, budget: _PdfBudget) -> str:
+    budget.start(number)
     try:
-        return page.extract_text()
+        return page.extract_text(visitor_text=budget.text, visitor_operand_before=budget.operator)
+    except IngestError:
+        raise
     except Exception as err:  # pypdf raises many types on a damaged page
         raise IngestError(f"corrupt PDF: cannot read page {number}: {_reason(err)}") from None
 

@@ -1,16 +1,25 @@
-"""Uploaded files (the admin REST route and the Admin tab alike) → one ingest report; nothing touches the disk.
+"""Uploaded files (the admin REST route and the Admin tab alike) → one ingest report, in the server's one ingest
+slot. An upload is bytes, or a file object (the REST route's spooled temporary files), read only when its turn comes,
+so that one upload at a time is in memory.
 
 Uploads are keyed by their cleaned base name in the collection (`upload:<safe name>`), so the report also names
 the uploads that replaced a document of the same name."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
+from typing import BinaryIO
 
 from ingestion.errors import IngestError
+from ingestion.ingest_slot import ingest_slot
+from ingestion.loaders import LoadedDocument, check_size, load_bytes
 from ingestion.pipeline import FileFailure, Ingestor, IngestReport, SourceItem, bytes_item
+
+_READ_CHUNK = 1024 * 1024
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
@@ -59,20 +68,47 @@ def _counted(items: list[SourceItem], on_item: Callable[[int, int], None]) -> It
     on_item(len(items), len(items))
 
 
-def ingest_uploads(ingestor: Ingestor, files: list[tuple[str | None, bytes]], collection: str, *,
-                   on_item: Callable[[int, int], None] | None = None) -> UploadReport:
-    """Uploads (name, bytes) → one ingest report; a file over the ingestor's size cap fails alone. `on_item(done,
+def ingest_uploads(ingestor: Ingestor, files: list[tuple[str | None, bytes | BinaryIO]], collection: str, *,
+                   wait: bool = True, on_item: Callable[[int, int], None] | None = None) -> UploadReport:
+    """Uploads (name, bytes or file) → one ingest report; a file over the ingestor's size cap fails alone. Runs in
+    the ingest slot: with `wait=False`, raises `IngestBusy` at once when another ingest holds it. `on_item(done,
     total)` is called as the files are taken."""
-    items, failures = [], []
-    for raw_name, data in files:
-        name = safe_filename(raw_name)
-        try:
-            items.append(bytes_item(data, name, f"upload:{name}", ingestor.max_bytes))
-        except IngestError as exc:
-            failures.append(FileFailure(name, str(exc)))
-    replaced = replaced_names(ingestor, items, collection)
-    report = ingestor.ingest_items(_counted(items, on_item) if on_item else items, collection, total=len(items))
+    with ingest_slot(wait=wait):
+        items, failures = [], []
+        for raw_name, data in files:
+            name = safe_filename(raw_name)
+            try:
+                if isinstance(data, bytes):
+                    items.append(bytes_item(data, name, f"upload:{name}", ingestor.max_bytes))
+                else:
+                    items.append(file_item(data, name, f"upload:{name}", ingestor.max_bytes))
+            except IngestError as exc:
+                failures.append(FileFailure(name, str(exc)))
+        replaced = replaced_names(ingestor, items, collection)
+        report = ingestor.ingest_items(_counted(items, on_item) if on_item else items, collection, total=len(items))
     report.files_failed[:0] = failures
     failed = {f.path for f in report.files_failed}
     return UploadReport(**{f.name: getattr(report, f.name) for f in fields(report)},
                         replaced=[name for name in replaced if name not in failed])
+
+
+def file_item(handle: BinaryIO, filename: str, source: str, max_bytes: int) -> SourceItem:
+    """An upload in a file object as a `SourceItem`: its size checked and its hash read in chunks now, its bytes
+    read only when it is loaded; raises IngestError when over the size limit."""
+    try:
+        size = handle.seek(0, os.SEEK_END)
+        check_size(size, max_bytes)
+        handle.seek(0)
+        digest = hashlib.sha256()
+        while chunk := handle.read(_READ_CHUNK):
+            digest.update(chunk)
+    except OSError as err:
+        raise IngestError(f"cannot read the upload: {err.strerror or err}") from None
+
+    def load() -> LoadedDocument:
+        handle.seek(0)
+        data = handle.read(size + 1)  # not `max_bytes + 1`: a read allocates all it may return
+        check_size(len(data), max_bytes)
+        return load_bytes(data, filename)
+
+    return SourceItem(source, digest.hexdigest(), load, filename)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -14,17 +15,17 @@ from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
-from bs4 import BeautifulSoup
-from langchain_core.utils.html import extract_sub_links
+from langchain_core.utils.html import find_all_links
 
 from ingestion.errors import IngestError
 from ingestion.loaders import LoadedDocument, load_bytes
 from ingestion.web_fetch import ROBOTS_AGENT, Fetched, Fetcher, FetchError, normalize_url, same_site
-from ingestion.web_sitemap import SitemapParser, is_sitemap
+from ingestion.web_sitemap import is_sitemap, read_sitemaps
 
 log = logging.getLogger(__name__)
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+MAX_PARSED_HTML_BYTES = 2 * 1024 * 1024  # parsing costs about 1 s of CPU and 55 MB per MB (docs/security-web-ingest.md)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Visit:
     kind: Literal["sitemap", "crawl"] | None = None
     listed: set[str] = field(default_factory=set)  # sitemap: every page it lists; crawl: every page reached
     complete: bool = False  # the listing was read whole / the crawl ran out of links before the page cap
+    unvisited: int = 0  # pages left unvisited when the sync's deadline passed
 
 
 class SiteCrawl:
@@ -142,13 +144,12 @@ class SiteCrawl:
 
     def _sitemap(self, first: Fetched) -> Iterator[PageResult]:
         self.visit.kind = "sitemap"
-        parser = SitemapParser(self.start, self.fetcher)
-        entries = parser.parse_sitemap(BeautifulSoup(first.body, "xml"))
-        yield from (PageResult(url, status, error=error) for url, status, error in parser.failures)
-        urls = [url for url in dict.fromkeys(filter(None, (_normalized(e.get("loc", "")) for e in entries)))
+        listing = read_sitemaps(first, self.fetcher)
+        yield from (PageResult(url, status, error=error) for url, status, error in listing.failures)
+        urls = [url for url in dict.fromkeys(filter(None, map(_normalized, listing.pages)))
                 if self._in_scope(url) and self._selected(url) and self._included(url)]
         self.visit.listed = set(urls)
-        self.visit.complete = not parser.failures
+        self.visit.complete = not listing.failures and not listing.truncated
         if len(urls) > self.options.max_pages:
             log.warning("the sitemap lists %d pages: only the first %d are fetched (--max-pages)", len(urls),
                         self.options.max_pages)
@@ -163,7 +164,7 @@ class SiteCrawl:
         level, depth = self._next_level([first]), 1
         capped = False
         with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="fetch") as pool:
-            while level and depth <= self.options.depth:
+            while level and depth <= self.options.depth and not self._past_deadline():
                 room = self.options.max_pages - len(self.visit.listed)
                 capped = len(level) > room
                 level = level[:room]
@@ -173,7 +174,9 @@ class SiteCrawl:
                     results.append(result)
                     yield result
                 level, depth = self._next_level(results), depth + 1
-        self.visit.complete = not capped and not level
+        if level and self._past_deadline():
+            self.visit.unvisited += len(level)
+        self.visit.complete = not capped and not level and not self.visit.unvisited
         if capped:
             log.warning("the crawl stopped at %d pages (--max-pages)", self.options.max_pages)
 
@@ -184,18 +187,28 @@ class SiteCrawl:
     # --- one page ---------------------------------------------------------------------------------
 
     def _visit_all(self, pool: ThreadPoolExecutor, urls: list[str]) -> Iterator[PageResult]:
-        """Visit `urls` on `pool`, yielding each page as it is done; pages not started are cancelled if the
-        consumer stops early (an ingest that failed)."""
+        """Visit `urls` on `pool`, yielding each page as it is done (those left at the deadline are counted); pages
+        not started are cancelled if the consumer stops early (an ingest that failed)."""
         pending = {pool.submit(self._visit, url) for url in urls}
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                yield from (future.result() for future in done)
+                for result in (future.result() for future in done):
+                    if result is None:
+                        self.visit.unvisited += 1
+                    else:
+                        yield result
         finally:
             for future in pending:
                 future.cancel()
 
-    def _visit(self, url: str) -> PageResult:
+    def _past_deadline(self) -> bool:
+        return self.fetcher.deadline is not None and time.monotonic() >= self.fetcher.deadline
+
+    def _visit(self, url: str) -> PageResult | None:
+        """The page, or None when the sync's deadline passed before it was started (left for the next sync)."""
+        if self._past_deadline():
+            return None
         try:
             return self._page(url, self._get(url))
         except FetchError as exc:
@@ -215,6 +228,9 @@ class SiteCrawl:
             return PageResult(url, 304, known.links, source=known.document_source, **validators)
         if not _is_html(fetched):
             return PageResult(url, 200, error=f"not an HTML page (content type {fetched.content_type or 'unknown'})")
+        if len(fetched.body) > MAX_PARSED_HTML_BYTES:
+            return PageResult(url, 200, error=f"the page has {len(fetched.body) / 1024 / 1024:.1f} MB of HTML, over "
+                              f"the {MAX_PARSED_HTML_BYTES // 1024 // 1024} MB that a page may have to be parsed")
         links = self._links(fetched) if self.visit.kind == "crawl" else ()
         if not self._included(url):
             return PageResult(url, 200, links, **validators)
@@ -229,9 +245,11 @@ class SiteCrawl:
         return PageResult(url, 200, links, document, source, **validators)
 
     def _links(self, fetched: Fetched) -> tuple[str, ...]:
+        """The page's in-scope links (found as langchain's `RecursiveUrlLoader` finds them); a link with a scheme
+        other than http(s) (ftp:, mailto:, javascript:) is skipped, never resolved as a path of this site."""
         text = (fetched.body or b"").decode("utf-8", "replace")
-        links = extract_sub_links(text, fetched.url, base_url=self.prefix, continue_on_failure=True)
-        return tuple(sorted(filter(None, map(_normalized, links))))
+        links = (_absolute(fetched.url, link) for link in find_all_links(text))
+        return tuple(sorted(url for url in set(filter(None, links)) if self._in_scope(url)))
 
     # --- which pages ------------------------------------------------------------------------------
 
@@ -252,6 +270,17 @@ def _normalized(url: str) -> str | None:
         return normalize_url(url) if url else None
     except FetchError:
         return None
+
+
+def _absolute(page: str, link: str) -> str | None:
+    """`link` resolved against `page` and normalized; None for another scheme or what does not parse."""
+    try:
+        scheme = urlsplit(link.strip()).scheme.lower()
+    except ValueError:
+        return None
+    if scheme not in ("", "http", "https"):
+        return None
+    return _normalized(urljoin(page, link.strip()))
 
 
 def _matches(url: str, patterns: tuple[str, ...]) -> bool:

@@ -9,6 +9,8 @@ import ipaddress
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urldefrag, urljoin, urlsplit
@@ -16,11 +18,12 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import httpx
 
 from ingestion.errors import IngestError
+from ingestion.web_body import BodyError, Deadline, check_codings, content_codings, read_body
 
 USER_AGENT = "ragbot/0.1 (support-chatbot ingest; respects robots.txt)"
 ROBOTS_AGENT = "ragbot"  # the token robots.txt rules name
 TIMEOUT_S = 20.0  # to connect, and between two reads
-READ_DEADLINE_S = 120.0  # for a whole page
+PAGE_DEADLINE_S = 30.0  # for a whole exchange: connecting, redirects, headers and body
 MAX_REDIRECTS = 5
 _MB = 1024 * 1024
 _ACCEPT = "text/html,application/xhtml+xml;q=0.9,application/xml;q=0.8,text/xml;q=0.8,*/*;q=0.1"
@@ -90,12 +93,28 @@ def resolve_public(host: str, port: int, allow_private: bool) -> str:
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not allow_private:
         for address in addresses:
-            ip = ipaddress.ip_address(address.split("%")[0])
-            mapped = getattr(ip, "ipv4_mapped", None) or ip
-            if not mapped.is_global or mapped.is_multicast:
+            if not is_public(ipaddress.ip_address(address.split("%")[0])):
                 raise FetchError(f"refused: {host} resolves to {address}, a private, loopback or link-local address"
                                  " (set RAGBOT_INGEST_ALLOW_PRIVATE=1 to allow it)")
     return addresses[0]
+
+
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))  # RFC 6052, RFC 8215
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global unicast address, and so is the IPv4 address an IPv6 one embeds (mapped, NAT64, 6to4, compatible)."""
+    embedded = embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    return all(a.is_global and not a.is_multicast for a in (ip, embedded) if a is not None)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address that an IPv4-mapped, NAT64, 6to4 or IPv4-compatible IPv6 address carries, if any."""
+    if ip.ipv4_mapped or ip.sixtofour:
+        return ip.ipv4_mapped or ip.sixtofour
+    if any(ip in network for network in _NAT64) or (int(ip) >> 32 == 0 and int(ip) > 1):  # ::a.b.c.d, not :: or ::1
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 class _Pacer:
@@ -116,17 +135,23 @@ class _Pacer:
 
 
 class Fetcher:
-    """One site's fetches (thread-safe): `get` returns a `Fetched` or raises `FetchError` with a one-line reason."""
+    """One site's fetches (thread-safe): `get` returns a `Fetched` or raises `FetchError` with a one-line reason.
+    Each `get` has `page_deadline` seconds in all, and none ends after `deadline` (a `time.monotonic()` value: the
+    whole sync's). Connections are not kept alive, so that the deadline can end each one (see `Deadline`)."""
 
-    def __init__(self, *, allow_private: bool, max_bytes: int, delay: float, timeout: float = TIMEOUT_S) -> None:
+    def __init__(self, *, allow_private: bool, max_bytes: int, delay: float, timeout: float = TIMEOUT_S,
+                 page_deadline: float = PAGE_DEADLINE_S, deadline: float | None = None) -> None:
         self.allow_private = allow_private
         self.max_bytes = max_bytes
         self.pacer = _Pacer(delay)
         self.timeout = timeout
+        self.page_deadline = page_deadline
+        self.deadline = deadline
         self._client = httpx.Client(
             timeout=timeout, follow_redirects=False, trust_env=False, verify=True,
-            headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT},
+            headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT, "Accept-Encoding": "gzip"},
             cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # keeps no cookie: none is sent back
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     def close(self) -> None:
@@ -141,7 +166,7 @@ class Fetcher:
     def check(self, url: str) -> None:
         """Refuse `url` before any request: not http(s), credentials in it, or an address not allowed."""
         check_url(url)
-        target = httpx.URL(url)
+        target = _httpx_url(url)
         resolve_public(target.host, target.port or _default_port(target.scheme), self.allow_private)
 
     def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None) -> Fetched:
@@ -150,36 +175,48 @@ class Fetcher:
         conditional = {"If-None-Match": etag} if etag else {}
         if last_modified:
             conditional["If-Modified-Since"] = last_modified
-        current = url
-        for _ in range(MAX_REDIRECTS + 1):
-            check_url(current)
-            response = self._send(current, conditional)
-            try:
-                if response.has_redirect_location:
-                    target = normalize_url(urljoin(current, response.headers["location"]))
-                    if not same_site(url, target):
-                        raise FetchError(f"redirected off-site to {target}", response.status_code)
-                    current = target
-                    continue
-                return self._read(current, response)
-            finally:
-                response.close()
+        seconds = self.page_deadline
+        if self.deadline is not None:
+            seconds = min(seconds, self.deadline - time.monotonic())
+            if seconds <= 0:
+                raise FetchError("not fetched: the sync's deadline has passed")
+        with Deadline(seconds) as deadline, _expiry(deadline):
+            current = url
+            for _ in range(MAX_REDIRECTS + 1):
+                check_url(current)
+                response = self._send(current, conditional, deadline)
+                try:
+                    if response.has_redirect_location:
+                        target = normalize_url(urljoin(current, response.headers["location"]))
+                        if not same_site(url, target):
+                            raise FetchError(f"redirected off-site to {target}", response.status_code)
+                        current = target
+                        continue
+                    fetched = self._read(current, response)
+                    if deadline.expired:  # a body without a length ends when its socket is shut: it is cut short
+                        raise FetchError("the page deadline ended the read")
+                    return fetched
+                finally:
+                    response.close()
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
-    def _send(self, url: str, headers: dict[str, str]) -> httpx.Response:
+    def _send(self, url: str, headers: dict[str, str], deadline: Deadline) -> httpx.Response:
         """Send to the checked address itself (a second DNS answer cannot point the connection elsewhere)."""
-        target = httpx.URL(url)
+        target = _httpx_url(url)
         address = resolve_public(target.host, target.port or _default_port(target.scheme), self.allow_private)
         pinned = target.copy_with(host=address)
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        request = self._client.build_request("GET", pinned, headers={**headers, "Host": target.netloc.decode()},
-                                             extensions=extensions)
+        extensions: dict[str, object] = {"trace": deadline.trace}
+        if target.scheme == "https":
+            extensions["sni_hostname"] = target.host
         self.pacer.wait()
         try:
+            request = self._client.build_request("GET", pinned, headers={**headers, "Host": target.netloc.decode()},
+                                                 extensions=extensions, timeout=min(self.timeout,
+                                                                                    deadline.remaining()))
             return self._client.send(request, stream=True)
         except httpx.TimeoutException:
             raise FetchError(f"timed out after {self.timeout:.0f} s") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise FetchError(f"cannot connect: {exc or type(exc).__name__}") from None
 
     def _read(self, url: str, response: httpx.Response) -> Fetched:
@@ -190,21 +227,38 @@ class Fetcher:
             return Fetched(url, status, "", None, **validators)
         if status != 200:
             raise FetchError(f"HTTP {status} {response.reason_phrase}".rstrip(), status)
-        declared = int(headers.get("content-length") or 0)
+        length = headers.get("content-length", "")
+        declared = int(length) if length.isdigit() else 0
         if declared > self.max_bytes:
             raise FetchError(f"page is {declared / _MB:.1f} MB, over the {self.max_bytes / _MB:.1f} MB limit", status)
-        body = bytearray()
-        deadline = time.monotonic() + READ_DEADLINE_S
         try:
-            for piece in response.iter_bytes():  # decoded: a gzip bomb is capped too
-                body += piece
-                if len(body) > self.max_bytes:
-                    raise FetchError(f"page is over the {self.max_bytes / _MB:.1f} MB limit (stopped reading)", status)
-                if time.monotonic() > deadline:  # a server that drips bytes slower than the read timeout
-                    raise FetchError(f"took over {READ_DEADLINE_S:.0f} s to send", status)
+            codings = content_codings(headers)
+            check_codings(codings)
+            body = read_body(response, self.max_bytes, gzipped=bool(codings))
+        except BodyError as exc:
+            raise FetchError(str(exc), status) from None
         except httpx.TimeoutException:
             raise FetchError(f"timed out after {self.timeout:.0f} s while reading") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"connection lost while reading: {exc or type(exc).__name__}") from None
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        return Fetched(url, status, content_type, bytes(body), **validators)
+        return Fetched(url, status, content_type, body, **validators)
+
+
+@contextmanager
+def _expiry(deadline: Deadline) -> Iterator[None]:
+    """Whatever a request's failure says, once its deadline fired the deadline is the reason."""
+    try:
+        yield
+    except FetchError as exc:
+        if deadline.expired:
+            raise FetchError(f"took over {deadline.seconds:.0f} s (the page deadline): stopped", exc.status) from None
+        raise
+
+
+def _httpx_url(url: str) -> httpx.URL:
+    """httpx's parse of `url`; what it refuses (a control character, a malformed IPv4) is a FetchError."""
+    try:
+        return httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        raise FetchError(f"not a valid URL ({exc}): {url[:200]!r}") from None

@@ -1,21 +1,26 @@
-"""Sitemaps (sitemaps.org), parsed by langchain's `SitemapLoader`: url sets and index sitemaps, same-site locations
-only, nested at most `SITEMAP_DEPTH` deep; every child sitemap is fetched by the safe fetcher."""
+"""Sitemaps (sitemaps.org): url sets and index sitemaps, read incrementally by lxml's `iterparse` (no DTD, no
+entities, no network) within a budget: at most `MAX_CHILD_SITEMAPS` child sitemaps, `MAX_SITEMAP_ENTRIES` entries
+in one sitemap and `MAX_LISTED` in all, nested at most `SITEMAP_DEPTH` deep, same-site only; every child sitemap is
+fetched by the safe fetcher. A listing cut short by the budget is not complete (nothing is pruned for its absence)."""
 
 from __future__ import annotations
 
-import os
-from typing import Any
+import io
+import logging
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from bs4 import BeautifulSoup
+from lxml import etree
 
-from ingestion.web_fetch import USER_AGENT, Fetched, Fetcher, FetchError, normalize_url, same_site
+from ingestion.web_fetch import Fetched, Fetcher, FetchError, normalize_url, same_site
 
-# langchain_community reads its default User-Agent at import (and warns when unset): it names ragbot too.
-os.environ.setdefault("USER_AGENT", USER_AGENT)
-
-from langchain_community.document_loaders.sitemap import SitemapLoader
+log = logging.getLogger(__name__)
 
 SITEMAP_DEPTH = 3
+MAX_CHILD_SITEMAPS = 50
+MAX_SITEMAP_ENTRIES = 50_000  # the protocol's own limit for one file
+MAX_LISTED = 100_000
 
 
 def is_sitemap(fetched: Fetched) -> bool:
@@ -27,28 +32,77 @@ def is_sitemap(fetched: Fetched) -> bool:
     return b"<urlset" in head or b"<sitemapindex" in head
 
 
-class SitemapParser(SitemapLoader):
-    """`SitemapLoader`'s parsing (url sets, index sitemaps, same-site locations only, a depth cap) with its child
-    sitemaps fetched by the safe fetcher; a child that fails is recorded and read as empty."""
+@dataclass
+class Listing:
+    """What the sitemaps list: page URLs in order, the child sitemaps that failed, and whether all was read."""
 
-    def __init__(self, url: str, fetcher: Fetcher) -> None:
-        super().__init__(url, max_depth=SITEMAP_DEPTH, restrict_to_same_domain=True,
-                         header_template={"User-Agent": USER_AGENT}, show_progress=False)
-        self._fetcher = fetcher
-        self.failures: list[tuple[str, int | None, str]] = []
+    pages: list[str] = field(default_factory=list)
+    failures: list[tuple[str, int | None, str]] = field(default_factory=list)
+    truncated: bool = False
 
-    def scrape_all(self, urls: list[str], parser: str | None = None) -> list[Any]:
-        soups = []
-        for url in urls:
-            target = normalize_url(url)
-            try:
-                if not same_site(target, self.web_path):
-                    raise FetchError(f"a sitemap on another site ({target})")
-                fetched = self._fetcher.get(target)
-                if not is_sitemap(fetched):
-                    raise FetchError("not a sitemap (no <urlset> or <sitemapindex>)")
-                soups.append(BeautifulSoup(fetched.body, "xml"))
-            except FetchError as exc:
-                self.failures.append((target, exc.status, str(exc)))
-                soups.append(BeautifulSoup("", "xml"))
-        return soups
+
+def read_sitemaps(first: Fetched, fetcher: Fetcher) -> Listing:
+    """The pages that `first` (a sitemap) and its same-site child sitemaps list, within the budget."""
+    listing = Listing()
+    queue: deque[tuple[str, bytes, int]] = deque([(first.url, first.body or b"", 0)])
+    children = 0
+    while queue:
+        url, body, depth = queue.popleft()
+        for kind, loc in _locations(url, body, listing):
+            if kind == "url":
+                listing.pages.append(loc)
+                if len(listing.pages) >= MAX_LISTED:
+                    return _cut(listing, f"{MAX_LISTED} pages listed")
+            elif depth < SITEMAP_DEPTH:
+                if children >= MAX_CHILD_SITEMAPS:
+                    return _cut(listing, f"{MAX_CHILD_SITEMAPS} child sitemaps read")
+                children += 1
+                child = _child(loc, first.url, fetcher, listing)
+                if child is not None:
+                    queue.append((child.url, child.body or b"", depth + 1))
+    return listing
+
+
+def _cut(listing: Listing, why: str) -> Listing:
+    log.warning("the sitemap was read only in part (%s): pages not listed are not pruned", why)
+    listing.truncated = True
+    return listing
+
+
+def _child(loc: str, site: str, fetcher: Fetcher, listing: Listing) -> Fetched | None:
+    """A child sitemap fetched, or None with its failure recorded."""
+    try:
+        target = normalize_url(loc)
+        if not same_site(target, site):
+            raise FetchError(f"a sitemap on another site ({target})")
+        fetched = fetcher.get(target)
+        if not is_sitemap(fetched):
+            raise FetchError("not a sitemap (no <urlset> or <sitemapindex>)")
+        return fetched
+    except FetchError as exc:
+        listing.failures.append((loc, exc.status, str(exc)))
+        return None
+
+
+def _locations(url: str, body: bytes, listing: Listing) -> Iterator[tuple[str, str]]:
+    """("url" | "sitemap", location) for each entry of one sitemap, at most `MAX_SITEMAP_ENTRIES`; each entry is
+    dropped from the tree once read. Markup errors are recovered from, as a browser would."""
+    parser = etree.iterparse(io.BytesIO(body), events=("end",), tag=("{*}url", "{*}sitemap"), recover=True,
+                             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    count = 0
+    try:
+        for _event, element in parser:
+            loc = (element.findtext("{*}loc") or "").strip()
+            kind = etree.QName(element).localname
+            element.clear()
+            while element.getprevious() is not None:
+                del element.getparent()[0]
+            if not loc:
+                continue
+            count += 1
+            if count > MAX_SITEMAP_ENTRIES:
+                _cut(listing, f"over {MAX_SITEMAP_ENTRIES} entries in {url}")
+                return
+            yield kind, loc
+    except etree.LxmlError as exc:
+        listing.failures.append((url, None, f"sitemap could not be read: {exc}"))

@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 
 from chatbot.web_store import PageState, WebSources
 from ingestion.errors import IngestError
+from ingestion.ingest_slot import ingest_slot
 from ingestion.loaders import LoadedDocument
 from ingestion.pipeline import FileFailure, Ingestor, IngestReport, SourceItem, document_hash
 from ingestion.web_crawl import CrawlOptions, Known, PageResult, SiteCrawl
 from ingestion.web_fetch import Fetcher, FetchError, normalize_url
 
 GONE = (404, 410)
+DEADLINE_S = 3600.0
 
 
 @dataclass
@@ -26,21 +28,30 @@ class _Run:
     failures: list[FileFailure] = field(default_factory=list)
     kept: dict[str, PageState] = field(default_factory=dict)  # url → the state to record
     gone: list[str] = field(default_factory=list)  # known pages that answered 404/410
+    blocking: bool = False  # a page failed otherwise than 404/410: it may hide links, so nothing is gone by absence
 
 
 class WebSync:
     """Syncs website sources into collections through an `Ingestor`."""
 
-    def __init__(self, ingestor: Ingestor, records: WebSources, *, allow_private: bool, max_page_bytes: int) -> None:
+    def __init__(self, ingestor: Ingestor, records: WebSources, *, allow_private: bool, max_page_bytes: int,
+                 deadline_s: float = DEADLINE_S) -> None:
         self.ingestor = ingestor
         self.records = records
         self.allow_private = allow_private
         self.max_page_bytes = max_page_bytes
+        self.deadline_s = deadline_s
 
     def sync(self, url: str, collection: str, options: CrawlOptions, *, prune: bool = False) -> IngestReport:
-        """Sync the site at `url` (a sitemap or a start page) into `collection` and record the sync."""
+        """Sync the site at `url` (a sitemap or a start page) into `collection` and record the sync, in the
+        server's one ingest slot."""
+        with ingest_slot():
+            return self._sync(url, collection, options, prune)
+
+    def _sync(self, url: str, collection: str, options: CrawlOptions, prune: bool) -> IngestReport:
         started = time.perf_counter()
-        with Fetcher(allow_private=self.allow_private, max_bytes=self.max_page_bytes, delay=options.delay) as fetcher:
+        with Fetcher(allow_private=self.allow_private, max_bytes=self.max_page_bytes, delay=options.delay,
+                     deadline=time.monotonic() + self.deadline_s) as fetcher:
             try:
                 start = normalize_url(url)
                 fetcher.check(start)
@@ -53,6 +64,9 @@ class WebSync:
             report = self.ingestor.ingest_items(self._items(crawl, run, prune), collection,
                                                 remove=lambda: _removed(crawl, run) if prune else [])
         report.files_failed[:0] = run.failures
+        if crawl.visit.unvisited:
+            report.files_failed.append(FileFailure(start, f"the sync stopped at its {self.deadline_s:.0f} s deadline"
+                                                   f" with {crawl.visit.unvisited} pages not visited: run it again"))
         summary = {key: value for key, value in report.to_json().items() if key != "files_failed"}
         self.records.record_sync(collection, start, self.ingestor.embedder_for(collection).identity,
                                  kind=crawl.visit.kind, options=options.to_json(),
@@ -71,6 +85,7 @@ class WebSync:
                     if prune:
                         continue
                 run.failures.append(FileFailure(page.url, page.error))
+                run.blocking |= page.status not in GONE
                 if page.links:  # a page without text still leads on (its links were followed)
                     run.kept[page.url] = PageState(page.url, None, None, None, page.links)
                 continue
@@ -98,9 +113,10 @@ def _removed(crawl: SiteCrawl, run: _Run) -> list[str]:
 
 def _gone(crawl: SiteCrawl, run: _Run) -> set[str]:
     """Known pages gone from the site: answering 404/410, or no longer listed after a complete visit (the whole
-    sitemap read, or a crawl that ran out of links with no page failing: a failed page may hide links)."""
+    sitemap read, or a crawl that ran out of links with no page failing but for 404/410: a page that failed
+    otherwise may hide links; a broken link to a page never ingested hides none)."""
     gone = set(run.gone)
-    if crawl.visit.complete and (crawl.visit.kind == "sitemap" or not run.failures):
+    if crawl.visit.complete and (crawl.visit.kind == "sitemap" or not run.blocking):
         gone |= {u for u in run.states if u not in crawl.visit.listed}
     return gone - set(run.kept)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from chatbot.chat_service import ChatService
 from chatbot.conversations import client_key
@@ -53,7 +54,6 @@ def router(settings: IngestSettings, store: Store, jobs: JobQueue, chat: ChatSer
         limit = settings.max_upload_bytes
         payloads = [(f.filename, await f.read(limit + 1)) for f in files]
         name = (collection or settings.collection)[:100]
-        from starlette.concurrency import run_in_threadpool
 
         job = await run_in_threadpool(submit_uploads, jobs, payloads, name, API_USER)
         return upload_outcome(await run_in_threadpool(jobs.wait, job.id, wait))
