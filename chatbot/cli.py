@@ -41,8 +41,20 @@ CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="C
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from chatbot.version import ragbot_version
+
+        typer.echo(f"ragbot {ragbot_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _configure(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    _version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                           help="Print the version and exit.")] = False,
+) -> None:
     configure_environment()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,

@@ -161,6 +161,15 @@ def resolve_backend(settings: Settings) -> tuple[Backend, str]:
     return "torch", f"auto: no {AUTO_BACKEND} export at {path} (run `ragbot models prepare`), so torch"
 
 
+def recorded_backend(settings: Settings, recorded: EmbedderIdentity | None) -> Backend | None:
+    """Under `auto`, the other backend a collection's record names for the configured model, else None: a store
+    written on torch before `ragbot models prepare` keeps its vectors comparable (`ragbot reembed` moves it)."""
+    if settings.embedder_backend != "auto" or recorded is None or recorded.model != embedder_name(settings):
+        return None
+    backend = next((known for known in BACKENDS if known == recorded.backend), None)
+    return None if backend == resolve_backend(settings)[0] else backend
+
+
 def load_embedder(settings: Settings, backend: Backend | None = None) -> Embedder:
     """The configured embedder (or `backend`'s): a remote one when `RAGBOT_EMBEDDER_URL` is set and no `backend`
     is asked for; never exports or downloads anything."""

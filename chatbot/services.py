@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import cached_property
 
 from psycopg_pool import ConnectionPool
@@ -17,7 +18,7 @@ from chatbot.conversations import ConversationStore
 from chatbot.corpus import Corpus
 from chatbot.embedder_admin import EmbedderAdmin
 from chatbot.embedder_registry import TUNED_PREFIX
-from chatbot.embeddings import Embedder, EmbedderIdentity, load_embedder
+from chatbot.embeddings import Embedder, EmbedderIdentity, load_embedder, recorded_backend
 from chatbot.fusion_calibration import Calibration, calibrate, is_stale
 from chatbot.gate import GenerationGate
 from chatbot.generators import Generators
@@ -49,32 +50,44 @@ class Services:
         return load_embedder(self.settings)
 
     @cached_property
-    def tuned_embedders(self) -> dict[EmbedderIdentity, Embedder]:
-        """Tuned embedders loaded so far, by identity (`embedder_for`, `embedder_named`)."""
+    def embedders_by_identity(self) -> dict[EmbedderIdentity, Embedder]:
+        """Embedders other than the configured one, loaded so far (`embedder_for`, `embedder_named`)."""
         return {}
 
     def embedder_for(self, collection: str) -> Embedder:
-        """The embedder to query and ingest `collection` with: the tuned one it records (loaded once per identity),
-        else the configured one (whose vectors `check_embedder` verifies against the collection's record)."""
-        from chatbot.embedder_registry import tuned_name
+        """The embedder to query and ingest `collection` with: the tuned one it records; under `auto`, the
+        configured model on the backend it records (`recorded_backend`); else the configured one (whose vectors
+        `check_embedder` verifies against the collection's record). Each is loaded once per identity."""
+        from chatbot.embedder_registry import load_tuned, tuned_name
 
         recorded = self.store.recorded_embedder(collection)
         name = tuned_name(recorded)
-        return self.embedder if name is None else self._tuned(recorded, name)
+        if recorded is not None and name is not None:
+            return self._once(recorded, lambda: load_tuned(self.settings, name))
+        backend = recorded_backend(self.settings, recorded)
+        if recorded is None or backend is None:
+            return self.embedder
+
+        def load_recorded() -> Embedder:
+            log.info("collection '%s' holds %s vectors: RAGBOT_EMBEDDER_BACKEND=auto follows its record"
+                     " (`ragbot reembed --collection %s` moves it to the default)", collection, backend, collection)
+            return load_embedder(self.settings, backend)
+
+        return self._once(recorded, load_recorded)
 
     def embedder_named(self, name: str) -> Embedder:
         """`base` (the configured embedder) or a tuned one, loaded once per identity."""
-        from chatbot.embedder_registry import BASE, get_tuned
+        from chatbot.embedder_registry import BASE, get_tuned, load_tuned
 
-        return self.embedder if name == BASE else self._tuned(get_tuned(self.settings, name).identity, name)
+        if name == BASE:
+            return self.embedder
+        return self._once(get_tuned(self.settings, name).identity, lambda: load_tuned(self.settings, name))
 
-    def _tuned(self, identity: EmbedderIdentity, name: str) -> Embedder:
-        """The tuned embedder `name`, loaded at its first use and kept by `identity`."""
-        from chatbot.embedder_registry import load_tuned
-
-        if identity not in self.tuned_embedders:
-            self.tuned_embedders[identity] = load_tuned(self.settings, name)
-        return self.tuned_embedders[identity]
+    def _once(self, identity: EmbedderIdentity, load: Callable[[], Embedder]) -> Embedder:
+        """The embedder of `identity`, loaded by `load` at its first use and kept."""
+        if identity not in self.embedders_by_identity:
+            self.embedders_by_identity[identity] = load()
+        return self.embedders_by_identity[identity]
 
     @cached_property
     def embedder_admin(self) -> EmbedderAdmin:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from chatbot.embeddings import BACKENDS
 from chatbot.services import Services
 from chatbot.store import EmbedderMismatch
-from tests.conftest import EXAMPLE_DOCS
+from tests.conftest import EXAMPLE_DOCS, SHARED_MODELS
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +125,28 @@ def test_the_api_answers_another_embedder_with_409_naming_both(backends, collect
         reply = httpx.get(f"{url}/api/search", params={"q": QUESTION, "collection": collection}, timeout=60)
     assert reply.status_code == 409
     assert "on torch" in reply.json()["detail"] and "on onnx" in reply.json()["detail"]
+
+
+def test_a_store_written_before_models_prepare_still_answers_after_it(ragbot_home, tmp_path):
+    """The first-run path: no ONNX export yet (auto → torch), ingest, `ragbot models prepare` (auto → onnx-int8
+    from now on), then ask: the collection keeps answering on the torch vectors it records; a new one is int8."""
+    from chatbot.settings import Settings
+    from tests.integration.private_db import private_services, run_cli
+
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    generator = next(p for p in SHARED_MODELS.iterdir() if p.name != "embedders")
+    (home / "models" / generator.name).symlink_to(generator, target_is_directory=True)
+    settings = Settings(home=home, _env_file=None)
+    doc = str(sorted(EXAMPLE_DOCS.glob("*.md"))[0])
+    with private_services(settings) as services:  # the database, started as the CLI would find it
+        assert run_cli(["ingest", doc, "-c", "before"], settings).returncode == 0
+        prepared = run_cli(["models", "prepare"], settings)
+        assert "embedder backend: onnx-int8" in prepared.stdout, prepared.stdout + prepared.stderr
+        asked = run_cli(["-v", "ask", QUESTION, "-c", "before", "--generator", "extractive", "--json"], settings)
+        assert asked.returncode == 0, asked.stderr
+        assert json.loads(asked.stdout)["sources"] and "follows its record" in asked.stderr
+        assert run_cli(["ingest", doc, "-c", "after"], settings).returncode == 0
+        recorded = {name: services.store.recorded_embedder(name) for name in ("before", "after")}
+    assert {name: identity.backend for name, identity in recorded.items() if identity} == {
+        "before": "torch", "after": "onnx-int8"}

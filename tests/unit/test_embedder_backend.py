@@ -6,7 +6,14 @@ import pytest
 from pydantic import ValidationError
 
 from chatbot import embeddings, onnx_export
-from chatbot.embeddings import AUTO_BACKEND, ONNX_FILES, EmbedderIdentity, load_embedder, resolve_backend
+from chatbot.embeddings import (
+    AUTO_BACKEND,
+    ONNX_FILES,
+    EmbedderIdentity,
+    load_embedder,
+    recorded_backend,
+    resolve_backend,
+)
 from chatbot.models import ModelError, embedder_name, onnx_embedder_dir
 from chatbot.settings import Settings
 from chatbot.store import EmbedderMismatch, check_embedder
@@ -41,6 +48,19 @@ def test_auto_falls_back_to_torch_with_the_reason_logged(tmp_path, monkeypatch, 
     with caplog.at_level("WARNING"):
         assert load_embedder(settings) == "st"
     assert "ragbot models prepare" in caplog.text
+
+
+def test_auto_follows_a_collections_recorded_backend_once_the_default_changed(tmp_path):
+    settings = make_settings(tmp_path)
+    folder = onnx_embedder_dir(settings)
+    folder.mkdir(parents=True)
+    (folder / ONNX_FILES[AUTO_BACKEND]).write_bytes(b"onnx")
+    assert recorded_backend(settings, TORCH) == "torch"  # written before `models prepare`: keeps answering
+    assert recorded_backend(settings, INT8) is None  # already the default
+    assert recorded_backend(settings, None) is None
+    assert recorded_backend(settings, EmbedderIdentity("other-model", "torch", 384)) is None  # refused by name
+    assert recorded_backend(settings, EmbedderIdentity(TORCH.model, "openvino", 384)) is None
+    assert recorded_backend(make_settings(tmp_path, embedder_backend="onnx-int8"), TORCH) is None  # configured
 
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
