@@ -48,17 +48,15 @@ def _query_p50_ms(embedder: Embedder, rounds: int = 10) -> float:
     return round(1000 * statistics.median(times), 2)
 
 
-def run_ingest_benchmark(services: Services, data: Path, backends: list[Backend], limit: int | None = None,
-                         repeats: int = 3) -> dict[str, Any]:
-    """Per backend: the whole ingest (load, chunk, embed, write) and the embedder alone on the same chunks, each the
-    median of `repeats` runs interleaved across backends (so that load drifts hit them alike); query p50."""
-    from chatbot.precision import cpu_report
-
-    embedders = {name: load_embedder(services.settings, name) for name in backends}
+def interleaved_runs(services: Services, embedders: dict[str, Embedder], data: Path, limit: int | None = None,
+                     repeats: int = 3) -> tuple[dict[str, dict[str, Any]], list[str], IngestReport]:
+    """Per embedder: the whole ingest (load, chunk, embed, write) and the embedder alone on the same chunks, each the
+    median of `repeats` runs interleaved across embedders (so that load drifts hit them alike), and query p50; with
+    the chunks' texts and the last ingest's report."""
     for embedder in embedders.values():
         embedder.encode(QUERIES)  # warm-up: first runs allocate and pick kernels
-    ingests: dict[str, list[float]] = {name: [] for name in backends}
-    encodes: dict[str, list[float]] = {name: [] for name in backends}
+    ingests: dict[str, list[float]] = {name: [] for name in embedders}
+    encodes: dict[str, list[float]] = {name: [] for name in embedders}
     texts: list[str] = []
     report = IngestReport()
     for _ in range(repeats):
@@ -72,12 +70,21 @@ def run_ingest_benchmark(services: Services, data: Path, backends: list[Backend]
             embedder.encode(texts)
             encodes[name].append(len(texts) / (time.perf_counter() - started))
             services.store.delete_collection(collection)
+    figures = {name: {"chunks_per_s": round(statistics.median(ingests[name]), 2),
+                      "encode_chunks_per_s": round(statistics.median(encodes[name]), 2),
+                      "query_p50_ms": _query_p50_ms(embedder)} for name, embedder in embedders.items()}
+    return figures, texts, report
+
+
+def run_ingest_benchmark(services: Services, data: Path, backends: list[Backend], limit: int | None = None,
+                         repeats: int = 3) -> dict[str, Any]:
+    """`interleaved_runs` per backend, with each backend's cosine to torch's vectors and its ratios to torch."""
+    from chatbot.precision import cpu_report
+
+    embedders: dict[str, Embedder] = {name: load_embedder(services.settings, name) for name in backends}
+    results, texts, report = interleaved_runs(services, embedders, data, limit, repeats)
     reference = embedders["torch"].encode(texts) if "torch" in embedders else None
-    results: dict[str, dict[str, Any]] = {}
     for name, embedder in embedders.items():
-        results[name] = {"chunks_per_s": round(statistics.median(ingests[name]), 2),
-                         "encode_chunks_per_s": round(statistics.median(encodes[name]), 2),
-                         "query_p50_ms": _query_p50_ms(embedder)}
         if reference is not None:
             cosine = np.sum(embedder.encode(texts) * reference, axis=1)
             results[name]["cosine_vs_torch"] = {"mean": round(float(cosine.mean()), 5),

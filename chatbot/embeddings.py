@@ -81,6 +81,26 @@ class Embedder(Embeddings, ABC):
         return self.encode([text])[0].tolist()
 
 
+def longest_first(texts: list[str]) -> np.ndarray:
+    """The indices of `texts`, longest first (ties in order): how sentence-transformers batches (less padding)."""
+    return np.argsort([-len(t) for t in texts], kind="stable")
+
+
+class LoadedTokenizerEmbedder(Embedder, ABC):
+    """An embedder whose tokenizer and sequence limit were loaded beside it (`_tokenizer`, `_max_seq_length`)."""
+
+    _tokenizer: PreTrainedTokenizerBase
+    _max_seq_length: int
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self._tokenizer
+
+    @property
+    def max_seq_length(self) -> int:
+        return self._max_seq_length
+
+
 class SentenceTransformerEmbeddings(Embedder):
     """The `torch` backend: sentence-transformers as configured."""
 
@@ -109,7 +129,7 @@ class SentenceTransformerEmbeddings(Embedder):
                                  convert_to_numpy=True, show_progress_bar=False)
 
 
-class OnnxEmbeddings(Embedder):
+class OnnxEmbeddings(LoadedTokenizerEmbedder):
     """The `onnx` / `onnx-int8` backends: the exported model (pooling included) on ONNX Runtime's CPU provider."""
 
     def __init__(self, folder: Path, backend: Backend, batch_size: int = 32, threads: int = 0) -> None:
@@ -130,18 +150,10 @@ class OnnxEmbeddings(Embedder):
         self.batch_size = batch_size
         self.identity = EmbedderIdentity(manifest["model"], backend, int(manifest["dimension"]))
 
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        return self._tokenizer
-
-    @property
-    def max_seq_length(self) -> int:
-        return self._max_seq_length
-
     def encode(self, texts: list[str]) -> np.ndarray:
         """Longest texts first, as sentence-transformers batches them (less padding), then back in order."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        order = longest_first(texts)
         for start in range(0, len(texts), self.batch_size):
             batch = order[start: start + self.batch_size]
             features = self._tokenizer([texts[i] for i in batch], padding=True, truncation="longest_first",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from chatbot.embeddings import Embedder, EmbedderIdentity
+from chatbot.embeddings import EmbedderIdentity, LoadedTokenizerEmbedder, longest_first
 from chatbot.models import ModelError, embedder_location, embedder_name
 from chatbot.settings import EmbedderSettings, Settings
 
@@ -59,7 +59,7 @@ def max_seq_length(location: str, tokenizer: PreTrainedTokenizerBase) -> int:
     return min(int(tokenizer.model_max_length), 512)
 
 
-class RemoteEmbeddings(Embedder):
+class RemoteEmbeddings(LoadedTokenizerEmbedder):
     """Unit vectors from the server; the dimension is learnt from one probe request when loaded."""
 
     def __init__(self, client: OpenAIEmbeddings, url: str, model_id: str, tokenizer: PreTrainedTokenizerBase,
@@ -87,20 +87,12 @@ class RemoteEmbeddings(Embedder):
         return cls(client, settings.embedder_url, model_id, tokenizer, max_seq_length(location, tokenizer),
                    settings.embed_batch_size)
 
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        return self._tokenizer
-
-    @property
-    def max_seq_length(self) -> int:
-        return self._max_seq_length
-
     def encode(self, texts: list[str]) -> np.ndarray:
         """Longest texts first, `batch_size` to a request, then back in order: a ragbot server with the same batch
         size then embeds each request as the one batch the local embedder would (int8 vectors depend on it)."""
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        order = longest_first(texts)
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         answered = self._request([texts[i] for i in order])
         if answered.shape[1] != self.dimension:

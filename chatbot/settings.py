@@ -180,8 +180,8 @@ class ServerSettings(BaseModel):
     max_history_turns: int = Field(default=20, ge=0, description="Earlier (question, answer) turns a request "
                                    "may carry; a stored conversation keeps its newest ones.")
     max_history_chars: int = Field(default=16000, ge=0, description="Characters of those earlier turns together.")
-    max_search_concurrency: int = Field(default=8, ge=1, description="Searches (/api/search) running at once; "
-                                        "past it → 503 busy.")
+    max_search_concurrency: int = Field(default=8, ge=1, description="Searches (/api/search) running at once, "
+                                        "and embedding requests (/v1/embeddings); past it → 503 busy.")
     max_embedding_inputs: int = Field(default=256, ge=1, description="Texts one /v1/embeddings request may carry.")
     max_embedding_input_chars: int = Field(default=20000, ge=1, description="Characters of each of those texts.")
     ui_queue_size: int = Field(default=64, ge=1, description="Events the public UI's queue holds; past it the "

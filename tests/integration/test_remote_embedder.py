@@ -5,6 +5,7 @@ server's URL and model, and the local embedder is refused on it (and the remote 
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 
@@ -20,10 +21,8 @@ from tests.integration.test_security_abuse import assert_rate_limited, limited
 pytestmark = pytest.mark.integration
 
 MODEL = "bundled:all-MiniLM-L6-v2"
-QUESTIONS = {
-    "How do I factory reset the hub?": "RESTARTING, RESETTING AND RECOVERING YOUR LUMIO HOME HUB",
-}
-TEXTS = ["How do I factory reset the hub?", "What does a blinking amber light mean?", "", "Ünïcode ✓ text " * 40]
+QUESTION, TITLE = "How do I factory reset the hub?", "RESTARTING, RESETTING AND RECOVERING YOUR LUMIO HOME HUB"
+TEXTS = [QUESTION, "What does a blinking amber light mean?", "", "Ünïcode ✓ text " * 40]
 
 
 @pytest.fixture(scope="module")
@@ -91,18 +90,21 @@ def test_a_collection_ingested_through_the_server_retrieves_like_a_local_one_and
     report = remote.ingestor.ingest_paths([EXAMPLE_DOCS], collection)
     assert not report.files_failed and report.documents_added == len(list(EXAMPLE_DOCS.iterdir()))
     assert services.store.recorded_embedder(collection) == remote.embedder.identity
-    for question, title in QUESTIONS.items():
-        found = remote.retriever(collection, mode="vector").invoke(question)
-        local = services.retriever("examples", mode="vector").invoke(question)
-        assert found[0].metadata["title"] == title
-        assert [d.page_content for d in found] == [d.page_content for d in local]
+    found = remote.retriever(collection, mode="vector").invoke(QUESTION)
+    local = services.retriever("examples", mode="vector").invoke(QUESTION)
+    assert found[0].metadata["title"] == TITLE
+    assert [d.page_content for d in found] == [d.page_content for d in local]
 
-    with pytest.raises(EmbedderMismatch, match=f"RAGBOT_EMBEDDER_URL={remote.settings.embedder_url}"):
-        services.retriever(collection).invoke("How do I factory reset the hub?")
+    with pytest.raises(EmbedderMismatch, match=re.escape(f"RAGBOT_EMBEDDER_URL={remote.settings.embedder_url}")):
+        services.retriever(collection).invoke(QUESTION)
     with pytest.raises(EmbedderMismatch, match="on remote"):
         services.ingestor.ingest_paths([EXAMPLE_DOCS], collection)
     with pytest.raises(EmbedderMismatch, match="holds vectors made by bundled:all-MiniLM-L6-v2 on "):
-        remote.retriever("examples").invoke("How do I factory reset the hub?")
+        remote.retriever("examples").invoke(QUESTION)
+
+    assert services.ingestor.reembed(collection) > 0  # the way back: re-embed under the local configuration
+    assert services.store.recorded_embedder(collection) == services.embedder.identity
+    assert services.retriever(collection, mode="vector").invoke(QUESTION)[0].metadata["title"] == TITLE
 
 
 def test_an_unknown_remote_model_fails_to_load_naming_the_server_and_its_models(remote):
