@@ -397,12 +397,17 @@ def served(settings: StorageSettings) -> Iterator[tuple[str, int, float]]:
         try:
             yield url, process.pid, wait_ready(url, process, log)
         finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate, and kill after 30 s."""
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def run_load_benchmark(settings: Settings, config: LoadConfig, url: str | None = None) -> dict[str, Any]:

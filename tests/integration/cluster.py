@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.load import stop_process
+from benchmarks.load import wait_ready as benchmark_wait_ready
 from tests.conftest import REPO, SHARED_MODELS
 from tests.integration.private_db import free_port
 
@@ -24,7 +26,6 @@ NGINX_CONF = REPO / "deploy" / "nginx.conf"
 # COORDINATOR: becomes ["--no-worker"] once the jobs branch (`ragbot serve --no-worker`) is merged: the replicas
 # must not run the in-process worker.
 SERVE_EXTRA_ARGS: list[str] = []
-READY_S = 240.0
 
 
 @dataclass
@@ -61,27 +62,10 @@ def start_replica(database_url: str, root: Path, name: str, env: dict[str, str])
 
 
 def wait_ready(replicas: Sequence[Replica]) -> None:
-    """Until every replica answers /healthz 200; AssertionError with a replica's output if one exits or stalls."""
-    deadline = time.monotonic() + READY_S
+    """Until every replica answers /healthz 200 (the load benchmark's wait: LoadError with its output if not)."""
     for replica in replicas:
-        while True:
-            if replica.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"replica {replica.name} did not start:\n{replica.tail()}")
-            try:
-                if httpx.get(f"{replica.url}/healthz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        with replica.log.open("rb") as log:
+            benchmark_wait_ready(replica.url, replica.process, log)
 
 
 def nginx_config(template: str, upstreams: Sequence[str], port: int, prefix: Path) -> str:
@@ -131,7 +115,7 @@ def nginx(upstreams: Sequence[str], root: Path) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        stop(process)
+        stop_process(process)
 
 
 @dataclass
@@ -148,7 +132,7 @@ def cluster(database_url: str, root: Path, names: Sequence[str], env: dict[str, 
     with ExitStack() as stack:
         replicas = [start_replica(database_url, root, name, env) for name in names]
         for replica in replicas:
-            stack.callback(stop, replica.process)
+            stack.callback(stop_process, replica.process)
         wait_ready(replicas)
         url = stack.enter_context(nginx([r.url.removeprefix("http://") for r in replicas], root))
         yield Cluster(url, replicas, database_url, root)

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.cluster import Cluster, cluster, start_replica, stop
+from benchmarks.load import stop_process
+from tests.integration.cluster import Cluster, cluster, start_replica
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +118,7 @@ def test_a_replica_without_the_configured_password_refuses_to_start(two_replicas
     try:
         assert third.process.wait(240) == 1, third.tail()
     finally:
-        stop(third.process)
+        stop_process(third.process)
     message = " ".join(third.tail().split())
     assert "another ragbot replica is running" in message and "RAGBOT_ADMIN_PASSWORD" in message
 

@@ -142,3 +142,30 @@ def test_logout_is_a_guarded_post_that_ends_the_session(ui_url):
         assert ended.status_code == 303
     with httpx.Client(base_url=ui_url, cookies={"access-token-unsecure-ragbot-admin": token}) as stale:
         assert stale.get("/admin/gradio_api/user").json() is None  # the session is gone, not just the cookie
+
+
+def test_the_ui_counts_answers_in_flight_by_the_events_client(services, examples_ingested):
+    from types import SimpleNamespace
+
+    from gradio.context import LocalContext
+
+    from chatbot.chat_service import ChatService
+    from chatbot.cluster.in_flight import AnswersInFlight
+    from chatbot.gate import GenerationGate
+    from chatbot.ui.answering import answer_snapshots
+
+    capped = AnswersInFlight(services.pool, "replica-ui", 1)
+    chat = ChatService(services.chain, services.conversations, GenerationGate(4), capped)
+    client = f"198.51.100.{secrets.randbelow(250)}"
+    LocalContext.request.set(SimpleNamespace(client=SimpleNamespace(host=client)))  # what Gradio sets per event
+    try:
+        leave = capped.enter(client)  # this client's other answer, on another replica
+        refused = list(answer_snapshots(chat, "How do I factory reset the hub?", generator="base",
+                                        collection="examples"))
+        leave()
+        answered = list(answer_snapshots(chat, "How do I factory reset the hub?", generator="base",
+                                         collection="examples"))
+    finally:
+        LocalContext.request.set(None)
+    assert refused[-1].error and "in flight" in refused[-1].error and refused[-1].stored is None
+    assert answered[-1].stored is not None
