@@ -82,7 +82,7 @@ def cancel(job_id: Annotated[int, typer.Argument(help="Job id.")]) -> None:
     try:
         job = services.jobs.cancel(job_id)
     except LookupError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
     finally:
         services.close()
@@ -112,7 +112,7 @@ def queue_job(
         job = submitters[kind](services.jobs, collection or services.settings.collection, cli_user())
         job = services.jobs.wait(job.id, wait) if wait else job
     except JobRefused as exc:
-        err.print(f"[red]refused:[/red] {exc}")
+        err.print(f"[red]refused:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
     finally:
         services.close()

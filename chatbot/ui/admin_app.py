@@ -27,9 +27,9 @@ from chatbot.ui.formatting import (
     ingest_outcome,
     stats_rows,
 )
-from chatbot.ui.jobs_tab import JobsHandlers, build_jobs_tab
+from chatbot.ui.jobs_tab import JobsHandlers, build_jobs_tab, ui_user
 from chatbot.ui.monitor_tab import build_monitor_tab
-from chatbot.ui.training_tab import TrainingHandlers, build_training_tab, ui_user
+from chatbot.ui.training_tab import TrainingHandlers, build_training_tab
 from chatbot.ui.websites import UI_WAIT_S, WebsiteInputs, build_website_inputs, wire_websites
 from chatbot.web_store import WebSources
 

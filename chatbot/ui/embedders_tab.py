@@ -13,7 +13,8 @@ from chatbot.queue.records import JobRecord, JobRefused
 from chatbot.queue.service import JobQueue
 from chatbot.settings import Settings
 from chatbot.ui.formatting import job_status
-from chatbot.ui.training_tab import qa_choices, ui_user
+from chatbot.ui.jobs_tab import ui_user
+from chatbot.ui.training_tab import qa_choices
 from training.dataset import DatasetError
 from training.embedder_background import KIND, submit_tune, submit_use
 from training.embedder_tune import TuneConfig

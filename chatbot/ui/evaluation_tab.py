@@ -26,7 +26,7 @@ from chatbot.queue.service import JobQueue
 from chatbot.settings import IngestSettings, Settings
 from chatbot.store import Store
 from chatbot.ui.formatting import elapsed_text, job_status
-from chatbot.ui.training_tab import ui_user
+from chatbot.ui.jobs_tab import ui_user
 from training.dataset import DatasetError
 from training.reports import (
     REPORT_HTML,

@@ -10,11 +10,17 @@ import gradio as gr
 
 from chatbot.queue.records import JobRecord
 from chatbot.queue.service import JobQueue
+from chatbot.settings import SecuritySettings
 from chatbot.ui.formatting import elapsed_text
 
 JOB_HEADERS = ["id", "status", "kind", "progress", "message", "queued by", "ran on", "elapsed", "what"]
 POLL_SECONDS = 2.0
 SHOWN = 100
+
+
+def ui_user(settings: SecuritySettings) -> str:
+    """Who queues a job from the Admin UI."""
+    return f"admin-ui:{settings.admin_user}"
 
 
 def job_row(job: JobRecord) -> list[Any]:

@@ -17,6 +17,7 @@ from chatbot.queue.records import JobRecord, JobRefused
 from chatbot.queue.service import JobQueue
 from chatbot.settings import Settings, StorageSettings, TrainingSettings
 from chatbot.ui.formatting import job_status
+from chatbot.ui.jobs_tab import ui_user
 from training.background import export_votes, from_votes, submit_training
 from training.dataset import DatasetError
 from training.train import TrainConfig, TrainingError
@@ -35,11 +36,6 @@ def adapter_rows(registry: AdapterRegistry, settings: StorageSettings) -> list[l
 def qa_choices(settings: Settings) -> list[str]:
     stored = [str(p) for p in list_qa_files(settings)]
     return stored + ([str(EXAMPLES_QA.resolve())] if EXAMPLES_QA.is_file() else [])
-
-
-def ui_user(settings: Settings) -> str:
-    """Who queues a job from the Admin UI."""
-    return f"admin-ui:{settings.admin_user}"
 
 
 def latest_training_job(jobs: JobQueue) -> JobRecord | None:

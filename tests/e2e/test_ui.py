@@ -176,6 +176,15 @@ def test_admin_requires_login_then_ingests_and_deletes(page: Page, server: Serve
     expect(page.locator("#admin-documents")).not_to_contain_text(name)
     assert server.sql("SELECT 1 FROM documents WHERE id = %s", (document_id,)) == []
 
+    # the ingest ran as a job, which the Jobs tab lists from the database
+    page.get_by_role("tab", name="Jobs").click()
+    job = server.sql("SELECT id FROM jobs WHERE kind = 'ingest_uploads' AND arguments->'files' ? %s", (name,))
+    assert len(job) == 1
+    row = page.locator("#admin-jobs tr", has_text=f"ingest {name}")
+    expect(row).to_contain_text("succeeded")
+    expect(row).to_contain_text("admin-ui:admin")
+    screenshot(page, "admin-jobs")
+
 
 def sign_in(page: Page) -> None:
     page.goto("/admin")

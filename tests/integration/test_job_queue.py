@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.integration.private_db import cli_env, private_services, private_settings, run_cli
+from tests.integration.test_web_ingest import site  # noqa: F401 — the local help center fixture
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +33,9 @@ def services(tmp_path_factory: pytest.TempPathFactory, ragbot_home) -> Iterator:
 
 
 @contextmanager
-def worker(services, *args: str) -> Iterator[subprocess.Popen]:
+def worker(services, *args: str, **extra: str) -> Iterator[subprocess.Popen]:
     """A `ragbot worker` process on the test's database; killed afterwards if it still runs."""
-    env = cli_env(services.settings, RAGBOT_WORKER_STALLED_S=str(STALLED_S))
+    env = cli_env(services.settings, RAGBOT_WORKER_STALLED_S=str(STALLED_S), **extra)
     process = subprocess.Popen([sys.executable, "-m", "chatbot", "worker", *args], env=env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -190,3 +191,19 @@ def test_a_worker_stopped_by_sigterm_hands_its_running_job_to_the_next_worker(se
     with worker(services) as second:
         job = wait_for(services, job.id, ended, timeout=180)
     assert job.status == "succeeded" and job.attempts == 2 and job.pid == second.pid
+
+
+def test_a_website_sync_is_a_job_one_per_site_and_collection(services, site):  # noqa: F811
+    from chatbot.queue.builtin_tasks import submit_web_sync
+    from chatbot.queue.records import JobRefused
+
+    url, options = f"{site.base}/sitemap.xml", {"delay": 0.0}
+    job = submit_web_sync(services.jobs, url, "site", options, QUEUED_BY)
+    with pytest.raises(JobRefused, match=rf"\(job {job.id}, queued, queued by test\) holds sync:site:{url}"):
+        submit_web_sync(services.jobs, url, "site", options, "another replica")
+    with worker(services, RAGBOT_INGEST_ALLOW_PRIVATE="true"):  # the help center is on 127.0.0.1
+        job = wait_for(services, job.id, ended, timeout=300)
+    assert job.status == "succeeded", job.error
+    assert job.result["documents_added"] == job.result["files_ok"] == len(site.articles)
+    assert sorted(d.source for d in services.store.list_documents("site")) == sorted(site.articles)
+    assert f"{site.base}/articles/missing/" in {f["path"] for f in job.result["files_failed"]}  # named by its URL
