@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from chatbot.api.body_limit import BodyLimitMiddleware
+from chatbot.api.body_limit import BodyLimitMiddleware, ui_event_cap
 from chatbot.api.origin_guard import OriginGuard
 from chatbot.api.response_headers import ResponseHeaders
 from chatbot.api.upload_guard import Gate, UploadGuard, refuse
@@ -23,7 +23,8 @@ def add_perimeter(app: FastAPI, settings: Settings, upload_gates: Mapping[str, G
     on the parent app also switches off Gradio's own CORS, which answers any Origin, credentials allowed, when the
     Host is not localhost; with no origin listed, no other site may read an answer."""
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes,
-                       upload_paths={path for path, gate in upload_gates.items() if gate is not refuse})
+                       upload_paths={path for path, gate in upload_gates.items() if gate is not refuse},
+                       ui_event_bytes=ui_event_cap(settings.max_question_chars))
     app.add_middleware(UploadGuard, gates=upload_gates)
     app.add_middleware(OriginGuard, allowed_origins=settings.cors_origins)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,

@@ -82,6 +82,16 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL after 15 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextlib.contextmanager
 def serving(home: Path, tmp: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
     """`ragbot serve` on a free port with `home` as RAGBOT_HOME (the example documents ingested first); stopped,
@@ -112,12 +122,7 @@ def serving(home: Path, tmp: Path, env: dict[str, str] | None = None) -> Iterato
         database_url = ragbot(env, "db", "url").stdout.strip().splitlines()[-1]
         yield Server(url, env, home, database_url)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
         ARTIFACTS.mkdir(exist_ok=True)
         shutil.copy(tmp / "serve.log", ARTIFACTS / f"serve-{home.name}.log")

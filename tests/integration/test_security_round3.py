@@ -21,22 +21,43 @@ EVIL_HOST = "evil.example"
 
 
 @pytest.fixture(scope="module")
-def round3_services(services):
-    from chatbot.services import Services
-
-    own = Services(services.settings.model_copy(update={"max_new_tokens": 8}))
-    yield own
-    own.close()
-
-
-@pytest.fixture(scope="module")
-def base(round3_services) -> Iterator[str]:
-    """The whole app, UI included, as `ragbot serve` runs it."""
+def app_and_base(services) -> Iterator[tuple]:
+    """The whole app, UI included, on the session's services, as `ragbot serve` runs it; and its URL."""
     from chatbot.credentials import AdminCredentials
     from chatbot.server import create_server
 
-    with serving(create_server(round3_services, AdminCredentials(*ADMIN, generated=False))) as url:
-        yield url
+    app = create_server(services, AdminCredentials(*ADMIN, generated=False))
+    with serving(app) as url:
+        yield app, url
+
+
+@pytest.fixture(scope="module")
+def base(app_and_base) -> str:
+    return app_and_base[1]
+
+
+def session_values(base_app, session_hash: str) -> str:
+    """Everything the public app keeps for a page session (its State values and its components' values)."""
+    from chatbot.ui.isolation import mounted
+
+    session = mounted(base_app, "/").state_holder.session_data[session_hash]
+    return repr(session.state_data) + repr(session.config_values)
+
+
+def test_a_refused_question_leaves_nothing_in_the_session(app_and_base):
+    app, url = app_and_base
+    question, collection = "q" * 4001 + "-refused-question", "c" * 5000 + "-refused-collection"
+    with httpx.Client(base_url=url, timeout=120) as client:
+        queue = QueueClient(client)
+        done = queue.run("respond", {"chat-question": question, "chat-collection": collection})
+        assert "at most 4,000 are accepted" in str(done["output"]["data"]), done
+        kept = session_values(app, queue.session_hash)
+        assert "-refused-question" not in kept and "-refused-collection" not in kept
+        compared = queue.run("compare", {"compare-question": question})
+        assert "at most 4,000 are accepted" in str(compared["output"]["data"]), compared
+        assert "-refused-question" not in session_values(app, queue.session_hash)
+        status, _ = headers_only(url, "POST", "/gradio_api/queue/join", 200_000, {"Content-Type": "application/json"})
+        assert status == 413  # past what the longest question needs: refused at the door
 
 
 def test_no_app_accepts_recordings(base):
@@ -50,12 +71,12 @@ def test_no_app_accepts_recordings(base):
         assert admin.post("/admin/gradio_api/process_recording", files=video).status_code == 403
 
 
-def test_an_unknown_adapter_404_does_not_name_ragbot_home(base, round3_services):
+def test_an_unknown_adapter_404_does_not_name_ragbot_home(base, services):
     response = httpx.post(f"{base}/v1/chat/completions", timeout=60, json={
         "model": "finetuned:no-such-adapter", "messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 404
     assert "no-such-adapter" in response.text
-    assert str(round3_services.settings.home) not in response.text and "/adapters" not in response.text
+    assert str(services.settings.home) not in response.text and "/adapters" not in response.text
 
 
 def test_redirects_never_name_the_host_the_request_gave(base):
@@ -100,7 +121,7 @@ def vote_three_times(base: str, question: str, cookies: list[str | None], browse
             assert liked["success"] and "thumbs up was saved" in str(liked["output"]["data"]), liked
 
 
-def test_votes_count_once_per_cookie_and_address_whatever_the_browser_sends(base, round3_services,
+def test_votes_count_once_per_cookie_and_address_whatever_the_browser_sends(base, services,
                                                                            examples_ingested):
     from chatbot.feedback_export import voted_pairs
 
@@ -108,7 +129,7 @@ def test_votes_count_once_per_cookie_and_address_whatever_the_browser_sends(base
     vote_three_times(base, made_up, [None] * 3, ["voter-a", "voter-b", "voter-c"])
     forged = f"How do I reset the hub? ({secrets.token_hex(4)})"
     vote_three_times(base, forged, ["forged-1.x", "forged-2.y", "forged-3.z"], ["a", "b", "c"])
-    counted = {p["question"]: p["votes"] for p in voted_pairs(round3_services.pool)}
+    counted = {p["question"]: p["votes"] for p in voted_pairs(services.pool)}
     assert (counted[made_up], counted[forged]) == (1, 1), counted
 
 
