@@ -69,15 +69,9 @@ def _crawl(url: str) -> str:
     return f"{len(pages)} pages, {len(crawl.visit.listed):,} listed"
 
 
-def _pdf() -> str:
-    lines = b" ".join(b"(Repeated line of PDF text that expands a lot) '" for _ in range(4000))
-    stream = zlib.compress(b"BT /F1 12 Tf 72 720 Td 14 TL " + lines + b" ET", 9)
-    kids = " ".join(f"{3 + i} 0 R" for i in range(20))
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count 20 >>".encode()]
-    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 24 0 R "
-                b"/Resources << /Font << /F1 23 0 R >> >> >>"] * 20
-    objects += [b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-                b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream)]
+def pdf_file(objects: list[bytes], trailer: str = "") -> bytes:
+    """A PDF of `objects` (numbered from 1, the first the catalog) and its cross-reference table; `trailer`: more
+    trailer entries (e.g. ' /Info 5 0 R')."""
     out, offsets = bytearray(b"%PDF-1.4\n"), []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))
@@ -85,12 +79,31 @@ def _pdf() -> str:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{trailer} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def shared_stream_pdf(pages: int, lines: int) -> bytes:
+    """`pages` pages whose /Contents is one Flate-compressed stream of `lines` lines of text (a few KB in all)."""
+    text = b" ".join(b"(Repeated line of PDF text that expands a lot) '" for _ in range(lines))
+    stream = zlib.compress(b"BT /F1 12 Tf 72 720 Td 14 TL " + text + b" ET", 9)
+    font, content = 3 + pages, 4 + pages
+    kids = " ".join(f"{3 + i} 0 R" for i in range(pages))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode()]
+    objects += [f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R "
+                f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()] * pages
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream))
+    return pdf_file(objects)
+
+
+def _pdf() -> str:
+    pdf = shared_stream_pdf(20, 4000)
     try:
-        document = load_bytes(bytes(out), "bomb.pdf")
-        return f"{len(out):,} bytes gave {sum(len(s.text) for s in document.sections):,} characters"
+        document = load_bytes(pdf, "bomb.pdf")
+        return f"{len(pdf):,} bytes gave {sum(len(s.text) for s in document.sections):,} characters"
     except IngestError as exc:
-        return f"{len(out):,} bytes refused: {exc}"
+        return f"{len(pdf):,} bytes refused: {exc}"
 
 
 def main() -> None:
