@@ -10,6 +10,7 @@ import docx
 import pytest
 from pypdf import PdfWriter
 
+from benchmarks.hostile_ingest import pdf_file
 from ingestion.errors import IngestError
 from ingestion.loaders import SUPPORTED_EXTENSIONS, LoadedDocument, load_bytes, load_file
 
@@ -33,17 +34,7 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     if title:
         objects.append(f"<< /Title ({title}) >>".encode())
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    info = f" /Info {len(objects)} 0 R" if title else ""
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    return pdf_file(objects, f" /Info {len(objects)} 0 R" if title else "")
 
 
 def encrypt(pdf: bytes, user_password: str) -> bytes:
