@@ -35,7 +35,7 @@ demo: models
 	$(BIN)/ragbot train --qa examples/qa.jsonl --collection default --name demo --max-steps $(DEMO_STEPS) --if-missing
 	$(BIN)/ragbot serve --host 127.0.0.1 --port 7860
 
-# The README's screenshots, from the running app in headless chromium (docs/screenshots.py).
+# The screenshots of README.md and docs/ui.md, from the running app in headless chromium (docs/screenshots.py).
 SCREENSHOT_PORT ?= 7861
 # ragbot serve refuses admin passwords under 12 characters
 SCREENSHOT_PASSWORD ?= screenshots-admin

@@ -1,8 +1,8 @@
 """The embedder as a LangChain `Embeddings`: sentence-transformers on torch, or its ONNX export on ONNX Runtime.
 
 `RAGBOT_EMBEDDER_BACKEND` picks `torch`, `onnx` (the float32 export) or `onnx-int8` (its dynamic int8
-quantization); `auto` picks `AUTO_BACKEND`, the one measured fastest without losing nDCG@10 against torch (README,
-"Evaluation and benchmarks"), and falls back to torch, with the reason logged, when its export is missing.
+quantization); `auto` picks `AUTO_BACKEND`, the one measured fastest without losing nDCG@10 against torch
+(docs/benchmarks.md), and falls back to torch, with the reason logged, when its export is missing.
 The exports are made once, offline, by `ragbot models prepare` (`chatbot.onnx_export`); loading never exports.
 """
 

@@ -6,8 +6,8 @@ from chatbot.models import ModelError, bundled_gguf
 from chatbot.settings import BUNDLED, GenerationSettings, configure_environment, get_settings
 
 PLUG_IN = ("For real answers plug in a larger model: `RAGBOT_BASE_MODEL` (a Hugging Face id or a folder), or "
-           "`RAGBOT_OPENAI_BASE_URL` (an OpenAI-compatible server: vLLM, Ollama, llama.cpp); the README's "
-           "\"Plugging in a real generator\" has an example of each.")
+           "`RAGBOT_OPENAI_BASE_URL` (an OpenAI-compatible server: vLLM, Ollama, llama.cpp); docs/generators.md "
+           "(\"Plugging in a real generator\") has an example of each.")
 
 
 def generator_summary(settings: GenerationSettings) -> str:

@@ -1,4 +1,5 @@
-"""Regenerate the README's screenshots from a running ragbot (`make screenshots` starts one and runs this).
+"""Regenerate the screenshots of README.md and docs/ui.md from a running ragbot (`make screenshots` starts one
+and runs this).
 
 Drives Debian's chromium through Playwright (never `playwright install`): Chat with a cited answer (the
 `extractive` generator: every sentence cited), Compare after a blind vote, then each Admin tab."""

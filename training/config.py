@@ -14,7 +14,7 @@ from chatbot.quantization import QUANTS, Quant
 DEFAULT_ORACLE_P = 0.8
 SourceOrder = Literal["ranked", "shuffled"]
 # The order the chain shows at answer time; over three seeds on python-faq it beat RAFT's shuffle on F1 and on
-# following the right source in every seed (README, Fine-tuning).
+# following the right source in every seed (docs/fine-tuning.md).
 DEFAULT_SOURCE_ORDER: SourceOrder = "ranked"
 
 ALL_LINEAR = "all-linear"  # PEFT: every linear layer of attention and MLP (not the output head)

@@ -169,6 +169,6 @@ def test_bench_ingest_url_reports_fetch_and_parse_against_the_embedder(services,
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["pages"] == len(site.articles) + 1 and figures["resync_unchanged"] == figures["pages"]
-    # The ≥ 5× target is the benchmark's to report (README), not a timed assertion on a shared machine.
+    # The ≥ 5× target is the benchmark's to report (docs/ingestion.md), not a timed assertion on a shared machine.
     assert figures["fetch_parse_vs_embedder"] > 0 and figures["embedder_pages_per_s"] > 0, figures
     assert {"model", "capability"} <= set(figures["cpu"])
