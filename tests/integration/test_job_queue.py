@@ -207,3 +207,26 @@ def test_a_website_sync_is_a_job_one_per_site_and_collection(services, site):  #
     assert job.result["documents_added"] == job.result["files_ok"] == len(site.articles)
     assert sorted(d.source for d in services.store.list_documents("site")) == sorted(site.articles)
     assert f"{site.base}/articles/missing/" in {f["path"] for f in job.result["files_failed"]}  # named by its URL
+
+
+def test_a_replica_without_a_worker_queues_an_upload_that_a_worker_process_ingests(services):
+    import httpx
+
+    from chatbot.credentials import AdminCredentials
+    from chatbot.server import create_server
+    from tests.integration.private_db import serving
+
+    admin = ("admin", "replica-test-password")
+    files = [("files", ("replica.md", b"# Replica\n\nThe replica stores uploads for the workers.\n", "text/markdown"))]
+    with serving(create_server(services, AdminCredentials(*admin, generated=False), with_ui=False,
+                               worker=False)) as url:  # `ragbot serve --no-worker`
+        reply = httpx.post(f"{url}/api/documents", params={"wait": 1}, files=files, data={"collection": "replica"},
+                           auth=admin, timeout=60)
+        assert reply.status_code == 202, reply.text
+        job_id = reply.json()["job"]
+        assert reply.json()["status"] == "queued" and f"ragbot jobs show {job_id}" in reply.json()["detail"]
+        with worker(services) as process:
+            job = wait_for(services, job_id, ended, timeout=300)
+        listed = httpx.get(f"{url}/api/documents", params={"collection": "replica"}, auth=admin, timeout=60).json()
+    assert job.status == "succeeded" and job.pid == process.pid and job.queued_by == "api:admin"
+    assert [d["source"] for d in listed] == ["upload:replica.md"]
