@@ -164,7 +164,10 @@ class SiteCrawl:
         level, depth = self._next_level([first]), 1
         capped = False
         with ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="fetch") as pool:
-            while level and depth <= self.options.depth and not self._past_deadline():
+            while level and depth <= self.options.depth:
+                if self._past_deadline():
+                    self.visit.unvisited += len(level)
+                    break
                 room = self.options.max_pages - len(self.visit.listed)
                 capped = len(level) > room
                 level = level[:room]
@@ -174,8 +177,6 @@ class SiteCrawl:
                     results.append(result)
                     yield result
                 level, depth = self._next_level(results), depth + 1
-        if level and self._past_deadline():
-            self.visit.unvisited += len(level)
         self.visit.complete = not capped and not level and not self.visit.unvisited
         if capped:
             log.warning("the crawl stopped at %d pages (--max-pages)", self.options.max_pages)
