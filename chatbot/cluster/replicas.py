@@ -13,6 +13,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from chatbot.cluster.admin_sessions import forget_ended_sessions
+from chatbot.cluster.login_records import SharedLoginRecords
 from chatbot.cluster.rate_buckets import forget_idle_buckets
 from chatbot.login_throttle import FORGET_AFTER_S
 from chatbot.settings import Settings
@@ -51,9 +52,8 @@ def housekeeping(pool: ConnectionPool, settings: Settings) -> None:
     """Delete what expired in the shared tables."""
     forget_idle_buckets(pool, BUCKET_IDLE_S)
     forget_ended_sessions(pool, settings.admin_session_idle_minutes * 60, settings.admin_session_max_hours * 3600)
+    SharedLoginRecords(pool).forget_older_than(max(FORGET_AFTER_S, settings.login_lockout_max_s))
     with pool.connection() as conn:
-        conn.execute("DELETE FROM login_failures WHERE last_failure < now() - make_interval(secs => %s)",
-                     (max(FORGET_AFTER_S, settings.login_lockout_max_s),))
         conn.execute(_GONE, (ALIVE_S,))
         conn.execute("DELETE FROM replicas WHERE seen_at < now() - interval '1 day'")
 

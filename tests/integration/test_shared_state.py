@@ -169,3 +169,28 @@ def test_the_ui_counts_answers_in_flight_by_the_events_client(services, examples
         LocalContext.request.set(None)
     assert refused[-1].error and "in flight" in refused[-1].error and refused[-1].stored is None
     assert answered[-1].stored is not None
+
+
+def test_housekeeping_clears_what_expired_and_a_stopped_replica_leaves(services):
+    from chatbot.cluster.in_flight import AnswersInFlight
+    from chatbot.cluster.replicas import Heartbeat, beat, housekeeping
+
+    with services.pool.connection() as conn:
+        beat(conn, "replica-gone")
+        conn.execute("UPDATE replicas SET seen_at = now() - interval '1 minute' WHERE name = 'replica-gone'")
+        beat(conn, "replica-live")
+        conn.execute("INSERT INTO login_failures VALUES ('client', 'old-client', 9, now() - interval '2 hours')")
+        conn.execute("INSERT INTO admin_sessions (token_sha256, user_name, created_at, seen_at)"
+                     " VALUES ('\\x01', 'admin', now() - interval '13 hours', now())")
+    AnswersInFlight(services.pool, "replica-gone", 2).enter("198.51.100.1")  # its replica died mid-answer
+    kept = AnswersInFlight(services.pool, "replica-live", 2).enter("198.51.100.1")
+    housekeeping(services.pool, services.settings)
+    with services.pool.connection() as conn:
+        assert [r[0] for r in conn.execute("SELECT replica FROM answers_in_flight")] == ["replica-live"]
+        assert not conn.execute("SELECT 1 FROM login_failures WHERE key = 'old-client'").fetchone()
+        assert not conn.execute("SELECT 1 FROM admin_sessions WHERE token_sha256 = '\\x01'").fetchone()
+    kept()
+    Heartbeat(services.pool, services.settings, "replica-live").start().stop()
+    with services.pool.connection() as conn:
+        assert not conn.execute("SELECT 1 FROM replicas WHERE name = 'replica-live'").fetchone()
+        conn.execute("DELETE FROM replicas WHERE name = 'replica-gone'")
