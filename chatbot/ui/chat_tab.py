@@ -74,6 +74,7 @@ class ChatLayout:
 
 
 def session_state(value: list | dict) -> gr.State:
+    """Server-side state of one page session, dropped `STATE_SECONDS` after its last change."""
     return gr.State(value, time_to_live=STATE_SECONDS)
 
 

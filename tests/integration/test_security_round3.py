@@ -60,6 +60,13 @@ def test_a_refused_question_leaves_nothing_in_the_session(app_and_base):
         assert status == 413  # past what the longest question needs: refused at the door
 
 
+def test_an_accepted_comparison_still_asks_for_a_vote(base, examples_ingested):
+    with httpx.Client(base_url=base, timeout=120) as client:
+        done = QueueClient(client).run("compare", {"compare-question": "How do I reset the hub?",
+                                                   "compare-first": "extractive", "compare-second": "extractive"})
+    assert done["success"] and "Vote to reveal" in str(done["output"]["data"]), done
+
+
 def test_no_app_accepts_recordings(base):
     video = [("video", ("a.mp4", b"\x00" * 4096, "video/mp4"))]
     for path in ("/gradio_api/process_recording", "/admin/gradio_api/process_recording"):
