@@ -51,8 +51,7 @@ def router(settings: IngestSettings, store: Store, jobs: JobQueue, chat: ChatSer
                      collection: Annotated[str | None, Form()] = None,
                      wait: Annotated[float, Query(ge=0, le=3600, description="Seconds to wait for the ingest job; "
                                                   "past them → 202 with the job's id.")] = UPLOAD_WAIT_S) -> Any:
-        limit = settings.max_upload_bytes
-        payloads = [(f.filename, await f.read(limit + 1)) for f in files]
+        payloads = [(f.filename, f.file) for f in files]  # spooled by the parser, read one at a time when stored
         name = (collection or settings.collection)[:100]
 
         job = await run_in_threadpool(submit_uploads, jobs, payloads, name, API_USER)

@@ -4,7 +4,7 @@ that shows the workers answer. Each `submit_*` is what the CLI, the API and the 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 from chatbot.queue.progress import Progress
 from chatbot.queue.records import JobRecord
@@ -68,16 +68,21 @@ def ingest_uploaded(services: Any, progress: Progress, collection: str, files: l
 
     payloads = progress.records.files(progress.job_id)
     progress(0.0, f"ingesting {len(payloads)} file(s) into '{collection}'", done=0, total=len(payloads))
-    report = ingest_uploads(services.ingestor, payloads, collection,
-                            on_item=lambda done, total: progress(message=f"file {done}/{total}", done=done,
-                                                                 total=total))
+    try:
+        report = ingest_uploads(services.ingestor, payloads, collection,
+                                on_item=lambda done, total: progress(message=f"file {done}/{total}", done=done,
+                                                                     total=total))
+    finally:
+        for _, handle in payloads:
+            handle.close()
     progress.records.delete_files(progress.job_id)
     return report.to_json()
 
 
-def submit_uploads(jobs: JobQueue, files: list[tuple[str | None, bytes]], collection: str,
+def submit_uploads(jobs: JobQueue, files: list[tuple[str | None, bytes | BinaryIO]], collection: str,
                    queued_by: str) -> JobRecord:
-    """Store the files with the job, then queue it (any worker can then ingest them)."""
+    """Store the files (bytes, or spooled file objects read one at a time) with the job, then queue it (any worker
+    can then ingest them)."""
     from ingestion.uploads import safe_filename
 
     stored = [(safe_filename(name), data) for name, data in files]

@@ -3,10 +3,12 @@ progress, log tail, result or error and the worker that ran it. The queue itself
 
 from __future__ import annotations
 
+import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row
@@ -78,15 +80,17 @@ class JobRecords:
         self.pool = pool
 
     def create(self, kind: str, title: str, arguments: dict[str, Any], queued_by: str, dedupe_key: str | None,
-               files: list[tuple[str, bytes]] = ()) -> JobRecord:
-        """A queued row (and its files, in the same transaction); `JobRefused` naming the holder of `dedupe_key`."""
+               files: Sequence[tuple[str, bytes | BinaryIO]] = ()) -> JobRecord:
+        """A queued row (and its files, in the same transaction); `JobRefused` naming the holder of `dedupe_key`.
+        A file object is read when its row is written: one upload in memory at a time."""
         try:
             with self.pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 row = cur.execute(
                     "INSERT INTO jobs (kind, title, arguments, queued_by, dedupe_key) VALUES (%s, %s, %s, %s, %s)"
                     " RETURNING *", (kind, title, Jsonb(arguments), queued_by, dedupe_key)).fetchone()
-                cur.executemany("INSERT INTO job_files (job_id, position, name, data) VALUES (%s, %s, %s, %s)",
-                                [(row["id"], n, name, data) for n, (name, data) in enumerate(files)])
+                for n, (name, data) in enumerate(files):
+                    cur.execute("INSERT INTO job_files (job_id, position, name, data) VALUES (%s, %s, %s, %s)",
+                                (row["id"], n, name, data if isinstance(data, bytes) else data.read()))
         except UniqueViolation:
             holder = self.holder(dedupe_key)
             named = f"'{holder.title}' (job {holder.id}, {holder.status}, queued by {holder.queued_by})" if holder \
@@ -161,11 +165,20 @@ class JobRecords:
     def request_cancel(self, job_id: int) -> None:
         self._update(job_id, "cancel_requested = true, message = 'cancel requested'", {})
 
-    def files(self, job_id: int) -> list[tuple[str, bytes]]:
+    def files(self, job_id: int) -> list[tuple[str, BinaryIO]]:
+        """The job's files, each copied into a temporary file one row at a time (one upload in memory at once)."""
+        spooled: list[tuple[str, BinaryIO]] = []
         with self.pool.connection() as conn:
-            rows = conn.execute("SELECT name, data FROM job_files WHERE job_id = %s ORDER BY position",
-                                (job_id,)).fetchall()
-        return [(name, bytes(data)) for name, data in rows]
+            positions = conn.execute("SELECT position, name FROM job_files WHERE job_id = %s ORDER BY position",
+                                     (job_id,)).fetchall()
+            for position, name in positions:
+                data = conn.execute("SELECT data FROM job_files WHERE job_id = %s AND position = %s",
+                                    (job_id, position)).fetchone()[0]
+                handle = tempfile.TemporaryFile()  # noqa: SIM115 — the caller closes it after the ingest
+                handle.write(data)
+                del data
+                spooled.append((name, handle))
+        return spooled
 
     def delete_files(self, job_id: int) -> None:
         with self.pool.connection() as conn:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import getpass
 import time
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, BinaryIO
 
 from procrastinate import App, SyncPsycopgConnector
 from psycopg_pool import ConnectionPool
@@ -36,7 +37,7 @@ class JobQueue:
         return make_app(SyncPsycopgConnector()).open(self.pool)
 
     def submit(self, kind: str, title: str, arguments: dict[str, Any], *, queued_by: str,
-               dedupe_key: str | None = None, files: list[tuple[str, bytes]] = ()) -> JobRecord:
+               dedupe_key: str | None = None, files: Sequence[tuple[str, bytes | BinaryIO]] = ()) -> JobRecord:
         """Queue task `kind` with JSON `arguments` (`files` are stored with the job first). Raises `JobRefused`
         while another job holds `dedupe_key`, ValueError for an unknown kind."""
         spec = get_task(kind)

@@ -152,7 +152,10 @@ def test_an_upload_is_stored_before_it_is_queued_then_ingested_by_a_worker_which
 
     text = b"# Gizmo\n\nThe gizmo resets when its blue button is held for ten seconds.\n"
     job = submit_uploads(services.jobs, [("../gizmo.md", text)], "uploads", QUEUED_BY)
-    assert services.jobs.records.files(job.id) == [("gizmo.md", text)]  # any machine's worker can read it now
+    [(name, handle)] = services.jobs.records.files(job.id)  # any machine's worker can read it now
+    with handle:
+        handle.seek(0)
+        assert (name, handle.read()) == ("gizmo.md", text)
     assert job.arguments == {"collection": "uploads", "files": ["gizmo.md"]}
     with worker(services) as process:
         job = wait_for(services, job.id, ended, timeout=300)
