@@ -12,8 +12,10 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 
+import psycopg
 from fastapi import HTTPException, status
 
+from chatbot.db import DatabaseError
 from chatbot.login_throttle import LoginThrottle, LoginThrottled, current_client
 from chatbot.settings import SecuritySettings
 
@@ -86,13 +88,16 @@ class AdminLogin:
         self.throttle.failed(client, user)
         return False
 
-    def gradio_auth(self, user: str, password: str) -> bool:
-        """Gradio's `auth=` callback: the throttle answers 429 with Retry-After (the client comes from the
-        rate-limit middleware: Gradio passes no request)."""
+    def http_login(self, user: str, password: str) -> bool:
+        """`login` for HTTP: a throttled client gets 429 with Retry-After, a database that is down 503 (the
+        failed logins live there). Also Gradio's `auth=` callback (the client comes from the rate-limit
+        middleware: Gradio passes no request)."""
         try:
             return self.login(user, password)
         except LoginThrottled as exc:
             raise throttled_error(exc) from None
+        except (DatabaseError, psycopg.OperationalError) as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"database unavailable: {exc}") from None
 
 
 def throttled_error(exc: LoginThrottled) -> HTTPException:

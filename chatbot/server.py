@@ -58,7 +58,7 @@ def create_server(services: Services, credentials: AdminCredentials, *, with_ui:
         app = create_app(services, login, more_upload_gates=ui_upload_gates)
         sessions = SessionTokens(services.pool, idle_s=settings.admin_session_idle_minutes * 60,
                                  max_s=settings.admin_session_max_hours * 3600)
-        mount_ui(app, build_admin_app(services), build_public_app(services), settings, login.gradio_auth, sessions)
+        mount_ui(app, build_admin_app(services), build_public_app(services), settings, login.http_login, sessions)
     if settings.worker if worker is None else worker:
         attach_worker(app, services)
     return app

@@ -1,4 +1,5 @@
-"""The admin routes' HTTP Basic dependency: every check goes through the login throttle."""
+"""The admin routes' HTTP Basic dependency: every check goes through the login throttle (429, or 503 while the
+database that keeps its records is down)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
-from chatbot.credentials import AdminLogin, throttled_error
-from chatbot.login_throttle import LoginThrottled
+from chatbot.credentials import AdminLogin
 
 _basic = HTTPBasic(auto_error=False, realm="ragbot admin")
 
@@ -17,11 +17,7 @@ def admin_dependency(admin: AdminLogin):
     """A FastAPI dependency that lets only the admin through (401 with a Basic challenge otherwise)."""
 
     def require_admin(given: Annotated[HTTPBasicCredentials | None, Depends(_basic)]) -> str:
-        try:
-            ok = given is not None and admin.login(given.username, given.password)
-        except LoginThrottled as exc:
-            raise throttled_error(exc) from None
-        if not ok:
+        if given is None or not admin.http_login(given.username, given.password):
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "admin credentials required",
                                 headers={"WWW-Authenticate": 'Basic realm="ragbot admin"'})
         return given.username

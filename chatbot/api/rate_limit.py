@@ -9,6 +9,7 @@ is given no request)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,8 @@ from chatbot.cluster.rate_buckets import SharedTokenBuckets
 from chatbot.db import DatabaseError
 from chatbot.login_throttle import UNKNOWN_CLIENT, current_client
 from chatbot.settings import SecuritySettings
+
+log = logging.getLogger(__name__)
 
 UI_EVENT_FACTOR = 4  # one question in the UI is a few queue events (submit, then its follow-ups)
 
@@ -77,8 +80,8 @@ class RateLimitMiddleware:
             try:
                 wait = await run_in_threadpool(self.buckets.take, (group, client), self.cost[group]) if group else 0.0
             except (DatabaseError, psycopg.OperationalError) as exc:  # incl. PoolTimeout: the database is down
-                await _json(send, 503, {"detail": f"database unavailable: {exc}"})
-                return
+                log.warning("rate limit not checked, the database is unavailable: %s", exc)
+                wait = 0.0  # the route answers for itself (its own 503 when it needs the database)
             if wait > 0:
                 await _too_many(send, wait)
                 return
@@ -90,14 +93,9 @@ class RateLimitMiddleware:
 async def _too_many(send: Send, wait: float) -> None:
     seconds = max(1, math.ceil(wait))
     message = f"too many requests from this client: retry in {seconds} s"
-    await _json(send, 429, {"detail": message, "error": {"message": message, "type": "rate_limited", "code": 429}},
-                [(b"retry-after", str(seconds).encode())])
-
-
-async def _json(send: Send, status: int, content: dict[str, Any],
-                headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps(content).encode()
-    await send({"type": "http.response.start", "status": status,
+    body = json.dumps({"detail": message, "error": {"message": message, "type": "rate_limited",
+                                                    "code": 429}}).encode()
+    await send({"type": "http.response.start", "status": 429,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *(headers or [])]})
+                            (b"retry-after", str(seconds).encode())]})
     await send({"type": "http.response.body", "body": body})

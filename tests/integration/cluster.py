@@ -25,7 +25,7 @@ from tests.integration.private_db import free_port
 NGINX_CONF = REPO / "deploy" / "nginx.conf"
 # COORDINATOR: becomes ["--no-worker"] once the jobs branch (`ragbot serve --no-worker`) is merged: the replicas
 # must not run the in-process worker.
-SERVE_EXTRA_ARGS: list[str] = []
+SERVE_EXTRA_ARGS: list[str] = ["--no-worker"]
 
 
 @dataclass

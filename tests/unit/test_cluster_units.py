@@ -1,10 +1,9 @@
 """The web tier's cluster pieces that need no database: nginx's generated config, the replica header, and the
-rate limit's answer when the database (where the buckets live) is down."""
+rate limit while the database (where the buckets live) is down."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 
 import httpx
 from fastapi import FastAPI
@@ -22,14 +21,13 @@ def test_the_test_nginx_config_is_deploy_nginx_conf_with_the_replicas_and_port_f
     assert "hash $ragbot_affinity consistent;" in conf and "least_conn;" in conf
 
 
-def app_with(middleware, **options) -> FastAPI:
+def search_app() -> FastAPI:
     app = FastAPI()
 
     @app.get("/api/search")
     def search() -> dict:
         return {"ok": True}
 
-    app.add_middleware(middleware, **options)
     return app
 
 
@@ -44,11 +42,15 @@ def get(app: FastAPI, path: str) -> httpx.Response:
 def test_every_response_names_its_replica():
     from chatbot.api.replica_header import ReplicaHeader
 
-    response = get(app_with(ReplicaHeader, replica="replica-a"), "/api/search")
+    app = search_app()
+    app.add_middleware(ReplicaHeader, replica="replica-a")
+    response = get(app, "/api/search")
     assert response.status_code == 200 and response.headers["x-ragbot-replica"] == "replica-a"
 
 
-def test_a_limited_route_answers_503_while_the_database_is_down():
+def test_a_limited_route_answers_for_itself_while_the_database_is_down():
+    """The buckets are in the database: while it is down the route is not refused by the limiter; it answers
+    (with its own 503 where it needs the database)."""
     from chatbot.api.rate_limit import RateLimitMiddleware
     from chatbot.db import DatabaseError
 
@@ -56,13 +58,12 @@ def test_a_limited_route_answers_503_while_the_database_is_down():
         def take(self, key, cost):
             raise DatabaseError("connection refused")
 
-    middleware = RateLimitMiddleware(FastAPI(), pool=None, per_minute=5, burst=5)
+    middleware = RateLimitMiddleware(search_app(), pool=None, per_minute=5, burst=5)
     middleware.buckets = Down()
-    response = asyncio.run(_call(middleware))
-    assert response == (503, "database unavailable: connection refused")
+    assert asyncio.run(_call(middleware)) == 200
 
 
-async def _call(middleware) -> tuple[int, str]:
+async def _call(middleware) -> int:
     sent: list[dict] = []
 
     async def receive() -> dict:
@@ -71,6 +72,7 @@ async def _call(middleware) -> tuple[int, str]:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": "/api/search", "client": ("192.0.2.1", 1), "headers": []}
+    scope = {"type": "http", "method": "GET", "path": "/api/search", "client": ("192.0.2.1", 1), "headers": [],
+             "query_string": b"", "root_path": "", "scheme": "http", "server": ("t", 80), "http_version": "1.1"}
     await middleware(scope, receive, send)
-    return sent[0]["status"], json.loads(sent[1]["body"])["detail"]
+    return sent[0]["status"]
