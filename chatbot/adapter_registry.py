@@ -126,11 +126,12 @@ def adapter_on_disk(adapters_dir: Path, name: str) -> AdapterInfo | None:
 
 
 def use_adapter(registry: AdapterRegistry, adapters_dir: Path, name: str) -> None:
-    """Mark an adapter active (registering it from its manifest first when it is only on disk)."""
-    on_disk = adapter_on_disk(adapters_dir, name)
-    if on_disk is None:
-        raise RegistryError(f"adapter '{name}' not found in {adapters_dir}")
-    if name not in {r.name for r in registry.rows()}:
+    """Mark an adapter active: one registered with its files from any machine; one only on this disk (or whose row
+    predates stored files) is registered with its files first."""
+    if not any(r.name == name and r.sha256 for r in registry.rows()):
+        on_disk = adapter_on_disk(adapters_dir, name)
+        if on_disk is None:
+            raise RegistryError(f"adapter '{name}' not found in the registry nor in {adapters_dir}")
         registry.register(name, on_disk.path, on_disk.manifest)
     registry.activate(name)
 

@@ -178,12 +178,6 @@ class Services:
 
     @cached_property
     def generators(self) -> Generators:
-        """The generators; with a local model, torch's thread count is set first (before any query is
-        embedded), so that the embedder's and the generator's threads fit on the cores together."""
-        if not self.settings.openai_base_url:
-            from chatbot.local_model import configure_threads
-
-            configure_threads(self.settings)
         return Generators(self.settings, registry=lambda: self.adapter_registry)
 
     @cached_property

@@ -61,6 +61,7 @@ def test_replica_follows_activation_replacement_and_deletion(services, settings,
     first = answer(replica_b, "finetuned")  # the active one, unpacked from the registry on B's disk
     assert first == answer(a, f"finetuned:{NAME}")
     [loaded] = [m for m in replica_b.backend._models.values() if NAME in m.adapters]
+    use_adapter(registry, replica_b.settings.adapters_dir, NAME)  # B has no files of it: the registry's do
 
     staged = tmp_path_factory.mktemp("replacement") / NAME
     lora(settings, staged, seed=2)
