@@ -19,8 +19,10 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 models: install
 	$(BIN)/ragbot models prepare
 
+# ruff, then mypy over chatbot/, ingestion/ and training/ (its level and baseline: mypy.ini)
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: install lint models e2e-deps nginx-deps vllm
 	$(BIN)/python -m pytest
