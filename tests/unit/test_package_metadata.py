@@ -22,7 +22,7 @@ INDIRECT = {
     "onnx": "torch.onnx.export writes the embedder's ONNX export with it (ragbot models prepare)",
     "gguf": "transformers reads the bundled SmolLM2 GGUF file with it (ragbot models prepare)",
     "python-multipart": "FastAPI parses POST /api/documents' multipart uploads with it",
-    "lxml": "BeautifulSoup's XML parser under langchain-community's SitemapLoader",
+    "langchain-community": "`ragbot ingest --loader langchain_community...:Class` imports its loaders by name",
 }
 # The suite's tools and plugins, run or loaded rather than imported.
 TEST_TOOLS = {
