@@ -14,9 +14,6 @@ from markdown_it.token import Token
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
-# Pages other branches add (linked from here already); tolerated only while they are missing.
-PENDING = {f"docs/{name}.md" for name in ("jobs", "vllm", "scaling-out", "embeddings-api", "security-round-3",
-                                           "security-web-ingest")}
 PARSER = MarkdownIt("commonmark").enable("table")
 
 
@@ -66,8 +63,7 @@ def broken_links(page: Path) -> list[str]:
         linked = (page.parent / unquote(parts.path)).resolve() if parts.path else page
         name = linked.relative_to(REPO).as_posix() if linked.is_relative_to(REPO) else str(linked)
         if not linked.exists():
-            if name not in PENDING:
-                broken.append(f"{target}: no file {name}")
+            broken.append(f"{target}: no file {name}")
         elif parts.fragment and linked.suffix == ".md" and parts.fragment not in anchors(linked):
             broken.append(f"{target}: no heading '#{parts.fragment}' in {name}")
     return broken
@@ -79,7 +75,7 @@ def test_every_relative_link_resolves(page):
     assert not broken, f"{page.relative_to(REPO)}: " + "; ".join(broken)
 
 
-def test_the_check_sees_links_anchors_and_pending_pages(tmp_path, monkeypatch):
+def test_the_check_sees_links_anchors_and_missing_files(tmp_path, monkeypatch):
     page = tmp_path / "page.md"
     page.write_text("# A Title: here\n[ok](#a-title-here) [bad](#nope) `[code](missing.md)` [gone](missing.md)\n"
                     "![img](pic.png) [web](https://example.com/x.md)\n", encoding="utf-8")
