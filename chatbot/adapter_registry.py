@@ -62,9 +62,10 @@ class AdapterRegistry:
                 " ORDER BY created_at DESC, name").fetchall()
         return [RegisteredAdapter(*row) for row in rows]
 
-    def version(self) -> int:
-        """A counter that grows with every change to the registry (one row read: cheap to poll)."""
-        with self.pool.connection() as conn:
+    def version(self, timeout: float = 2.0) -> int:
+        """A counter that grows with every change to the registry (one row read: cheap to poll). Waits at most
+        `timeout` s for a connection: a poll must not hold a request (a health check) while the database is away."""
+        with self.pool.connection(timeout=timeout) as conn:
             return conn.execute("SELECT version FROM adapter_registry_state").fetchone()[0]
 
     def archive(self, name: str, sha256: str) -> bytes | None:
