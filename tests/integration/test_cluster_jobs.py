@@ -212,11 +212,12 @@ def test_one_training_of_a_name_runs_and_the_other_replica_is_refused_by_name(jo
     [winner] = [o for o in outcomes.values() if not isinstance(o, Exception)]
     [refused] = [o for o in outcomes.values() if isinstance(o, JobRefused)]
     try:
-        assert services.jobs.get(winner.id).status in ("queued", "running")
         assert f"'train adapter '{name}'' (job {winner.id}" in str(refused)
         assert f"holds training:{name} already" in str(refused)
+        running = wait_for(services, winner.id, lambda j: j.status != "queued", timeout=120)
+        assert running.status == "running" and running.pid in worker_pids(jobs_cluster), running
     finally:
-        services.jobs.cancel(winner.id)
+        services.jobs.cancel(winner.id)  # one step would train; stopped at its next progress report instead
     ended = wait_for(services, winner.id, lambda j: not j.active, timeout=120)
     assert ended.status in ("cancelled", "succeeded"), ended.error
     print(f"training {winner.id}: {ended.status} after {ended.message}")
