@@ -85,11 +85,11 @@ def test_an_upload_through_a_runs_on_a_worker_and_b_cites_it(jobs_cluster, servi
 
 
 def hundred_files() -> list[tuple[str, bytes]]:
-    """100 distinct Markdown files of 1 to 6 paragraphs (1 to several chunks each)."""
+    """100 distinct Markdown files of 1 to 8 paragraphs (1 to several chunks each)."""
     pick = random.Random(28)
     files = []
     for n in range(100):
-        paragraphs = [" ".join(pick.choice(WORDS) for _ in range(90)) + "." for _ in range(1 + n % 6)]
+        paragraphs = [" ".join(pick.choice(WORDS) for _ in range(90)) + "." for _ in range(1 + n % 8)]
         files.append((f"device-{n:03d}.md", f"# Device {n}\n\n{chr(10).join(paragraphs)}\n".encode()))
     return files
 
@@ -121,6 +121,7 @@ def test_a_worker_killed_during_a_100_file_ingest_leaves_no_partial_document(job
     assert job.attempts == 2 and job.pid != killed and job.pid in worker_pids(jobs_cluster)
     assert any("stopped answering" in line and str(killed) in line for line in job.log_tail), job.log_tail
     stored = {d.source: d.chunks for d in services.store.list_documents("c100")}
+    print(f"ingest of {sum(stored.values())} chunks: {written_when_killed} documents in when its worker was killed")
     assert stored == clean_chunk_counts(services, files, "c100-clean")
     assert services.jobs.records.files(job_id) == []
 
