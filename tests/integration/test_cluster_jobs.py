@@ -17,13 +17,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.conftest import EXAMPLES
 from tests.integration.cluster import Cluster, cluster, replica_env
+from tests.integration.test_job_queue import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,16 +51,6 @@ def jobs_cluster(services, examples_ingested, tmp_path_factory) -> Iterator[Clus
 def replica_urls(running: Cluster) -> tuple[str, str]:
     a, b = running.replicas
     return a.url, b.url
-
-
-def wait_for(services, job_id: int, condition: Callable, timeout: float = 300.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        job = services.jobs.get(job_id)
-        if condition(job):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} is {job.status}: {job.message} ({job.log_tail[-3:]})"
-        time.sleep(0.1)
 
 
 def worker_pids(running: Cluster) -> dict[int, str]:
