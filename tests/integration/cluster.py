@@ -1,6 +1,6 @@
-"""A ragbot cluster on one machine for tests and benchmarks: `ragbot serve` replicas as real subprocesses, each with
-its own RAGBOT_HOME, all on one Postgres reached by DATABASE_URL, and Debian's nginx in front running
-deploy/nginx.conf (its replicas and port filled in) with its own prefix, pid and log files."""
+"""A ragbot cluster on one machine for tests and benchmarks: `ragbot serve` replicas (and, when asked, `ragbot worker`s)
+as real subprocesses, each with its own RAGBOT_HOME, all on one Postgres reached by DATABASE_URL, and Debian's nginx
+in front running deploy/nginx.conf (its replicas and port filled in) with its own prefix, pid and log files."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -59,6 +59,26 @@ def start_replica(database_url: str, root: Path, name: str, env: dict[str, str])
         process = subprocess.Popen(command, env=replica_env(database_url, root / name, name, env), cwd=root,
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     return Replica(name, f"http://127.0.0.1:{port}", process, log)
+
+
+@dataclass
+class Worker:
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def start_worker(database_url: str, root: Path, name: str, env: dict[str, str]) -> Worker:
+    """A `ragbot worker` (every queue, one job at a time) with its own home on `database_url`."""
+    log = root / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "chatbot", "worker"],
+                                   env=replica_env(database_url, root / name, name, env), cwd=root,
+                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    return Worker(name, process, log)
 
 
 def wait_ready(replicas: Sequence[Replica]) -> None:
@@ -124,18 +144,22 @@ class Cluster:
     replicas: list[Replica]
     database_url: str
     root: Path
+    workers: list[Worker] = field(default_factory=list)
 
 
 @contextmanager
-def cluster(database_url: str, root: Path, names: Sequence[str], env: dict[str, str]) -> Iterator[Cluster]:
-    """`len(names)` replicas on `database_url` behind nginx, stopped afterwards."""
+def cluster(database_url: str, root: Path, names: Sequence[str], env: dict[str, str],
+            workers: Sequence[str] = ()) -> Iterator[Cluster]:
+    """`len(names)` replicas on `database_url` behind nginx, and a `ragbot worker` for each of `workers`, stopped
+    afterwards."""
     with ExitStack() as stack:
         replicas = [start_replica(database_url, root, name, env) for name in names]
-        for replica in replicas:
-            stack.callback(stop_process, replica.process)
+        started = [start_worker(database_url, root, name, env) for name in workers]
+        for process in [r.process for r in replicas] + [w.process for w in started]:
+            stack.callback(stop_process, process)
         wait_ready(replicas)
         url = stack.enter_context(nginx([r.url.removeprefix("http://") for r in replicas], root))
-        yield Cluster(url, replicas, database_url, root)
+        yield Cluster(url, replicas, database_url, root, started)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
