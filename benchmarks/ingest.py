@@ -11,7 +11,7 @@ import numpy as np
 
 from chatbot.embeddings import Backend, Embedder, load_embedder, resolve_backend
 from chatbot.services import Services
-from chatbot.store import Store
+from chatbot.storage.store import Store
 from ingestion.beir import corpus_items
 from ingestion.chunking import Chunker
 from ingestion.pipeline import Ingestor, IngestReport, expand_paths

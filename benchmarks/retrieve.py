@@ -13,7 +13,7 @@ import numpy as np
 from benchmarks.stats import summary_ms
 from chatbot.retriever import vector_sql
 from chatbot.services import Services
-from chatbot.store import NewChunk, Store
+from chatbot.storage.store import NewChunk, Store
 
 SYNTHETIC = "bench-synthetic"
 # Asked only when there is no real collection to draw questions from (the synthetic vectors are random then too).

@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 
 from chatbot import adapter_archive
-from chatbot.adapter_registry import AdapterRegistry, RegisteredAdapter
 from chatbot.adapters import AdapterInfo, list_adapters
+from chatbot.storage.adapter_registry import AdapterRegistry, RegisteredAdapter
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from chatbot.chain import ChainEvent, RagChain
 from chatbot.cluster.in_flight import AnswersInFlight
-from chatbot.conversations import ConversationStore, new_token
 from chatbot.gate import GenerationGate
 from chatbot.limits import History, check_collection
 from chatbot.metrics import record_answer, record_feedback
+from chatbot.storage.conversations import ConversationStore, new_token
 
 
 @dataclass(frozen=True)

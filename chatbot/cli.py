@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from chatbot import db
 from chatbot.cli_services import load_settings, open_services
 from chatbot.settings import configure_environment
+from chatbot.storage import db
 from chatbot.tables import print_table
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def db_url() -> None:
 @db_app.command("backup")
 def db_backup(file: Annotated[Path, typer.Argument(help="Backup file to write (pg_dump custom format).")]) -> None:
     """Back up the whole database (documents, chunks, conversations, votes) to FILE."""
-    from chatbot.backup import BackupError, backup
+    from chatbot.storage.backup import BackupError, backup
 
     try:
         result = backup(load_settings(), file)
@@ -139,7 +139,7 @@ def db_restore(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Replace the database's contents with FILE's, in one transaction (stop `ragbot serve` first)."""
-    from chatbot.backup import BackupError, restore
+    from chatbot.storage.backup import BackupError, restore
 
     if not yes:
         typer.confirm(f"Replace the database's contents with {file}?", abort=True)
@@ -702,7 +702,7 @@ def feedback_export(
     """Turn thumbs-up answers and blind-vote winners into training pairs for `ragbot train` (review them first)."""
     from datetime import datetime
 
-    from chatbot.feedback_export import export_feedback
+    from chatbot.storage.feedback_export import export_feedback
 
     try:
         since_date = datetime.fromisoformat(since) if since else None

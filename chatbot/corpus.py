@@ -9,7 +9,7 @@ from typing import Protocol
 
 from chatbot.embeddings import Embedder
 from chatbot.retriever import Mode, PgRetriever
-from chatbot.store import Store
+from chatbot.storage.store import Store
 
 
 class RetrieverFactory(Protocol):

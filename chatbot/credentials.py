@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import psycopg
 from fastapi import HTTPException, status
 
-from chatbot.db import DatabaseError
 from chatbot.login_throttle import LoginThrottle, LoginThrottled, current_client
 from chatbot.settings import SecuritySettings
+from chatbot.storage.db import DatabaseError
 
 MIN_PASSWORD_CHARS = 12
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}

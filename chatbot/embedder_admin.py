@@ -12,8 +12,8 @@ from chatbot.embedder_registry import BASE, TUNED_PREFIX, EmbedderRegistryError,
 from chatbot.embeddings import Embedder, EmbedderIdentity
 from chatbot.models import embedder_name
 from chatbot.settings import Settings
-from chatbot.store import Store
-from chatbot.vector_sets import Progress, SwitchResult, drop, saved_sets, stage, switch
+from chatbot.storage.store import Store
+from chatbot.storage.vector_sets import Progress, SwitchResult, drop, saved_sets, stage, switch
 
 
 @dataclass

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chatbot import db
 from chatbot.cli_services import open_services
 from chatbot.embedder_admin import EmbedderAdmin
 from chatbot.embedder_registry import BASE, EmbedderRegistryError
+from chatbot.storage import db
 from chatbot.tables import print_table
 
 embedder_app = typer.Typer(help="Embedders tuned on the store; which one each collection's vectors come from.",

@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from chatbot.retriever import Hit, PgRetriever, fuse
-from chatbot.store import FusionRecords
+from chatbot.storage.store import FusionRecords
 
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 MIN_QUERIES = 30  # fewer titles/headings than this: the measurement is noise, keep the default weight

@@ -10,7 +10,6 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from chatbot.adapter_catalog import AdapterCatalog
-from chatbot.adapter_registry import AdapterRegistry
 from chatbot.adapters import AdapterInfo
 from chatbot.backends import backend_for
 from chatbot.backends.base import (
@@ -25,6 +24,7 @@ from chatbot.backends.base import (
 )
 from chatbot.precision import Precision
 from chatbot.settings import Settings
+from chatbot.storage.adapter_registry import AdapterRegistry
 
 __all__ = ["BASE", "EXTRACTIVE", "FINETUNED", "TRAIN_HINT", "GeneratorUnavailable", "Generators"]
 

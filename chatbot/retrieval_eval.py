@@ -12,7 +12,7 @@ from typing import Any
 from chatbot.corpus import Corpus, RetrieverFactory
 from chatbot.fusion_calibration import WEIGHTS, document_ranking
 from chatbot.retriever import fuse
-from chatbot.store import FusionRecords
+from chatbot.storage.store import FusionRecords
 from ingestion.beir import corpus_items, dataset_name, qrels, queries
 from ingestion.pipeline import Ingestor
 

@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import ConfigDict
 
 from chatbot.embeddings import Embedder
-from chatbot.store import check_embedder
+from chatbot.storage.store import check_embedder
 
 Mode = Literal["hybrid", "vector", "fts"]
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)

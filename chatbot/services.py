@@ -8,13 +8,10 @@ from functools import cached_property
 
 from psycopg_pool import ConnectionPool
 
-from chatbot import db
-from chatbot.adapter_registry import AdapterRegistry
 from chatbot.chain import RagChain
 from chatbot.chat_service import ChatService
 from chatbot.cluster.in_flight import AnswersInFlight
 from chatbot.cluster.replicas import replica_name
-from chatbot.conversations import ConversationStore
 from chatbot.corpus import Corpus
 from chatbot.embedder_admin import EmbedderAdmin
 from chatbot.embedder_registry import TUNED_PREFIX
@@ -25,8 +22,11 @@ from chatbot.generators import Generators
 from chatbot.queue.service import JobQueue
 from chatbot.retriever import Mode, PgRetriever
 from chatbot.settings import Settings
-from chatbot.store import FusionRecords, Store
-from chatbot.web_store import WebSources
+from chatbot.storage import db
+from chatbot.storage.adapter_registry import AdapterRegistry
+from chatbot.storage.conversations import ConversationStore
+from chatbot.storage.store import FusionRecords, Store
+from chatbot.storage.web_store import WebSources
 from ingestion.chunking import Chunker
 from ingestion.pipeline import Ingestor
 from ingestion.web_sync import WebSync

@@ -14,7 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from chatbot.embeddings import Embedder
-from chatbot.store import NewChunk, Store
+from chatbot.storage.store import NewChunk, Store
 from ingestion.chunking import Chunk, Chunker
 from ingestion.errors import IngestError
 from ingestion.loaders import LoadedDocument, check_size, load_bytes, read_file

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from chatbot.web_store import PageState, WebSources
+from chatbot.storage.web_store import PageState, WebSources
 from ingestion.errors import IngestError
 from ingestion.ingest_slot import ingest_slot
 from ingestion.loaders import LoadedDocument

@@ -47,7 +47,7 @@ def forget_shared_limits(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "settings" not in request.fixturenames or request.node.get_closest_marker("integration") is None:
         return  # a unit test's own `settings` is torn down by now
-    from chatbot import db
+    from chatbot.storage import db
 
     settings = request.getfixturevalue("settings")
     if db.embedded_running(settings):
@@ -58,8 +58,8 @@ def forget_shared_limits(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def services(settings) -> Iterator:
-    from chatbot import db
     from chatbot.services import Services
+    from chatbot.storage import db
 
     services = Services(settings)
     yield services

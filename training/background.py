@@ -1,8 +1,8 @@
 """Training started from the admin UI: a job (`chatbot.queue`, on the training queue) with visible progress.
 
 The same `training.train.train` as `ragbot train`. Votes never train directly: `export_votes` writes the voted
-pairs (`chatbot.feedback_export`) to `RAGBOT_HOME/qa/feedback-<time>.jsonl` for the admin to review, and an adapter
-trained from such a file is never made active automatically."""
+pairs (`chatbot.storage.feedback_export`) to `RAGBOT_HOME/qa/feedback-<time>.jsonl` for the admin to review, and an
+adapter trained from such a file is never made active automatically."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-from chatbot.adapter_registry import AdapterRegistry, use_adapter
 from chatbot.corpus import Corpus
-from chatbot.feedback_export import voted_pairs, write_pairs
 from chatbot.qa_files import qa_dir
 from chatbot.queue.progress import Progress
 from chatbot.queue.records import JobRecord
 from chatbot.queue.service import JobQueue
 from chatbot.queue.tasks import TRAINING_QUEUE, task
 from chatbot.settings import Settings
+from chatbot.storage.adapter_registry import AdapterRegistry, use_adapter
+from chatbot.storage.feedback_export import voted_pairs, write_pairs
 from training.train import PreparedData, TrainConfig, TrainingError, runs_dir, train
 
 KIND = "training"

@@ -38,10 +38,10 @@ CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="C
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
-    from chatbot.adapter_registry import RegistryError
-    from chatbot.db import DatabaseError
     from chatbot.generators import GeneratorUnavailable
     from chatbot.models import ModelError
+    from chatbot.storage.adapter_registry import RegistryError
+    from chatbot.storage.db import DatabaseError
     from training.dataset import DatasetError
     from training.train import TrainingError
 
@@ -209,7 +209,7 @@ def _modules(value: str) -> list[str] | str:
 @adapters_app.command("list")
 def adapters_list(as_json: JsonOpt = False) -> None:
     """Adapters on disk and in the registry, newest first; the active one is the fine-tuned default."""
-    from chatbot.adapter_registry import adapter_entries
+    from chatbot.storage.adapter_registry import adapter_entries
 
     services = open_services()
     try:
@@ -236,7 +236,7 @@ def adapters_list(as_json: JsonOpt = False) -> None:
 @adapters_app.command("use")
 def adapters_use(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> None:
     """Make an adapter the active one: the default `finetuned` generator."""
-    from chatbot.adapter_registry import use_adapter
+    from chatbot.storage.adapter_registry import use_adapter
 
     services = open_services()
     try:
@@ -251,7 +251,7 @@ def adapters_use(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> 
 @adapters_app.command("delete")
 def adapters_delete(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> None:
     """Delete an adapter: its files, its checkpoints and its registry row."""
-    from chatbot.adapter_registry import delete_adapter
+    from chatbot.storage.adapter_registry import delete_adapter
     from training.train import runs_dir
 
     services = open_services()

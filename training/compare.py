@@ -17,7 +17,7 @@ import psutil
 from chatbot.chain import RagChain
 from chatbot.embeddings import Embedder
 from chatbot.settings import Settings
-from chatbot.store import Store
+from chatbot.storage.store import Store
 from training.arms import finetuned_generator, questions, run_arms
 from training.evaluate import Condition, Record, summarize, win_rate
 

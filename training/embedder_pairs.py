@@ -20,7 +20,7 @@ from training.dataset import DatasetError, find_oracles, load_qa
 
 if TYPE_CHECKING:
     from chatbot.corpus import Corpus
-    from chatbot.store import Store
+    from chatbot.storage.store import Store
 
 Kind = Literal["heading", "title", "qa"]
 QA_ORACLES = 2  # gold chunks per question at most (those of its document that quote the answer)

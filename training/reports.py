@@ -20,7 +20,7 @@ from chatbot.queue.records import JobRecord
 from chatbot.queue.service import JobQueue
 from chatbot.queue.tasks import task
 from chatbot.settings import Settings, StorageSettings
-from chatbot.store import Store
+from chatbot.storage.store import Store
 from training.compare import ARMS, QUALITY, charts, compare_arms, html_report
 
 REPORT_HTML, RESULT_JSON, RECORDS_JSONL = "report.html", "result.json", "records.jsonl"

@@ -43,8 +43,8 @@ from training.dataset import (
 from training.threads import training_threads
 
 if TYPE_CHECKING:
-    from chatbot.adapter_registry import AdapterRegistry
     from chatbot.corpus import Corpus
+    from chatbot.storage.adapter_registry import AdapterRegistry
 
 log = logging.getLogger(__name__)
 
@@ -517,7 +517,7 @@ def adapter_manifest(settings: Settings, config: TrainConfig, data: PreparedData
 
 def _save_adapter(settings: StorageSettings, name: str, trainer: Any, manifest: dict[str, Any]) -> Path:
     """Save the adapter with its manifest into a staging folder, then move it into place."""
-    from chatbot.adapter_registry import install_adapter
+    from chatbot.storage.adapter_registry import install_adapter
 
     target = settings.adapters_dir / name
     settings.adapters_dir.mkdir(parents=True, exist_ok=True)

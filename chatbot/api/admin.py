@@ -12,12 +12,12 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from chatbot.chat_service import ChatService
-from chatbot.conversations import client_key
 from chatbot.queue.builtin_tasks import submit_uploads
 from chatbot.queue.records import JobRecord
 from chatbot.queue.service import JobQueue
 from chatbot.settings import IngestSettings
-from chatbot.store import Store
+from chatbot.storage.conversations import client_key
+from chatbot.storage.store import Store
 
 UPLOAD_WAIT_S = 300.0  # how long an upload request waits for its ingest job by default
 API_USER = "api:admin"

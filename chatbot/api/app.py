@@ -13,7 +13,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from chatbot import db
 from chatbot.api import admin, openai_compat, openai_embeddings, search
 from chatbot.api.auth import admin_dependency
 from chatbot.api.perimeter import add_perimeter
@@ -26,7 +25,8 @@ from chatbot.credentials import AdminLogin
 from chatbot.embedder_catalog import EmbedderCatalog
 from chatbot.metrics import metrics_response, track_requests
 from chatbot.services import Services
-from chatbot.store import EmbedderMismatch
+from chatbot.storage import db
+from chatbot.storage.store import EmbedderMismatch
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from pydantic import BaseModel, Field, field_validator
 from chatbot.chain import ChainEvent
 from chatbot.chat_service import ChatService, ConversationDenied, Stored
 from chatbot.cluster.in_flight import TooManyInFlight
-from chatbot.db import DatabaseError
 from chatbot.gate import Busy
 from chatbot.generators import Generators, GeneratorUnavailable
 from chatbot.limits import COLLECTION_CHARS, InvalidInput, storable
 from chatbot.login_throttle import current_client
+from chatbot.storage.db import DatabaseError
 
 
 class ChatMessage(BaseModel):

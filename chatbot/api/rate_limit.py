@@ -19,9 +19,9 @@ from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from chatbot.cluster.rate_buckets import SharedTokenBuckets
-from chatbot.db import DatabaseError
 from chatbot.login_throttle import UNKNOWN_CLIENT, current_client
 from chatbot.settings import SecuritySettings
+from chatbot.storage.db import DatabaseError
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from chatbot.db import DatabaseError
 from chatbot.queue.builtin_tasks import submit_uploads
 from chatbot.queue.service import JobQueue
 from chatbot.services import Services
 from chatbot.settings import IngestSettings, Settings
-from chatbot.store import Store
+from chatbot.storage.db import DatabaseError
+from chatbot.storage.store import Store
+from chatbot.storage.web_store import WebSources
 from chatbot.ui.admin_sessions import SIGN_OUT_FORM
 from chatbot.ui.embedders_tab import EmbeddersHandlers, build_embedders_tab
 from chatbot.ui.evaluation_tab import EvaluationHandlers, build_evaluation_tab
@@ -31,7 +32,6 @@ from chatbot.ui.jobs_tab import JobsHandlers, build_jobs_tab, ui_user
 from chatbot.ui.monitor_tab import build_monitor_tab
 from chatbot.ui.training_tab import TrainingHandlers, build_training_tab
 from chatbot.ui.websites import UI_WAIT_S, WebsiteInputs, build_website_inputs, wire_websites
-from chatbot.web_store import WebSources
 
 
 @dataclass(frozen=True)

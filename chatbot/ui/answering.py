@@ -15,10 +15,10 @@ from gradio.context import LocalContext
 from chatbot.chain import Answer, ChainEvent
 from chatbot.chat_service import ChatService, ConversationDenied, Stored
 from chatbot.cluster.in_flight import TooManyInFlight
-from chatbot.db import DatabaseError
 from chatbot.gate import Busy
 from chatbot.generators import GeneratorUnavailable
 from chatbot.limits import InputTooLong, InvalidInput
+from chatbot.storage.db import DatabaseError
 from chatbot.ui.formatting import Numbered, answer_sources, numbered_retrieved
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ import gradio as gr
 import pandas as pd
 
 from chatbot.chat_service import ChatService
-from chatbot.conversations import ConversationStore
 from chatbot.generators import BASE, EXTRACTIVE, FINETUNED, Generators
 from chatbot.limits import InvalidInput
+from chatbot.storage.conversations import ConversationStore
 from chatbot.ui.answering import answer_snapshots, refusal
 from chatbot.ui.chat_tab import GENERATION, STATE_SECONDS, finetuned_note, generator_choices, voter
 from chatbot.ui.formatting import (

@@ -17,14 +17,14 @@ import gradio as gr
 
 from chatbot.adapters import list_adapters
 from chatbot.chain import RagChain
-from chatbot.db import DatabaseError
 from chatbot.generators import GeneratorUnavailable
 from chatbot.qa_files import QAFileError, list_qa_files, qa_dir, save_qa_file
 from chatbot.queue.records import JobRecord as Job
 from chatbot.queue.records import JobRefused
 from chatbot.queue.service import JobQueue
 from chatbot.settings import IngestSettings, Settings
-from chatbot.store import Store
+from chatbot.storage.db import DatabaseError
+from chatbot.storage.store import Store
 from chatbot.ui.formatting import elapsed_text, job_status
 from chatbot.ui.jobs_tab import ui_user
 from training.dataset import DatasetError

@@ -15,9 +15,9 @@ from typing import Any
 from langchain_core.documents import Document
 
 from chatbot.chain import Answer, public_source
-from chatbot.conversations import WinRate
 from chatbot.queue.records import JobRecord as Job
-from chatbot.store import DocumentInfo
+from chatbot.storage.conversations import WinRate
+from chatbot.storage.store import DocumentInfo
 from ingestion.pipeline import IngestReport
 from ingestion.uploads import UploadReport
 

@@ -1,7 +1,7 @@
 """The admin Monitor tab: answers, thumbs, blind votes and 'not covered' over time; the slowest and worst-rated
 questions, and a selected one's conversation with the sources of its answer.
 
-The numbers come from `chatbot.monitoring` (SQL); this module only shapes them for Gradio. Questions, answers
+The numbers come from `chatbot.storage.monitoring` (SQL); this module only shapes them for Gradio. Questions, answers
 and sources are untrusted: tables show plain text, sources go through `formatting.sources_html` (escaped)."""
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ import pandas as pd
 from langchain_core.documents import Document
 from psycopg_pool import ConnectionPool
 
-from chatbot.monitoring import PERIODS, BadQuestion, DayCount, Monitor, NotCoveredDay, SlowAnswer, Thumbs, Totals
+from chatbot.storage.monitoring import (
+    PERIODS,
+    BadQuestion,
+    DayCount,
+    Monitor,
+    NotCoveredDay,
+    SlowAnswer,
+    Thumbs,
+    Totals,
+)
 from chatbot.ui.formatting import (
     WIN_RATE_HEADERS,
     Numbered,

@@ -10,12 +10,12 @@ from pathlib import Path
 import gradio as gr
 from psycopg_pool import ConnectionPool
 
-from chatbot.adapter_registry import AdapterRegistry, RegistryError, adapter_entries, use_adapter
 from chatbot.corpus import Corpus
 from chatbot.qa_files import QAFileError, list_qa_files, save_qa_file
 from chatbot.queue.records import JobRecord, JobRefused
 from chatbot.queue.service import JobQueue
 from chatbot.settings import Settings, StorageSettings, TrainingSettings
+from chatbot.storage.adapter_registry import AdapterRegistry, RegistryError, adapter_entries, use_adapter
 from chatbot.ui.formatting import job_status
 from chatbot.ui.jobs_tab import ui_user
 from training.background import export_votes, from_votes, submit_training

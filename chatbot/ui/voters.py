@@ -24,8 +24,8 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatbot.api.upload_guard import route_path
-from chatbot.conversations import client_key
 from chatbot.home import make_home
+from chatbot.storage.conversations import client_key
 
 VOTER_COOKIE = "ragbot-voter"
 KEY_FILE = "voter-cookie.key"

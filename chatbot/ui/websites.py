@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from chatbot.db import DatabaseError
 from chatbot.queue.builtin_tasks import submit_web_sync
 from chatbot.queue.records import JobRefused
 from chatbot.queue.service import JobQueue
+from chatbot.storage.db import DatabaseError
+from chatbot.storage.web_store import WebSources
 from chatbot.ui.formatting import ingest_outcome
-from chatbot.web_store import WebSources
 from ingestion.web_crawl import CrawlOptions
 
 UI_WAIT_S = 600.0  # an ingest or a sync started here is waited for this long, then left to Admin → Jobs

@@ -168,8 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     replaced by nginx's URL (e.g. `ragbot bench load --url {url}`), then everything stops."""
     import argparse
 
-    from chatbot import db
     from chatbot.settings import Settings
+    from chatbot.storage import db
 
     parser = argparse.ArgumentParser(prog="python -m tests.integration.cluster")
     parser.add_argument("--replicas", type=int, default=2)

@@ -28,8 +28,8 @@ def private_settings(base: Path, **overrides):
 @contextmanager
 def private_services(settings) -> Iterator:
     """Services on the private home's database, started and migrated; stopped afterwards."""
-    from chatbot import db
     from chatbot.services import Services
+    from chatbot.storage import db
 
     services = Services(settings)
     try:

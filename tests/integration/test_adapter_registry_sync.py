@@ -51,7 +51,7 @@ def replica_b(settings, services, tmp_path):
 
 
 def test_replica_follows_activation_replacement_and_deletion(services, settings, replica_b, tmp_path_factory):
-    from chatbot.adapter_registry import delete_adapter, use_adapter
+    from chatbot.storage.adapter_registry import delete_adapter, use_adapter
 
     registry, a = services.adapter_registry, services.generators
     folder = settings.adapters_dir / NAME

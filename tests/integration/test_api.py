@@ -197,7 +197,7 @@ def test_metrics_move_after_a_chat(base_url):
 
 
 def test_votes_export_as_training_pairs(base_url, services, tmp_path):
-    from chatbot.feedback_export import export_feedback
+    from chatbot.storage.feedback_export import export_feedback
 
     def ask(question: str) -> dict:
         return httpx.post(f"{base_url}/v1/chat/completions", timeout=120, json={

@@ -134,7 +134,7 @@ def listed_models(url: str) -> list[str]:
 
 def test_an_adapter_activated_on_a_answers_on_b_within_2_s_and_is_gone_once_deleted(jobs_cluster, services,
                                                                                      untrained_adapter):
-    from chatbot.adapter_registry import delete_adapter, use_adapter
+    from chatbot.storage.adapter_registry import delete_adapter, use_adapter
 
     a_home, (_, b) = jobs_cluster.root / "replica-a", replica_urls(jobs_cluster)
     name = f"cluster-lora-{secrets.token_hex(3)}"
@@ -171,10 +171,10 @@ def test_an_adapter_activated_on_a_answers_on_b_within_2_s_and_is_gone_once_dele
 
 
 def test_one_training_of_a_name_runs_and_the_other_replica_is_refused_by_name(jobs_cluster, services):
-    from chatbot import db
     from chatbot.queue.records import JobRefused
     from chatbot.queue.service import JobQueue
     from chatbot.settings import Settings
+    from chatbot.storage import db
     from training.background import submit_training
     from training.config import TrainConfig
 

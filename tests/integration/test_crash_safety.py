@@ -117,9 +117,9 @@ CHAT = {"model": "base", "collection": "nothing-here",
 
 
 def test_database_down_gives_503_with_a_reason_then_recovers_without_restart(ragbot_home, tmp_path):
-    from chatbot import db
     from chatbot.credentials import AdminCredentials
     from chatbot.server import create_server
+    from chatbot.storage import db
 
     settings = private_settings(tmp_path)
     admin = ("admin", "crash-test-password")

@@ -10,7 +10,7 @@ import pytest
 
 from chatbot.embeddings import BACKENDS
 from chatbot.services import Services
-from chatbot.store import EmbedderMismatch
+from chatbot.storage.store import EmbedderMismatch
 from tests.conftest import EXAMPLE_DOCS, SHARED_MODELS
 
 pytestmark = pytest.mark.integration

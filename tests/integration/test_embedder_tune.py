@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from chatbot.embedder_registry import BASE, EmbedderRegistryError, embedders_dir, tuned_identity
-from chatbot.store import EmbedderMismatch
-from chatbot.vector_sets import saved_sets, stage, switch
+from chatbot.storage.store import EmbedderMismatch
+from chatbot.storage.vector_sets import saved_sets, stage, switch
 from tests.conftest import EXAMPLE_DOCS, EXAMPLES
 from training.embedder_pairs import build_pairs, store_pairs
 from training.embedder_tune import TuneConfig, tune

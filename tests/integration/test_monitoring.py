@@ -13,7 +13,7 @@ import pytest
 from langchain_core.documents import Document
 
 from chatbot.chain import Answer
-from chatbot.monitoring import Monitor
+from chatbot.storage.monitoring import Monitor
 from chatbot.ui.monitor_tab import conversation_view
 
 pytestmark = pytest.mark.integration

@@ -85,7 +85,7 @@ def test_remote_vectors_equal_the_local_embedders_and_name_the_server(remote, se
 
 def test_a_collection_ingested_through_the_server_retrieves_like_a_local_one_and_refuses_the_local_embedder(
         remote, services, collection):
-    from chatbot.store import EmbedderMismatch
+    from chatbot.storage.store import EmbedderMismatch
 
     report = remote.ingestor.ingest_paths([EXAMPLE_DOCS], collection)
     assert not report.files_failed and report.documents_added == len(list(EXAMPLE_DOCS.iterdir()))

@@ -195,7 +195,7 @@ def test_backup_and_restore_keep_the_password_off_the_command_line_and_the_dump_
     from psycopg.conninfo import make_conninfo
     from pydantic import SecretStr
 
-    from chatbot import backup as backup_module
+    from chatbot.storage import backup as backup_module
 
     secret = "pw:with\\odd-" + secrets.token_hex(4)
     base = private_settings(tmp_path / "db")
@@ -238,8 +238,8 @@ def test_backup_and_restore_keep_the_password_off_the_command_line_and_the_dump_
 
 
 def test_restore_refuses_an_older_schema_over_a_newer_database(ragbot_home, tmp_path, monkeypatch):
-    from chatbot import db
-    from chatbot.backup import BackupError, backup, restore
+    from chatbot.storage import db
+    from chatbot.storage.backup import BackupError, backup, restore
 
     old = private_settings(tmp_path / "old")
     old_url = db.database_url(old)

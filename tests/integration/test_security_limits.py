@@ -145,8 +145,8 @@ def test_chain_fits_sources_under_the_cap_and_refuses_a_question_that_cannot_fit
 
 
 def test_votes_count_once_per_client_and_need_the_minimum_of_distinct_clients(base_url, services):
-    from chatbot.conversations import client_key
-    from chatbot.feedback_export import voted_pairs
+    from chatbot.storage.conversations import client_key
+    from chatbot.storage.feedback_export import voted_pairs
 
     question = f"How do I factory reset the hub? ({uuid.uuid4().hex[:8]})"
     replies = [chat(base_url, [{"role": "user", "content": question}]).json() for _ in range(3)]
@@ -171,8 +171,8 @@ def test_votes_count_once_per_client_and_need_the_minimum_of_distinct_clients(ba
 def test_votes_are_exported_to_a_qa_file_for_review(base_url, services):
     import json
 
-    from chatbot.conversations import client_key
     from chatbot.qa_files import list_qa_files
+    from chatbot.storage.conversations import client_key
     from training.background import export_votes, from_votes
     from training.train import TrainingError
 

@@ -130,7 +130,7 @@ def vote_three_times(base: str, question: str, cookies: list[str | None], browse
 
 def test_votes_count_once_per_cookie_and_address_whatever_the_browser_sends(base, services,
                                                                            examples_ingested):
-    from chatbot.feedback_export import voted_pairs
+    from chatbot.storage.feedback_export import voted_pairs
 
     made_up = f"How do I reset the hub? ({secrets.token_hex(4)})"
     vote_three_times(base, made_up, [None] * 3, ["voter-a", "voter-b", "voter-c"])

@@ -90,8 +90,8 @@ def test_dry_run_writes_chat_jsonl(cli, examples_ingested, tiny_qa, tmp_path):
 
 
 def test_tiny_training_registers_loads_changes_answers_and_resumes(services, examples_ingested, tiny_qa):
-    from chatbot.adapter_registry import AdapterRegistry
     from chatbot.generators import Generators
+    from chatbot.storage.adapter_registry import AdapterRegistry
     from training.train import TrainConfig, train
 
     config = TrainConfig(qa=str(tiny_qa), collection="examples", name=NAME, max_steps=2, batch_size=1, k=2,
@@ -126,7 +126,7 @@ def test_tiny_training_registers_loads_changes_answers_and_resumes(services, exa
 
 
 def test_adapters_list_use_delete(cli, services):
-    from chatbot.adapter_registry import AdapterRegistry
+    from chatbot.storage.adapter_registry import AdapterRegistry
 
     listed = json.loads(cli("adapters", "list", "--json").stdout)["adapters"]
     assert any(a["name"] == NAME and a["registered"] and a["on_disk"] for a in listed)
@@ -155,7 +155,7 @@ def test_eval_answers_json_schema(cli, examples_ingested, tmp_path):
 
 
 def test_delete_removes_files_checkpoints_and_row(cli, services):
-    from chatbot.adapter_registry import AdapterRegistry
+    from chatbot.storage.adapter_registry import AdapterRegistry
 
     assert cli("adapters", "delete", NAME).exit_code == 0
     assert not (services.settings.adapters_dir / NAME).exists()

@@ -11,7 +11,7 @@ import pytest
 from langchain_core.documents import Document
 
 from chatbot.chain import Answer
-from chatbot.conversations import client_key
+from chatbot.storage.conversations import client_key
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ def votes(services, examples_ingested):
 
 
 def test_voted_answers_are_reviewed_then_trained_but_never_activated(services, votes, job_worker):
-    from chatbot.adapter_registry import delete_adapter
+    from chatbot.storage.adapter_registry import delete_adapter
     from training.background import export_votes, submit_training
     from training.train import TrainConfig, runs_dir
 

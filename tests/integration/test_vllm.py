@@ -110,10 +110,10 @@ def agreement(tokenizer, ours: list[str], theirs: list[str]) -> float:
 
 @pytest.mark.timeout(2400)  # vLLM's start (~100 s), 2 training steps and 20 answers of 24 tokens on 2 busy cores
 def test_finetuned_and_base_through_vllm_answer_as_the_local_model(settings, services, vllm, trained, tmp_path):
-    from chatbot.adapter_registry import delete_adapter, use_adapter
     from chatbot.backends.vllm_adapters import served_name
     from chatbot.generators import Generators, GeneratorUnavailable
     from chatbot.models import base_model_location
+    from chatbot.storage.adapter_registry import delete_adapter, use_adapter
 
     greedy_settings = settings.model_copy(update={"no_repeat_ngram": 0, "max_new_tokens": 24, "dtype": DTYPE})
     remote = Generators(greedy_settings.model_copy(update={

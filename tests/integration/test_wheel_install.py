@@ -27,7 +27,8 @@ pytestmark = pytest.mark.integration
 SOURCES = ("pyproject.toml", "README.md", "chatbot", "ingestion", "training", "benchmarks", "sql")
 IMPORT_EVERY_MODULE = """
 import importlib, json, pkgutil, sys
-import chatbot, chatbot.db
+import chatbot
+from chatbot.storage import db
 names = []
 for top in ("chatbot", "ingestion", "training", "benchmarks"):
     package = importlib.import_module(top)
@@ -35,7 +36,7 @@ for top in ("chatbot", "ingestion", "training", "benchmarks"):
     names += [top] + [m.name for m in found if not m.name.endswith("__main__")]
 for name in names:
     importlib.import_module(name)
-print(json.dumps({"modules": len(names), "chatbot": chatbot.__file__, "migrations": len(chatbot.db.migration_files())}))
+print(json.dumps({"modules": len(names), "chatbot": chatbot.__file__, "migrations": len(db.migration_files())}))
 """
 
 

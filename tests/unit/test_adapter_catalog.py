@@ -11,8 +11,8 @@ import pytest
 
 from chatbot import adapter_archive
 from chatbot.adapter_catalog import AdapterCatalog
-from chatbot.adapter_registry import RegisteredAdapter
 from chatbot.backends.vllm_adapters import PUBLISHED, served_name
+from chatbot.storage.adapter_registry import RegisteredAdapter
 
 
 def adapter_folder(root: Path, weights: bytes) -> Path:

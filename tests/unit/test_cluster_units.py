@@ -52,7 +52,7 @@ def test_a_limited_route_answers_for_itself_while_the_database_is_down():
     """The buckets are in the database: while it is down the route is not refused by the limiter; it answers
     (with its own 503 where it needs the database)."""
     from chatbot.api.rate_limit import RateLimitMiddleware
-    from chatbot.db import DatabaseError
+    from chatbot.storage.db import DatabaseError
 
     class Down:
         def take(self, key, cost):

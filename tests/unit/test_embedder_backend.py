@@ -16,7 +16,7 @@ from chatbot.embeddings import (
 )
 from chatbot.models import ModelError, embedder_name, onnx_embedder_dir
 from chatbot.settings import Settings
-from chatbot.store import EmbedderMismatch, check_embedder
+from chatbot.storage.store import EmbedderMismatch, check_embedder
 
 TORCH = EmbedderIdentity("bundled:all-MiniLM-L6-v2", "torch", 384)
 INT8 = EmbedderIdentity("bundled:all-MiniLM-L6-v2", "onnx-int8", 384)

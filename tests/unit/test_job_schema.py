@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatbot.db import SQL_DIR, migration_sql
+from chatbot.storage.db import SQL_DIR, migration_sql
 
 
 def test_the_queue_schema_is_filled_in_once_before_the_jobs_table():

@@ -85,7 +85,7 @@ def mode(path: Path) -> int:
 
 
 def test_the_vote_export_is_written_0600_even_over_a_public_file(tmp_path):
-    from chatbot.feedback_export import write_pairs
+    from chatbot.storage.feedback_export import write_pairs
 
     out = tmp_path / "exports" / "votes.jsonl"
     write_pairs(out, [{"question": "q", "answer": "a"}])

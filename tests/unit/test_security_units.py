@@ -152,7 +152,7 @@ def test_answers_and_questions_in_monitor_load_no_remote_image():
 
 
 def test_the_password_leaves_the_connection_string_for_a_private_passfile():
-    from chatbot.backup import passfile_env, split_password
+    from chatbot.storage.backup import passfile_env, split_password
 
     conninfo, password = split_password("postgresql://ragbot:p%3Aw%5Cd@db.internal:5433/ragbot?sslmode=require")
     assert password == "p:w\\d" and "p:w" not in conninfo and "password" not in conninfo
@@ -167,8 +167,8 @@ def test_the_password_leaves_the_connection_string_for_a_private_passfile():
 
 
 def test_a_restore_is_refused_for_another_ragbot_schema():
-    from chatbot import db
-    from chatbot.backup import BackupError, check_schema
+    from chatbot.storage import db
+    from chatbot.storage.backup import BackupError, check_schema
 
     known = {p.name for p in db.migration_files()}
     source = Path("x.dump")
@@ -214,8 +214,8 @@ def test_report_files_are_copied_to_a_private_folder_without_following_symlinks(
 
 
 def test_the_database_url_is_a_secret(tmp_path):
-    from chatbot import db
     from chatbot.settings import Settings
+    from chatbot.storage import db
 
     secret = "pw-" + uuid.uuid4().hex
     settings = Settings(home=tmp_path, database_url=f"postgresql://ragbot:{secret}@db/ragbot", _env_file=None)

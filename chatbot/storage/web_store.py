@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from chatbot.embeddings import EmbedderIdentity
-from chatbot.store import fetch_as
+from chatbot.storage.store import fetch_as
 
 
 @dataclass(frozen=True)

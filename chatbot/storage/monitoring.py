@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-from chatbot.conversations import WinRate, win_rates_sql
+from chatbot.storage.conversations import WinRate, win_rates_sql
 
 PERIODS = (7, 30, 90)
 MAX_DAYS = 3660

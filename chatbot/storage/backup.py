@@ -24,8 +24,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from chatbot import db
 from chatbot.settings import Settings
+from chatbot.storage import db
 
 CUSTOM_FORMAT_MAGIC = b"PGDMP"
 TIMEOUT_S = 6 * 3600

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 from tqdm import tqdm
 
 from chatbot.embeddings import EmbedderIdentity
-from chatbot.store import record_embedder
+from chatbot.storage.store import record_embedder
 
 Encode = Callable[[list[str]], np.ndarray]
 Progress = Callable[[int, int], None]  # (chunks encoded, chunks to encode)

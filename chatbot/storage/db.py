@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from chatbot.home import make_home
 from chatbot.settings import Settings, StorageSettings
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _MIGRATION_LOCK = 7_310_001  # pg_advisory_xact_lock key: one migrator at a time
 _QUEUE_SCHEMA = "-- {procrastinate_schema}"

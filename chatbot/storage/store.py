@@ -15,9 +15,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from tqdm import tqdm
 
-from chatbot.db import DatabaseError
 from chatbot.embeddings import EmbedderIdentity
 from chatbot.remote_embeddings import settings_that_make
+from chatbot.storage.db import DatabaseError
 
 T = TypeVar("T")
 # A 100k-chunk collection of 384-dim vectors needs ~200 MB to build its HNSW graph in memory (pgvector warns and
