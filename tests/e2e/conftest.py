@@ -17,7 +17,11 @@ from tests.e2e.support import CHROMIUM, CHROMIUM_ARGS, EXPECT_TIMEOUT_MS, Server
 def server(ragbot_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no chromium at {CHROMIUM}: run `make e2e-deps` (make test does)")
-    with serving(ragbot_home, tmp_path_factory.mktemp("e2e")) as running:
+    home = tmp_path_factory.mktemp("e2e-home")  # its own database: its worker and heartbeat stay out of the others'
+    (home / "models").symlink_to((ragbot_home / "models").resolve(), target_is_directory=True)
+    (ragbot_home / "adapters").mkdir(exist_ok=True)  # the session's adapters (`untrained_adapter`) are offered too
+    (home / "adapters").symlink_to(ragbot_home / "adapters", target_is_directory=True)
+    with serving(home, tmp_path_factory.mktemp("e2e")) as running:
         yield running
 
 
