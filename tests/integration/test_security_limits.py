@@ -73,9 +73,9 @@ def test_chat_tab_refuses_an_oversized_question_with_a_visible_message(services,
     respond = ui_handler(services, "respond")
     before = counts(services)
     frames = list(respond("x" * 5000, [], "extractive", {}, "examples", {}))
-    shown, _, _, _, conversation, ids, _ = frames[-1]
-    assert shown[-1]["role"] == "assistant"
-    assert "Not answered: the question is 5,000 characters; at most 4,000 are accepted" in shown[-1]["content"]
+    shown, _, box, _, conversation, ids, status, _ = frames[-1]
+    assert "Not answered: the question is 5,000 characters; at most 4,000 are accepted" in status
+    assert shown == [] and box == ""  # refused before anything is kept (issue 29, item 1)
     assert conversation == {} and ids == {} and counts(services) == before
 
 
@@ -83,9 +83,9 @@ def test_compare_tab_refuses_an_oversized_question_with_a_visible_message(servic
     compare = ui_handler(services, "compare")
     before = counts(services)
     frames = list(compare("y" * 4001, "extractive", "extractive", False))
-    _, text_a, _, _, text_b, _, _, status, record = frames[-1]
-    assert all("question is 4,001 characters" in text for text in (text_a, text_b))
-    assert "must answer before you can vote" in status and record["messages"] == [None, None]
+    *_, status, record, box = frames[-1]
+    assert "question is 4,001 characters" in status
+    assert record == {} and box == ""  # refused before anything is kept (issue 29, item 1)
     assert counts(services) == before
 
 
