@@ -93,23 +93,22 @@ def test_replicas_run_without_a_worker_behind_nginx_and_workers_run_jobs(compose
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf and "proxy_buffering off;" in conf
 
 
-def test_gpu_profile_serves_the_adapter_with_vllm_and_app_gpu_uses_it(compose):
+def test_gpu_profile_publishes_adapters_to_vllm_at_run_time(compose):
     vllm, app_gpu = compose["services"]["vllm"], compose["services"]["app-gpu"]
     assert vllm["image"].startswith("vllm/vllm-openai")
     command = vllm["command"] if isinstance(vllm["command"], list) else shlex.split(vllm["command"])
-    assert "--enable-lora" in command
-    lora = command[command.index("--lora-modules") + 1]
-    name, path = lora.split("=", 1)
-    assert name == "finetuned" and path.startswith("/adapters/")
+    assert "--enable-lora" in command and "--lora-modules" not in command  # adapters arrive at run time
+    assert env_of(vllm)["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     vllm_mounts = {v.split(":")[1]: v.split(":")[0] for v in vllm["volumes"]}
     app_mounts = {v.split(":")[1]: v.split(":")[0] for v in app_gpu["volumes"]}
-    assert vllm_mounts["/adapters"] == app_mounts["/data/adapters"]  # what ragbot trains, vLLM serves
+    folder = env_of(app_gpu)["RAGBOT_OPENAI_ADAPTER_DIR"]
+    assert vllm_mounts[folder] == app_mounts[folder]  # what ragbot publishes, vLLM reads at the same path
     assert app_gpu.get("image") == compose["services"]["app"].get("image") and app_gpu["build"] == "."
     assert app_gpu["depends_on"]["db"]["condition"] == "service_healthy"
     assert app_gpu["depends_on"]["vllm"]["condition"] == "service_healthy"
     env = env_of(app_gpu)
     assert env["RAGBOT_OPENAI_BASE_URL"] == "http://vllm:8000/v1"
-    assert env["RAGBOT_OPENAI_MODEL_FINETUNED"] == "finetuned"
+    assert env["RAGBOT_OPENAI_PUBLISH_ADAPTERS"] == "true"
     assert env["RAGBOT_OPENAI_MODEL_BASE"] == command[command.index("--model") + 1]  # the id vLLM serves
     assert env["DATABASE_URL"] == DB_URL
     host_ports = {str(p).split(":")[0] for s in compose["services"].values() for p in s.get("ports", [])}
