@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -50,15 +49,13 @@ def create_app(services: Services, admin_login: AdminLogin, *,
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
-        chosen = generators.precision()
-        body: dict[str, Any] = {"status": "ok", "database": "ok", "generators": generators.names(),
-                                "precision": chosen.to_json() if chosen else None}
         try:
             db.ping(pool, timeout=5)
-        except Exception as exc:  # any failure to reach the database is a 503 with the reason
-            body.update(status="unavailable", database=f"unavailable: {exc}")
-            return JSONResponse(body, status_code=503)
-        return JSONResponse(body)
+        except Exception as exc:  # any failure to reach the database is a 503 with the reason, and nothing else
+            return JSONResponse({"status": "unavailable", "database": f"unavailable: {exc}"}, status_code=503)
+        chosen = generators.precision()  # after the ping: listing the generators reads the adapter registry
+        return JSONResponse({"status": "ok", "database": "ok", "generators": generators.names(),
+                             "precision": chosen.to_json() if chosen else None})
 
     @app.exception_handler(db.DatabaseError)
     @app.exception_handler(psycopg.OperationalError)  # includes psycopg_pool.PoolTimeout: the server went away
