@@ -67,9 +67,10 @@ def services(settings) -> Iterator:
     db.stop_embedded(settings)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def job_worker(services) -> Iterator:
-    """A job worker in a thread of this process on the session's database (as `ragbot serve` runs one)."""
+    """A job worker in a thread of this process on the session's database (as `ragbot serve` runs one), for one
+    module: left running, it would take later modules' jobs with the session's settings instead of theirs."""
     from chatbot.queue.worker import InProcessWorker
 
     services.pool  # noqa: B018 — migrated before the worker takes jobs
