@@ -1,5 +1,5 @@
-"""One ingest at a time in a server process. The Admin tab's uploads and website syncs (already one at a time in
-Gradio's queue) and the REST upload route take the same slot, so a REST client cannot run ingests beside them."""
+"""One ingest at a time in a process. Ingest jobs (uploads, website syncs) run on a worker, which may run several
+jobs at once (`--concurrency`): they take this slot, so one worker never runs two ingests beside each other."""
 
 from __future__ import annotations
 
@@ -10,16 +10,8 @@ from contextlib import contextmanager
 _SLOT = threading.RLock()  # re-entrant: a sync started inside an ingest of the same thread does not wait on itself
 
 
-class IngestBusy(Exception):
-    """The slot is taken and the caller chose not to wait."""
-
-
 @contextmanager
-def ingest_slot(*, wait: bool = True) -> Iterator[None]:
-    """Hold the slot for the block; with `wait=False`, raise IngestBusy at once when another ingest holds it."""
-    if not _SLOT.acquire(blocking=wait):
-        raise IngestBusy("another ingest is running on this server: try again when it has finished")
-    try:
+def ingest_slot() -> Iterator[None]:
+    """Hold the slot for the block, waiting for it while another ingest of this process holds it."""
+    with _SLOT:
         yield
-    finally:
-        _SLOT.release()

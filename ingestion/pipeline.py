@@ -17,7 +17,7 @@ from chatbot.embeddings import Embedder
 from chatbot.storage.store import NewChunk, Store
 from ingestion.chunking import Chunk, Chunker
 from ingestion.errors import IngestError
-from ingestion.loaders import LoadedDocument, check_size, load_bytes, read_file
+from ingestion.loaders import LoadedDocument, load_bytes, read_file
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +93,6 @@ def file_item(path: Path, max_bytes: int) -> SourceItem:
     """Read a file once (type and size checked before reading) into a `SourceItem`; raises IngestError."""
     data = read_file(path, max_bytes)
     return SourceItem(source_for_path(path), sha256_hex(data), lambda: load_bytes(data, path.name), str(path))
-
-
-def bytes_item(data: bytes, filename: str, source: str, max_bytes: int) -> SourceItem:
-    """An upload as a `SourceItem`; raises IngestError when over the size limit."""
-    check_size(len(data), max_bytes)
-    return SourceItem(source, sha256_hex(data), lambda: load_bytes(data, filename), filename)
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:

@@ -17,7 +17,7 @@ from typing import BinaryIO
 from ingestion.errors import IngestError
 from ingestion.ingest_slot import ingest_slot
 from ingestion.loaders import LoadedDocument, check_size, load_bytes
-from ingestion.pipeline import FileFailure, Ingestor, IngestReport, SourceItem, bytes_item
+from ingestion.pipeline import FileFailure, Ingestor, IngestReport, SourceItem
 
 _READ_CHUNK = 1024 * 1024
 
@@ -68,20 +68,16 @@ def _counted(items: list[SourceItem], on_item: Callable[[int, int], None]) -> It
     on_item(len(items), len(items))
 
 
-def ingest_uploads(ingestor: Ingestor, files: list[tuple[str | None, bytes | BinaryIO]], collection: str, *,
-                   wait: bool = True, on_item: Callable[[int, int], None] | None = None) -> UploadReport:
-    """Uploads (name, bytes or file) → one ingest report; a file over the ingestor's size cap fails alone. Runs in
-    the ingest slot: with `wait=False`, raises `IngestBusy` at once when another ingest holds it. `on_item(done,
-    total)` is called as the files are taken."""
-    with ingest_slot(wait=wait):
+def ingest_uploads(ingestor: Ingestor, files: list[tuple[str | None, BinaryIO]], collection: str, *,
+                   on_item: Callable[[int, int], None] | None = None) -> UploadReport:
+    """Uploads (name, file) → one ingest report; a file over the ingestor's size cap fails alone. Runs in this
+    process's ingest slot. `on_item(done, total)` is called as the files are taken."""
+    with ingest_slot():
         items, failures = [], []
-        for raw_name, data in files:
+        for raw_name, handle in files:
             name = safe_filename(raw_name)
             try:
-                if isinstance(data, bytes):
-                    items.append(bytes_item(data, name, f"upload:{name}", ingestor.max_bytes))
-                else:
-                    items.append(file_item(data, name, f"upload:{name}", ingestor.max_bytes))
+                items.append(file_item(handle, name, f"upload:{name}", ingestor.max_bytes))
             except IngestError as exc:
                 failures.append(FileFailure(name, str(exc)))
         replaced = replaced_names(ingestor, items, collection)
