@@ -471,6 +471,10 @@ app.add_typer(jobs_app, name="jobs")
 app.command("worker")(worker)
 
 app.add_typer(embedder_app, name="embedder")
+
+from chatbot.votes_cli import votes  # noqa: E402
+
+app.command("votes")(votes)
 eval_app.command("loops")(training_cli.loops)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from chatbot.ab_stats import VoteVerdict, judge
 from chatbot.chain import Answer, Turn
 
 
@@ -25,6 +26,7 @@ class WinRate:
     wins: int
     losses: int
     ties: int
+    group: str = ""  # the collection or topic the votes were split by; "" when not split
 
     @property
     def votes(self) -> int:
@@ -34,6 +36,11 @@ class WinRate:
     def win_rate(self) -> float:
         """Wins over all votes, a tie counting half."""
         return (self.wins + 0.5 * self.ties) / self.votes if self.votes else 0.0
+
+    @property
+    def judged(self) -> VoteVerdict:
+        """The 95 % Wilson interval, the further votes needed and the verdict (`chatbot.ab_stats.judge`)."""
+        return judge(self.wins, self.losses, self.ties)
 
 
 def win_rates_sql(where: str = "TRUE") -> str:

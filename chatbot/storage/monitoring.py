@@ -13,6 +13,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
+from chatbot.ab_grouping import BlindVote, Grouping, grouped_win_rates
 from chatbot.storage.conversations import WinRate, win_rates_sql
 
 PERIODS = (7, 30, 90)
@@ -57,6 +58,12 @@ GROUP BY m.generator ORDER BY m.generator
 """
 
 WIN_RATES_SQL = win_rates_sql(f"v.created_at >= {_SINCE}")
+
+BLIND_VOTES_SQL = f"""
+SELECT v.id, v.message_a, v.message_b, ma.generator, mb.generator, v.winner, ma.collection, ma.question, v.created_at
+FROM ab_votes v JOIN messages ma ON ma.id = v.message_a JOIN messages mb ON mb.id = v.message_b
+WHERE v.created_at >= {_SINCE} ORDER BY v.id
+"""
 
 SLOWEST_SQL = f"""
 SELECT m.id, m.conversation_id, m.created_at, m.generator, m.question, m.seconds, m.first_token_seconds,
@@ -196,9 +203,16 @@ class Monitor:
         """Thumbs up / down per generator of the rated answer, for votes cast in the period."""
         return [Thumbs(g, up, down) for g, up, down in self._rows(THUMBS_SQL, days)]
 
-    def win_rates(self, days: int = 30) -> list[WinRate]:
-        """Blind-vote wins, losses and ties per (generator, opponent), for votes cast in the period."""
-        return [WinRate(*row) for row in self._rows(WIN_RATES_SQL, days)]
+    def win_rates(self, days: int = 30, by: str | Grouping | None = None) -> list[WinRate]:
+        """Blind-vote wins, losses and ties per (generator, opponent), for votes cast in the period; split by
+        `by` (`"collection"`, or a callable mapping a `BlindVote` to its topic) when given."""
+        if by is None:
+            return [WinRate(*row) for row in self._rows(WIN_RATES_SQL, days)]
+        return grouped_win_rates(self.blind_votes(days), by)
+
+    def blind_votes(self, days: int = 30) -> list[BlindVote]:
+        """Every blind vote cast in the period, oldest first, with the generators, collection and question."""
+        return [BlindVote(*row) for row in self._rows(BLIND_VOTES_SQL, days)]
 
     def slowest(self, days: int = 30, limit: int = 20) -> list[SlowAnswer]:
         """The answers that took longest (stored seconds, question to last token), slowest first."""

@@ -21,6 +21,7 @@ from chatbot.storage.conversations import ConversationStore
 from chatbot.ui.answering import answer_snapshots, refusal
 from chatbot.ui.chat_tab import GENERATION, STATE_SECONDS, finetuned_note, generator_choices, voter
 from chatbot.ui.formatting import (
+    WIN_NOTE,
     WIN_RATE_HEADERS,
     inert_markdown,
     notice_html,
@@ -118,6 +119,7 @@ def compare_layout(generators: Generators, question_chars: int) -> CompareLayout
         plot = gr.BarPlot(pd.DataFrame(columns=["matchup", "generator", "win rate", "votes"]), x="matchup",
                           y="win rate", color="generator", y_lim=[0, 1], title="Win rate per matchup", visible=False,
                           tooltip=["matchup", "win rate", "votes"], elem_id="compare-chart", scale=2)
+    gr.Markdown(WIN_NOTE, elem_id="compare-winrates-note")
     refresh = gr.Button("Refresh results", size="sm", elem_id="compare-refresh")
     return CompareLayout(state, question, run, first, second, blind, missing, sides, vote_row,
                          vote_buttons, status, table, plot, refresh)

@@ -30,7 +30,12 @@ _CODE_SPAN = re.compile(r"(?<![`\\])(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 
 Numbered = list[tuple[int, Document]]
 
-WIN_RATE_HEADERS = ["generator", "opponent", "wins", "losses", "ties", "votes", "win rate"]
+WIN_RATE_HEADERS = ["generator", "opponent", "wins", "losses", "ties", "votes", "win rate", "95% interval",
+                    "votes needed", "verdict"]
+GROUPED_WIN_RATE_HEADERS = ["group", *WIN_RATE_HEADERS]
+WIN_NOTE = ("Ties count half. The interval is the 95 % Wilson score interval of the win rate; a generator is called "
+            "better (or worse) only when it leaves out 50 %. *Votes needed*: further votes at the observed rate before "
+            "it would (never at exactly 50 %).")
 DOCUMENT_HEADERS = ["id", "collection", "title", "chunks", "source", "ingested"]
 STATS_HEADERS = ["collection", "documents", "chunks", "tokens"]
 FAILURE_HEADERS = ["file", "error"]
@@ -159,8 +164,24 @@ def timing(answer: Answer) -> str:
     return f"Answered by **{answer.generator}** in {answer.seconds:.1f} s{first}."
 
 
-def win_rate_rows(rates: Sequence[WinRate]) -> list[list[Any]]:
-    return [[r.generator, r.opponent, r.wins, r.losses, r.ties, r.votes, f"{r.win_rate:.0%}"] for r in rates]
+def votes_needed_text(rate: WinRate) -> str:
+    """Further votes at the observed rate before its interval leaves out 50 %: 'never' at exactly 50 %."""
+    needed = rate.judged.votes_needed
+    if not rate.votes:
+        return "n/a"
+    return "never (exactly 50 %)" if needed is None else str(needed)
+
+
+def win_rate_rows(rates: Sequence[WinRate], grouped: bool = False) -> list[list[Any]]:
+    """`WIN_RATE_HEADERS` rows (`GROUPED_WIN_RATE_HEADERS` when `grouped`); ties count half. The verdict says
+    better or worse only when the 95 % Wilson interval leaves out 50 %."""
+    rows = []
+    for r in rates:
+        judged = r.judged
+        row = [r.generator, r.opponent, r.wins, r.losses, r.ties, r.votes, f"{r.win_rate:.0%}",
+               f"{judged.low:.0%}–{judged.high:.0%}", votes_needed_text(r), judged.verdict]
+        rows.append([r.group, *row] if grouped else row)
+    return rows
 
 
 def win_rate_points(rates: Sequence[WinRate]) -> list[dict[str, Any]]:

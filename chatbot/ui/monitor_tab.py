@@ -16,6 +16,7 @@ import pandas as pd
 from langchain_core.documents import Document
 from psycopg_pool import ConnectionPool
 
+from chatbot.ab_grouping import Grouping
 from chatbot.storage.monitoring import (
     PERIODS,
     BadQuestion,
@@ -27,6 +28,8 @@ from chatbot.storage.monitoring import (
     Totals,
 )
 from chatbot.ui.formatting import (
+    GROUPED_WIN_RATE_HEADERS,
+    WIN_NOTE,
     WIN_RATE_HEADERS,
     Numbered,
     inert_markdown,
@@ -83,6 +86,21 @@ def slowest_rows(answers: Sequence[SlowAnswer]) -> list[list[Any]]:
 
 def worst_rows(questions: Sequence[BadQuestion]) -> list[list[Any]]:
     return [[q.down, q.up, q.question, q.generator, str(q.conversation_id), str(q.message_id)] for q in questions]
+
+
+def split_choices(topics: Grouping | None) -> list[tuple[str, str]]:
+    """The ways to split the blind votes: not at all, by collection, and by gap topic when topics are wired."""
+    return [("all votes", ""), ("per collection", "collection"), *([("per gap topic", "topic")] if topics else [])]
+
+
+def win_rate_table(monitor: Monitor, days: int, split: str, topics: Grouping | None) -> tuple[list, pd.DataFrame]:
+    """The win rates (for the chart, unsplit) and the table, split as chosen."""
+    rates = monitor.win_rates(days)
+    by = topics if split == "topic" and topics else (split or None)
+    if by is None:
+        return rates, pd.DataFrame(win_rate_rows(rates), columns=WIN_RATE_HEADERS)
+    return rates, pd.DataFrame(win_rate_rows(monitor.win_rates(days, by), grouped=True),
+                               columns=GROUPED_WIN_RATE_HEADERS)
 
 
 def totals_markdown(totals: Totals, days: int) -> str:
@@ -144,8 +162,9 @@ def conversation_view(monitor: Monitor, conversation: str, message: str) -> tupl
 # --- the tab -------------------------------------------------------------------------------------
 
 
-def build_monitor_tab(demo: gr.Blocks, pool: ConnectionPool) -> None:
-    """Components and events of the Monitor tab (call inside a `gr.Tab` of `demo`)."""
+def build_monitor_tab(demo: gr.Blocks, pool: ConnectionPool, topics: Grouping | None = None) -> None:
+    """Components and events of the Monitor tab (call inside a `gr.Tab` of `demo`); `topics` maps a blind vote
+    to its gap topic, to split the win rates by topic."""
     with gr.Row(equal_height=True):
         period = gr.Radio([(f"{d} days", d) for d in PERIODS], value=DEFAULT_DAYS, label="Period", scale=3,
                           elem_id="monitor-period")
@@ -167,8 +186,11 @@ def build_monitor_tab(demo: gr.Blocks, pool: ConnectionPool) -> None:
             wins_plot = gr.BarPlot(pd.DataFrame(columns=WIN_COLUMNS), x="matchup", y="win rate", color="generator",
                                    y_lim=[0, 1], title="Blind-vote win rate per matchup", tooltip="all",
                                    elem_id="monitor-wins")
+            split = gr.Radio(split_choices(topics), value="", label="Split the blind votes",
+                             elem_id="monitor-wins-split")
             wins_table = gr.Dataframe(headers=WIN_RATE_HEADERS, value=[], interactive=False,
                                       elem_id="monitor-wins-table")
+            gr.Markdown(WIN_NOTE, elem_id="monitor-wins-note")
     gr.Markdown("### Slowest answers\n" + PICK_HINT)
     slowest = gr.Dataframe(headers=SLOWEST_HEADERS, value=[], interactive=False, wrap=True, max_height=360,
                            elem_id="monitor-slowest",
@@ -182,14 +204,14 @@ def build_monitor_tab(demo: gr.Blocks, pool: ConnectionPool) -> None:
                                    allow_tags=False)
         sources = gr.HTML(notice_html(""), label="Sources", elem_id="monitor-sources")
 
-    def load(days: int) -> tuple:
+    def load(days: int, split_by: str) -> tuple:
         monitor = Monitor(pool)
         days = int(days or DEFAULT_DAYS)
-        rates = monitor.win_rates(days)
+        rates, wins = win_rate_table(monitor, days, split_by, topics)
         thumbs = monitor.thumbs(days)
         return (totals_markdown(monitor.totals(days), days), answers_frame(monitor.answers_per_day(days)),
                 not_covered_frame(monitor.not_covered_per_day(days)), thumbs_frame(thumbs), thumbs_rows(thumbs),
-                pd.DataFrame(win_rate_points(rates), columns=WIN_COLUMNS), win_rate_rows(rates),
+                pd.DataFrame(win_rate_points(rates), columns=WIN_COLUMNS), wins,
                 slowest_rows(monitor.slowest(days)), worst_rows(monitor.worst_rated(days)))
 
     def pick(event: gr.SelectData) -> tuple:
@@ -200,7 +222,7 @@ def build_monitor_tab(demo: gr.Blocks, pool: ConnectionPool) -> None:
 
     hidden = {"api_visibility": "private"}  # UI-only: not advertised on the login page or to API clients
     outputs = [totals, answers, not_covered, thumbs_plot, thumbs_table, wins_plot, wins_table, slowest, worst]
-    gr.on([refresh.click, period.change], load, period, outputs, **hidden)
-    demo.load(load, period, outputs, **hidden)
+    gr.on([refresh.click, period.change, split.change], load, [period, split], outputs, **hidden)
+    demo.load(load, [period, split], outputs, **hidden)
     for table in (slowest, worst):
         table.select(pick, None, [heading, conversation, sources], **hidden)
