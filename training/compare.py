@@ -14,6 +14,7 @@ from typing import Any
 
 import psutil
 
+from chatbot.ab_stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, paired_bootstrap
 from chatbot.chain import RagChain
 from chatbot.embeddings import Embedder
 from chatbot.settings import Settings
@@ -86,6 +87,7 @@ def compare_arms(chain: RagChain, store: Store, embedder: Embedder, settings: Se
     result = {
         "n": len(pairs), "split": split, "collection": collection, "adapter": info.name, "arms": arms,
         "win_rates_rougeL": hybrid_win_rates(records),
+        "differences": hybrid_differences(records),
         "costs": {"retrieval": retrieval_costs(store, embedder, collection),
                   "finetuning": finetuning_costs(info.path, info.manifest or {})},
         "best_arm_by_f1": max(ARMS, key=lambda a: arms[a]["f1"] or 0.0),
@@ -111,6 +113,30 @@ def hybrid_win_rates(records: dict[str, list[Record]]) -> dict[str, float]:
     hybrid = [r.scores.rougeL for r in records["finetuned+rag"]]
     return {f"finetuned+rag_vs_{arm}": round(win_rate(hybrid, [r.scores.rougeL for r in records[arm]])[0], 4)
             for arm in ARMS if arm != "finetuned+rag"}
+
+
+def hybrid_differences(records: dict[str, list[Record]]) -> dict[str, Any]:
+    """finetuned+rag minus each other arm, in token F1 and ROUGE-L: the mean paired difference with its 95 %
+    percentile bootstrap interval (questions resampled with replacement, a fixed seed)."""
+    hybrid = records["finetuned+rag"]
+    differences: dict[str, Any] = {"resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED, "confidence": 0.95}
+    for arm in ARMS:
+        if arm != "finetuned+rag":
+            differences[f"finetuned+rag_vs_{arm}"] = {
+                metric: paired_bootstrap([getattr(r.scores, metric) for r in hybrid],
+                                         [getattr(r.scores, metric) for r in records[arm]]).to_json()
+                for metric in ("f1", "rougeL")}
+    return differences
+
+
+def difference_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(comparison, F1 difference, ROUGE-L difference) as text: 'mean [low, high]'; none for older reports."""
+    rows = []
+    for key, value in (result.get("differences") or {}).items():
+        if isinstance(value, dict):
+            rows.append((key, *(f"{value[m]['mean']:+.3f} [{value[m]['low']:+.3f}, {value[m]['high']:+.3f}]"
+                                for m in ("f1", "rougeL"))))
+    return rows
 
 
 def _png(fig: Any) -> str:
@@ -170,6 +196,8 @@ def html_report(result: dict[str, Any], records: dict[str, list[Record]], figure
         cells = "".join(f"<td><b>{e(r.condition)}</b> (F1 {r.scores.f1:.2f})<br>{e(r.text)}</td>" for r in group)
         questions.append(f"<tr><td>{i}. {e(group[0].question)}<br><i>gold:</i> {e(group[0].gold)}</td>{cells}</tr>")
     costs = result["costs"]
+    differences = "".join(f"<tr><td>{e(key)}</td><td>{e(f1)}</td><td>{e(rouge)}</td></tr>"
+                          for key, f1, rouge in difference_rows(result))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>ragbot 2x2</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px}}</style></head><body>
@@ -179,6 +207,9 @@ best arm by token F1: <b>{e(result['best_arm_by_f1'])}</b>.</p>
 <table><tr><th>arm</th>{''.join(f'<th>{e(label)}</th>' for _, label in QUALITY)}<th>s / answer</th>
 <th>first token s</th><th>peak RSS MB</th></tr>{rows}</table>
 <p>Win rates of finetuned+rag by ROUGE-L (ties half): {e(str(result['win_rates_rougeL']))}</p>
+<p>Differences of finetuned+rag from each arm: mean [95 % paired bootstrap interval, {BOOTSTRAP_RESAMPLES:,}
+resamples of the questions]; an interval that leaves out 0 is a difference the sample supports.</p>
+<table><tr><th>comparison</th><th>token F1</th><th>ROUGE-L</th></tr>{differences}</table>
 <p>One-off costs — retrieval: {e(str(costs['retrieval']))}; fine-tuning: {e(str(costs['finetuning']))}</p>
 <img alt="quality per arm" src="data:image/png;base64,{_png(figures['quality'])}">
 <img alt="quality vs cost" src="data:image/png;base64,{_png(figures['cost'])}">

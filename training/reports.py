@@ -21,7 +21,7 @@ from chatbot.queue.service import JobQueue
 from chatbot.queue.tasks import task
 from chatbot.settings import Settings, StorageSettings
 from chatbot.storage.store import Store
-from training.compare import ARMS, QUALITY, charts, compare_arms, html_report
+from training.compare import ARMS, QUALITY, charts, compare_arms, difference_rows, html_report
 
 REPORT_HTML, RESULT_JSON, RECORDS_JSONL = "report.html", "result.json", "records.jsonl"
 CHART_NAMES = ("quality", "cost")
@@ -195,6 +195,8 @@ def detail_rows(result: dict[str, Any]) -> list[list[Any]]:
         ("questions", result.get("n")), ("adapter", result.get("adapter")),
         ("best arm by token F1", result.get("best_arm_by_f1")),
         ("win rates of finetuned+rag (ROUGE-L)", json.dumps(result.get("win_rates_rougeL") or {})),
+        *((f"{key}: F1, ROUGE-L difference (95 % bootstrap)", f"{f1}; {rouge}")
+          for key, f1, rouge in difference_rows(result)),
         ("chunks in the collection", retrieval.get("chunks")), ("run seconds", result.get("seconds")),
         ("finished (UTC)", result.get("created_at")),
     ]

@@ -33,8 +33,12 @@ def test_two_by_two_returns_the_schema_and_a_self_contained_report(settings, exa
     assert body["costs"]["retrieval"]["chunks"] > 0 and body["costs"]["retrieval"]["index_bytes"] > 0
     assert body["costs"]["finetuning"]["adapter_bytes"] > 0
     assert body["best_arm_by_f1"] in body["arms"]
+    for metric in ("f1", "rougeL"):  # paired bootstrap interval of finetuned+rag minus base+rag
+        diff = body["differences"]["finetuned+rag_vs_base+rag"][metric]
+        assert diff["n"] == 3 and diff["low"] <= diff["mean"] <= diff["high"]
     page = report.read_text()
     assert page.count("data:image/png;base64,") == 2 and "Every question, five ways" in page
+    assert "paired bootstrap interval" in page and "finetuned+rag_vs_extractive" in page
     assert (plots / "quality.png").stat().st_size > 1000 and (plots / "cost.png").stat().st_size > 1000
     # … and the run is saved where the admin Evaluation tab lists it
     from training.reports import list_reports
