@@ -1,4 +1,4 @@
-"""`ragbot train`, `ragbot adapters list|use|delete` and `ragbot eval answers`.
+"""`ragbot train`, `ragbot adapters list|use|delete|retrain` and `ragbot eval answers`.
 
 Registered in `chatbot/cli.py`; also runnable alone as `python -m training ...`. Heavy imports (torch, TRL,
 the models) happen inside the commands so that `ragbot --help` stays fast.
@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
+from chatbot.adapter_staleness import stale_summary
 from chatbot.cli_services import open_services
 from chatbot.tables import print_table
 from training.config import TrainConfig
@@ -225,11 +227,12 @@ def adapters_list(as_json: JsonOpt = False) -> None:
         typer.echo("no adapters yet: train one with `ragbot train --qa FILE`")
         return
     names = Column("name", no_wrap=True, min_width=max(len(e["name"]) for e in entries))  # whole: it is typed
-    table = Table("", names, "quant", "created", "steps", "eval loss", "collection", "state")
+    table = Table("", names, "quant", "created", "steps", "eval loss", "collection", "state", "stale")
     for e in entries:
         state = "ok" if e["on_disk"] and e["registered"] else ("files only" if e["on_disk"] else "files missing")
         table.add_row("*" if e["active"] else "", e["name"], str(e["quant"]), e["created_at"][:19],
-                      str(e["steps"]), str(e["eval_loss"]), str(e["collection"]), state)
+                      str(e["steps"]), str(e["eval_loss"]), escape(str(e["collection"])), state,
+                      escape(stale_summary(e)))
     print_table(table)
 
 
@@ -246,6 +249,24 @@ def adapters_use(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> 
     finally:
         services.close()
     typer.echo(f"active adapter: {name}")
+
+
+@adapters_app.command("retrain")
+def adapters_retrain(name: Annotated[str, typer.Argument(help="Adapter name.")]) -> None:
+    """Queue a training job with the adapter's recorded settings (QA file, collection, hyperparameters) on the
+    documents as they are now, under a new name; a worker (`ragbot worker`) runs it."""
+    from chatbot.queue.records import JobRefused
+    from training.retrain import submit_retraining
+
+    services = open_services()
+    try:
+        job = submit_retraining(services.jobs, services.adapter_registry, services.settings, name,
+                                queued_by="cli")
+    except (*_expected_errors(), JobRefused) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    typer.echo(f"queued job {job.id}: {job.title}")
 
 
 @adapters_app.command("delete")

@@ -67,6 +67,7 @@ class Example:
     oracle_numbers: list[int] = field(default_factory=list)  # in document order; empty when left out
     oracle_chunk_ids: list[int | None] = field(default_factory=list)  # in document order, shown or not
     chunk_ids: list[int | None] = field(default_factory=list)
+    document_ids: list[int] = field(default_factory=list)  # the documents of the sources and oracles, shown or not
 
     def row(self) -> dict[str, Any]:
         """The chat-format JSONL row: `{"messages": [system, user, assistant]}`."""
@@ -220,6 +221,8 @@ def assemble_example(question: str, answer: str, oracles: Sequence[Document], ca
         oracle_numbers=numbers,
         oracle_chunk_ids=[oracle.metadata.get("chunk_id") for oracle in oracles],
         chunk_ids=[d.metadata.get("chunk_id") for d in documents],
+        document_ids=list(dict.fromkeys(d.metadata["document_id"] for d in (*oracles, *documents)
+                                        if d.metadata.get("document_id") is not None)),
     )
 
 

@@ -29,6 +29,7 @@ from chatbot.adapter_manifest import AdapterManifest, TrainMetrics, utc_now, ver
 from chatbot.precision import Precision
 from chatbot.quantization import Quant, quantization_config
 from chatbot.settings import GenerationSettings, Settings, StorageSettings
+from chatbot.storage.document_versions import document_versions
 from training.config import TrainConfig, TrainingError
 from training.dataset import (
     BuildStats,
@@ -57,6 +58,7 @@ class PreparedData:
     qa_sha256: str
     data_sha256: str
     draws: int = 1
+    documents: list[dict[str, Any]] | None = None  # what the examples drew on (None: a run from before this)
 
 
 def draws_for(config: TrainConfig, train_pairs: int) -> int:
@@ -101,7 +103,14 @@ def prepare_data(corpus: Corpus, config: TrainConfig, collection: str, top_k: in
     validation, val_stats = (build_examples(corpus, val_pairs, collection, **options) if val_pairs
                              else ([], BuildStats()))
     return PreparedData(train, validation, stats + val_stats, pairs, file_sha256(qa_path),
-                        examples_sha256(train + validation), draws)
+                        examples_sha256(train + validation), draws, drawn_documents(corpus, train + validation))
+
+
+def drawn_documents(corpus: Corpus, examples: list[Example]) -> list[dict[str, Any]]:
+    """The documents the examples drew on (sources and oracles), with their content sha256 now: the adapter is
+    stale once any of them changes (`chatbot.adapter_staleness`)."""
+    ids = {i for example in examples for i in example.document_ids}
+    return [d.to_json() for d in document_versions(corpus.store.pool, ids)]
 
 
 def read_examples(path: Path) -> list[Example]:
@@ -123,7 +132,7 @@ def saved_data(run_dir: Path, config: TrainConfig) -> PreparedData:
         raise TrainingError(f"the saved examples of run '{run_dir.name}' were modified: start a new run instead")
     stats = BuildStats.from_json(saved.get("stats") or {})
     return PreparedData(train, validation, stats, load_qa(qa_path, config.split), qa_hash, digest,
-                        int(saved.get("draws", 1)))
+                        int(saved.get("draws", 1)), saved.get("documents"))
 
 
 def to_prompt_completion(example: Example) -> dict[str, Any]:
@@ -415,7 +424,7 @@ def _stage_data(corpus: Corpus, top_k: int, config: TrainConfig, run_dir: Path, 
         write_jsonl(data.validation, run_dir / "validation.jsonl")
         (run_dir / "run.json").write_text(json.dumps({
             "config": config.to_json(), "qa_sha256": data.qa_sha256, "data_sha256": data.data_sha256,
-            "stats": data.stats.to_json(), "draws": data.draws, "started_at": utc_now(),
+            "stats": data.stats.to_json(), "draws": data.draws, "documents": data.documents, "started_at": utc_now(),
         }, indent=1))
     return data
 
@@ -503,6 +512,7 @@ def adapter_manifest(settings: Settings, config: TrainConfig, data: PreparedData
               "collection": config.collection, "pairs": len(data.pairs), "train_examples": len(data.train),
               "draws": data.draws, "validation_examples": len(data.validation), "sha256": data.data_sha256,
               "k": config.k or settings.top_k, "oracle_p": config.oracle_p,
+              **({"documents": data.documents} if data.documents is not None else {}),
               **{f"build_{k}": v for k, v in data.stats.to_json().items() if k != "unmatched_documents"}},
         hyperparameters={
             **{k: v for k, v in config.to_json().items() if k not in ("qa", "collection", "name", "split")},

@@ -25,6 +25,7 @@ from chatbot.embedder_catalog import EmbedderCatalog
 from chatbot.metrics import metrics_response, track_requests
 from chatbot.services import Services
 from chatbot.storage import db
+from chatbot.storage.adapter_registry import adapter_entries
 from chatbot.storage.store import EmbedderMismatch
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ def create_app(services: Services, admin_login: AdminLogin, *,
         return metrics_response()
 
     app.middleware("http")(track_requests)
-    app.include_router(openai_compat.router(generators, services.chat))
+    app.include_router(openai_compat.router(generators, services.chat, lambda: {
+        e["name"]: e for e in adapter_entries(services.adapter_registry, settings.adapters_dir)}))
     catalog = EmbedderCatalog(settings, lambda: services.embedder, services.embedder_named)
     app.include_router(openai_embeddings.router(catalog, settings))
     app.include_router(admin.router(settings, services.store, services.jobs, services.chat, require_admin))

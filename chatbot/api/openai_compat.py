@@ -11,7 +11,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import psycopg
@@ -19,7 +19,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
-from chatbot.chain import ChainEvent
+from chatbot.chain import ChainEvent, public_source
 from chatbot.chat_service import ChatService, ConversationDenied, Stored
 from chatbot.cluster.in_flight import TooManyInFlight
 from chatbot.gate import Busy
@@ -92,14 +92,42 @@ def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def router(generators: Generators, chat: ChatService) -> APIRouter:
+AdapterStates = Callable[[], dict[str, dict[str, Any]]]
+
+
+def adapter_metadata(generators: Generators, name: str, states: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A fine-tuned generator's adapter and whether it is stale (a training document changed since); {} for the
+    others, or when the adapter is not known here."""
+    if not name.startswith("finetuned"):
+        return {}
+    try:
+        adapter = generators.resolve(name).name
+    except GeneratorUnavailable:
+        return {}
+    state = states.get(adapter)
+    if state is None:
+        return {}
+    changed = state["changed_documents"]
+    shown = [{"title": d["title"], "source": public_source(d["source"]), "change": d["change"]}
+             for d in changed["documents"]]  # what a chat user sees of a document anyway: no server folders
+    return {"ragbot": {"adapter": adapter, "stale": state["stale"], "documents_recorded": state["documents_recorded"],
+                       "changed_documents": {"count": changed["count"], "documents": shown}}}
+
+
+def router(generators: Generators, chat: ChatService, adapter_states: AdapterStates | None = None) -> APIRouter:
+    """`adapter_states()` gives each adapter's staleness (`adapter_entries`) for the `/v1/models` metadata."""
     api = APIRouter(prefix="/v1", tags=["openai"])
 
     @api.get("/models")
     def list_models() -> dict[str, Any]:
         created = int(time.time())
+        try:
+            states = adapter_states() if adapter_states else {}
+        except (DatabaseError, psycopg.OperationalError):  # the list still answers while the database is away
+            states = {}
         return {"object": "list", "data": [
-            {"id": name, "object": "model", "created": created, "owned_by": "ragbot"}
+            {"id": name, "object": "model", "created": created, "owned_by": "ragbot",
+             **adapter_metadata(generators, name, states)}
             for name in generators.names()
         ]}
 

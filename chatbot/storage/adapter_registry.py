@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from chatbot import adapter_archive
+from chatbot.adapter_staleness import adapter_staleness
 from chatbot.adapters import AdapterInfo, list_adapters, valid_adapter_name
 
 
@@ -92,7 +93,8 @@ class AdapterRegistry:
 
 
 def adapter_entries(registry: AdapterRegistry, adapters_dir: Path) -> list[dict[str, Any]]:
-    """Adapters on disk and in the registry, newest first, with their state and headline metrics."""
+    """Adapters on disk and in the registry, newest first, with their state, headline metrics and staleness
+    (`stale`, `documents_recorded`, `changed_documents`: see `chatbot.adapter_staleness`)."""
     on_disk = {a.name: a for a in list_adapters(adapters_dir)}
     rows = {r.name: r for r in registry.rows()}
 
@@ -101,10 +103,16 @@ def adapter_entries(registry: AdapterRegistry, adapters_dir: Path) -> list[dict[
         stamp = disk.created_at if disk is not None else (row.created_at if row is not None else None)
         return stamp.isoformat() if stamp else ""
 
-    entries = []
-    for name in sorted(set(on_disk) | set(rows), key=created, reverse=True):
+    def manifest_of(name: str) -> dict[str, Any]:
         disk, row = on_disk.get(name), rows.get(name)
-        manifest = (disk.manifest if disk else None) or (row.manifest if row else {}) or {}
+        return (disk.manifest if disk else None) or (row.manifest if row else {}) or {}
+
+    names = sorted(set(on_disk) | set(rows), key=created, reverse=True)
+    states = adapter_staleness(registry.pool, {name: manifest_of(name) for name in names})
+    entries = []
+    for name in names:
+        disk, row = on_disk.get(name), rows.get(name)
+        manifest = manifest_of(name)
         metrics = manifest.get("metrics", {})
         entries.append({
             "name": name,
@@ -118,6 +126,7 @@ def adapter_entries(registry: AdapterRegistry, adapters_dir: Path) -> list[dict[
             "eval_loss": metrics.get("eval_loss"),
             "collection": manifest.get("data", {}).get("collection"),
             "path": str(disk.path) if disk else (row.path if row else None),
+            **states[name],
         })
     return entries
 

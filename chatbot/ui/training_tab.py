@@ -10,6 +10,7 @@ from pathlib import Path
 import gradio as gr
 from psycopg_pool import ConnectionPool
 
+from chatbot.adapter_staleness import stale_summary
 from chatbot.corpus import Corpus
 from chatbot.qa_files import QAFileError, list_qa_files, save_qa_file
 from chatbot.queue.records import JobRecord, JobRefused
@@ -20,16 +21,17 @@ from chatbot.ui.formatting import job_status
 from chatbot.ui.jobs_tab import ui_user
 from training.background import export_votes, from_votes, submit_training
 from training.dataset import DatasetError
+from training.retrain import submit_retraining
 from training.train import TrainConfig, TrainingError
 
-ADAPTER_HEADERS = ["active", "name", "quant", "created", "steps", "eval loss", "collection"]
+ADAPTER_HEADERS = ["active", "name", "quant", "created", "steps", "eval loss", "collection", "stale"]
 VOTES_HEADERS = ["votes", "against", "question", "answer", "source"]
 EXAMPLES_QA = Path("examples/qa.jsonl")
 
 
 def adapter_rows(registry: AdapterRegistry, settings: StorageSettings) -> list[list]:
     return [["●" if e["active"] else "", e["name"], e["quant"], e["created_at"][:16].replace("T", " "),
-             e["steps"], e["eval_loss"], e["collection"]]
+             e["steps"], e["eval_loss"], e["collection"], stale_summary(e)]
             for e in adapter_entries(registry, settings.adapters_dir)]
 
 
@@ -62,6 +64,7 @@ class TrainingLayout:
     adapters: gr.Dataframe
     chosen: gr.Dropdown
     use: gr.Button
+    retrain: gr.Button
     used: gr.Markdown
     seen: gr.State  # the latest job's "id:status" last shown
     timer: gr.Timer
@@ -104,12 +107,15 @@ def _votes_inputs(settings: TrainingSettings) -> tuple:
 
 
 def _adapter_inputs() -> tuple:
-    gr.Markdown("### Adapters\nThe active one answers as `finetuned`.")
+    gr.Markdown("### Adapters\nThe active one answers as `finetuned`. *Stale*: a document its training set drew "
+                "on changed or was deleted since; *Retrain* queues a training with its recorded settings on the "
+                "documents as they are now (made active when it replaces the active one).")
     adapters = gr.Dataframe(headers=ADAPTER_HEADERS, value=[], interactive=False, elem_id="train-adapters")
     with gr.Row():
         chosen = gr.Dropdown([], label="Adapter", scale=3, elem_id="train-choose")
         use = gr.Button("Make active", scale=1, elem_id="train-use")
-    return adapters, chosen, use, gr.Markdown("", elem_id="train-use-result")
+        retrain = gr.Button("Retrain", scale=1, elem_id="train-retrain")
+    return adapters, chosen, use, retrain, gr.Markdown("", elem_id="train-use-result")
 
 
 def training_layout(settings: Settings, jobs: JobQueue) -> TrainingLayout:
@@ -181,6 +187,17 @@ class TrainingHandlers:
             return job_status(job), state, gr.update(), gr.update()
         return job_status(job), state, *self.listing()
 
+    def retrain(self, adapter: str | None) -> tuple:
+        """Queue a training with the chosen adapter's recorded settings: (message, job status)."""
+        if not adapter:
+            return "Choose an adapter.", gr.update()
+        try:
+            job = submit_retraining(self.jobs, self.registry, self.settings, adapter,
+                                    queued_by=ui_user(self.settings))
+        except (TrainingError, DatasetError, JobRefused) as exc:
+            return f"**Not started:** {exc}", gr.update()
+        return f"Retraining **{adapter}** as a new adapter (job {job.id}).", job_status(job)
+
     def make_active(self, adapter: str | None) -> tuple:
         if not adapter:
             return "Choose an adapter.", *self.listing()
@@ -199,6 +216,8 @@ def wire_training(blocks: gr.Blocks, ui: TrainingLayout, handlers: TrainingHandl
     ui.start.click(handlers.train, [ui.qa_file, ui.collection, ui.name, ui.epochs, ui.max_steps, ui.activate],
                    ui.status, concurrency_limit=1, concurrency_id="train", **hidden)
     ui.use.click(handlers.make_active, ui.chosen, [ui.used, ui.adapters, ui.chosen], **hidden)
+    ui.retrain.click(handlers.retrain, ui.chosen, [ui.used, ui.status], concurrency_limit=1, concurrency_id="train",
+                     **hidden)
     ui.timer.tick(handlers.poll, ui.seen, [ui.status, ui.seen, ui.adapters, ui.chosen], show_progress="hidden",
                   **hidden)
     blocks.load(handlers.listing, None, [ui.adapters, ui.chosen], **hidden)
