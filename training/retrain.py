@@ -14,6 +14,7 @@ from chatbot.settings import Settings
 from chatbot.storage.adapter_registry import AdapterRegistry, adapter_on_disk
 from training.background import submit_training
 from training.config import TrainConfig, TrainingError
+from training.train import default_name
 
 
 def recorded_manifest(registry: AdapterRegistry, settings: Settings, name: str) -> dict[str, Any]:
@@ -41,4 +42,5 @@ def submit_retraining(jobs: JobQueue, registry: AdapterRegistry, settings: Setti
                       queued_by: str) -> JobRecord:
     """Queue the retraining of adapter `name` (`JobRefused`, `TrainingError` say why not)."""
     config = retrain_config(recorded_manifest(registry, settings, name))
+    config = dataclasses.replace(config, name=default_name(config.collection or settings.collection))
     return submit_training(jobs, settings, config, queued_by=queued_by, activate=registry.active() == name)

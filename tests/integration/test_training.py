@@ -103,12 +103,16 @@ def test_tiny_training_registers_loads_changes_answers_and_resumes(services, exa
     assert manifest["quant"] == "nf4" and len(manifest["base_model"]["sha256"]) == 64
     assert manifest["created_at"].endswith("+00:00") and manifest["metrics"]["eval_loss"] is not None
     assert manifest["data"]["train_examples"] == 3 and manifest["data"]["validation_examples"] == 1
+    documents = manifest["data"]["documents"]  # what the examples drew on, for stale-adapter checks
+    stored = {d.id: d.sha256 for d in services.store.list_documents("examples")}
+    assert documents and all(stored[d["id"]] == d["sha256"] for d in documents)
 
     resumed = train(services.corpus, services.adapter_registry, services.settings,
                     TrainConfig(**{**config.to_json(), "max_steps": 3}), resume=True)
     metrics = resumed.manifest["metrics"]
     assert metrics["resumed_from"] == "checkpoint-2" and metrics["steps"] == 3 and metrics["steps_this_run"] == 1
     assert metrics["seconds_all_runs"] > metrics["seconds"] > 0  # the first run's time is counted too
+    assert resumed.manifest["data"]["documents"] == documents  # recorded with the run, not rebuilt
 
     rows = {r.name: r for r in AdapterRegistry(services.pool).rows()}
     assert rows[NAME].quant == "nf4" and rows[NAME].manifest["metrics"]["steps"] == 3
