@@ -15,12 +15,16 @@ SHOWN_CHANGES = 20  # documents listed per adapter (the count is always complete
 
 
 def recorded_documents(manifest: Mapping[str, Any] | None) -> list[DocumentVersion] | None:
-    """The documents a manifest records; None when it records none (trained before this was recorded)."""
+    """The documents a manifest records; None when it records none (trained before this was recorded) or the
+    record is not readable (a hand-edited manifest: unknown, never a crash)."""
     documents = ((manifest or {}).get("data") or {}).get("documents")
     if not isinstance(documents, list):
         return None
-    return [DocumentVersion(int(d["id"]), str(d.get("collection", "")), str(d.get("source", "")),
-                            str(d.get("title", "")), str(d.get("sha256", ""))) for d in documents]
+    try:
+        return [DocumentVersion(int(d["id"]), str(d.get("collection", "")), str(d.get("source", "")),
+                                str(d.get("title", "")), str(d.get("sha256", ""))) for d in documents]
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return None
 
 
 def staleness(recorded: Sequence[DocumentVersion] | None, now: Sequence[str | None]) -> dict[str, Any]:

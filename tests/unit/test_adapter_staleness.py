@@ -26,7 +26,8 @@ def test_unchanged_documents_are_fresh_and_a_changed_or_deleted_one_makes_it_sta
 
 
 def test_an_adapter_from_before_the_record_is_not_called_stale():
-    for manifest in ({}, None, {"data": {"collection": "c"}}):
+    for manifest in ({}, None, {"data": {"collection": "c"}}, {"data": {"documents": [{"title": "no id"}]}},
+                     {"data": {"documents": ["not a record"]}}):
         state = staleness(recorded_documents(manifest), [])
         assert (state["stale"], state["documents_recorded"], state["changed_documents"]["count"]) == (False, False, 0)
         assert stale_summary(state).startswith("unknown")
