@@ -11,6 +11,7 @@ import pytest
 from chatbot.ab_grouping import NO_GROUP, grouped_win_rates
 from chatbot.chain import Answer
 from chatbot.storage.monitoring import Monitor
+from chatbot.ui.monitor_tab import win_rate_table
 from tests.integration.private_db import run_cli
 
 
@@ -57,6 +58,15 @@ def test_win_rates_split_per_collection_and_topic(services, votes):
     assert merged == plain and plain[(g2, g1)] == (3, 10, 1)
     with pytest.raises(ValueError, match="unknown grouping"):
         monitor.win_rates(7, "colour")
+
+    # the Monitor tab's table: split as chosen, with the interval and the verdict
+    _, table = win_rate_table(monitor, 7, "collection", None)
+    row = table[(table["group"] == one) & (table["generator"] == g1)].iloc[0]
+    assert (row["95% interval"], row["verdict"]) == ("52%–95%", "better")
+    _, by_topic_table = win_rate_table(monitor, 7, "topic", topic)
+    assert "battery" in set(by_topic_table["group"])
+    _, unsplit = win_rate_table(monitor, 7, "", topic)
+    assert "group" not in unsplit.columns and g1 in set(unsplit["generator"])
 
 
 def test_votes_cli_prints_intervals_per_collection(services, settings, votes):
