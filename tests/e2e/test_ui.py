@@ -240,9 +240,12 @@ def test_admin_monitor_shows_charts_and_conversations_and_evaluation_lists_repor
     expect(page.locator("#monitor-totals")).to_contain_text("Last 30 days")
     expect(page.locator("#monitor-thumbs-table")).to_contain_text("base")
     expect(page.locator("#monitor-wins-table")).to_contain_text("e2e-other")
+    expect(page.locator("#monitor-wins-table")).to_contain_text("not yet distinguishable")  # 1 vote: no verdict
     expect(page.locator("#monitor-worst")).to_contain_text(question)
     expect(page.locator("#monitor-slowest")).to_contain_text(question)
     screenshot(page, "admin-monitor")
+    page.locator("#monitor-wins-split").get_by_text("per collection").click()  # split: the collection's rows
+    expect(page.locator("#monitor-wins-table")).to_contain_text("default")
 
     page.locator("#monitor-slowest").get_by_text(question).filter(visible=True).first.click()
     expect(page.locator("#monitor-conversation-title")).to_contain_text(str(conversation_id))
@@ -272,6 +275,7 @@ def test_admin_fine_tuning_lists_adapters_refuses_bad_input_and_switches_the_act
     sign_in(page)
     page.get_by_role("tab", name="Fine-tuning").click()
     expect(page.locator("#train-adapters")).to_contain_text(untrained_adapter)
+    expect(page.locator("#train-adapters")).to_contain_text("unknown (trained before documents were recorded)")
 
     page.locator("#train-start").click()  # "a QA file" is chosen, but none is picked
     expect(page.locator("#train-status")).to_contain_text("Choose a QA file first")
@@ -285,6 +289,8 @@ def test_admin_fine_tuning_lists_adapters_refuses_bad_input_and_switches_the_act
     try:
         page.locator("#train-choose input").click()
         page.get_by_role("option", name=untrained_adapter, exact=True).click()
+        page.locator("#train-retrain").click()  # no manifest recorded how it was trained: nothing is queued
+        expect(page.locator("#train-use-result")).to_contain_text("Not started")
         page.locator("#train-use").click()
         expect(page.locator("#train-use-result")).to_contain_text(f"now answers with {untrained_adapter}")
         assert server.sql("SELECT name FROM adapters WHERE active") == [(untrained_adapter,)]
