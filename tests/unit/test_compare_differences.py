@@ -28,3 +28,13 @@ def test_the_hybrid_against_an_identical_arm_contains_zero_and_against_a_worse_o
     assert set(rows) == {f"finetuned+rag_vs_{arm}" for arm in ARMS if arm != "finetuned+rag"}
     assert rows["finetuned+rag_vs_finetuned"][0] == "+0.000 [+0.000, +0.000]"
     assert difference_rows({}) == []  # a report from before the intervals
+
+
+def test_the_evaluation_tab_details_list_each_difference():
+    from training.reports import detail_rows
+
+    hybrid = [0.2, 0.5, 0.1, 0.7]
+    arms = {arm: records(hybrid) for arm in ARMS}
+    details = dict(detail_rows({"differences": hybrid_differences(arms)}))
+    assert details["finetuned+rag_vs_base: F1, ROUGE-L difference (95 % bootstrap)"] == (
+        "+0.000 [+0.000, +0.000]; +0.000 [+0.000, +0.000]")
