@@ -471,6 +471,10 @@ app.add_typer(jobs_app, name="jobs")
 app.command("worker")(worker)
 
 app.add_typer(embedder_app, name="embedder")
+
+from chatbot.handoffs_cli import handoffs_app  # noqa: E402
+
+app.add_typer(handoffs_app, name="handoffs")
 eval_app.command("loops")(training_cli.loops)
 
 
