@@ -82,6 +82,10 @@ class HandoffService:
             return False
         return True
 
+    def queue_open(self) -> int:
+        """Queue a delivery job for each open handoff now; returns how many were queued."""
+        return sum(self.queue(handoff_id) for handoff_id in self.store.open_ids())
+
     def deliver(self, handoff_id: uuid.UUID) -> Handoff | None:
         """One delivery attempt now (see `HandoffStore.deliver`): None when it is not open."""
         return self.store.deliver(handoff_id, lambda handoff: send(handoff, self.settings))

@@ -239,8 +239,8 @@ class SecuritySettings(BaseModel):
         "with credentials: comma-separated or a JSON list. Empty: the app's own origin only.")
 
     rate_limit_per_minute: int = Field(default=60, ge=0, description="Requests a client (IP) may make per minute "
-                                       "to each open route: chat completions, search, feedback (the public UI's "
-                                       "events: 4×); 0 = no limit. Over it → 429 with Retry-After.")
+                                       "to each open route: chat completions, search, feedback, handoffs (the public "
+                                       "UI's events: 4×); 0 = no limit. Over it → 429 with Retry-After.")
     rate_limit_burst: int = Field(default=20, ge=1, description="Requests a client may make at once before the "
                                   "per-minute rate applies (the token bucket's size).")
     trusted_proxies: str = Field(default="", description="Comma-separated IPs/CIDRs of reverse proxies whose "

@@ -18,9 +18,9 @@ from chatbot.storage.db import DatabaseError
 
 log = logging.getLogger(__name__)
 
-OFFER = ("### 🙋 No answer in the documents\nA person from the support team can take over: add how to reach "
+OFFER = ("### No answer in the documents\nA person from the support team can take over: add how to reach "
          "you if you like, then choose **Talk to a person**.")
-CREATED = "✅ Handed to a person (reference `{ref}`): the support team will get back to you{how}."
+CREATED = "Handed to a person (reference `{ref}`): the support team will get back to you{how}."
 
 
 @dataclass(frozen=True)

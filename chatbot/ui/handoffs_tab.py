@@ -18,6 +18,7 @@ from chatbot.storage.handoffs import REVIEWS, STATUSES, Handoff
 
 HANDOFF_HEADERS = ["id", "status", "reason", "created", "question", "contact", "attempts", "last error", "delivered",
                    "review"]
+COLUMN_WIDTHS = ["150px", "90px", "90px", "130px", "26%", "140px", "80px", "18%", "130px", "90px"]
 ALL = "all"
 SHOWN = 200
 
@@ -38,6 +39,10 @@ class HandoffsHandlers:
     def listing(self, status: str, review: str) -> list[list[Any]]:
         rows = self.handoffs.list(None if status == ALL else status, None if review == ALL else review, SHOWN)
         return [handoff_row(h) for h in rows]
+
+    def reload(self, status: str, review: str) -> tuple:
+        """The table under the filters, and the QA preview."""
+        return self.listing(status, review), self.preview()
 
     def preview(self) -> str:
         """The reviewed QA data as `ragbot feedback export` writes it (JSONL)."""
@@ -77,9 +82,8 @@ class HandoffsHandlers:
     def deliver(self) -> str:
         if not self.handoffs.settings.handoff_url:
             return "No webhook is configured (RAGBOT_HANDOFF_URL): handoffs stay open here."
-        outcomes = self.handoffs.deliver_open()
-        sent = sum(1 for h in outcomes if h.status == "delivered")
-        return f"Delivered {sent} of {len(outcomes)} open handoff(s)."
+        queued = self.handoffs.queue_open()
+        return f"Queued the delivery of {queued} open handoff(s): Admin → Jobs shows each attempt."
 
     @staticmethod
     def pick(event: gr.SelectData) -> str:
@@ -97,7 +101,7 @@ def build_handoffs_tab(blocks: gr.Blocks, handlers: HandoffsHandlers) -> None:
         refresh = gr.Button("Refresh", size="sm", scale=0, min_width=100, elem_id="handoffs-refresh")
         deliver = gr.Button("Retry delivery", size="sm", scale=0, min_width=140, elem_id="handoffs-deliver")
     table = gr.Dataframe(headers=HANDOFF_HEADERS, value=[], interactive=False, wrap=True, max_height=420,
-                         elem_id="handoffs-table")
+                         elem_id="handoffs-table", column_widths=COLUMN_WIDTHS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             chosen = gr.Textbox(label="Handoff id", max_lines=1, elem_id="handoffs-id")
@@ -113,18 +117,17 @@ def build_handoffs_tab(blocks: gr.Blocks, handlers: HandoffsHandlers) -> None:
                  elem_id="handoffs-qa")
     hidden = {"api_visibility": "private"}
     filters, listed = [status, review], [table, qa]
-
-    def reload(chosen_status: str, chosen_review: str) -> tuple:
-        return handlers.listing(chosen_status, chosen_review), handlers.preview()
+    shown = [details, answer]
 
     table.select(handlers.pick, None, chosen, show_progress="hidden", **hidden)
-    chosen.change(handlers.show, chosen, [details, answer], show_progress="hidden", **hidden)
+    chosen.change(handlers.show, chosen, shown, show_progress="hidden", **hidden)
     for trigger in (refresh.click, status.change, review.change):
-        trigger(reload, filters, listed, **hidden)
-    save.click(handlers.answer, [chosen, answer], note, **hidden).then(reload, filters, listed, **hidden)
-    approve.click(lambda value: handlers.review(value, "approved"), chosen, note, **hidden).then(
-        reload, filters, listed, **hidden)
-    reject.click(lambda value: handlers.review(value, "rejected"), chosen, note, **hidden).then(
-        reload, filters, listed, **hidden)
-    deliver.click(handlers.deliver, None, note, **hidden).then(reload, filters, listed, **hidden)
-    blocks.load(reload, filters, listed, **hidden)
+        trigger(handlers.reload, filters, listed, **hidden)
+    deliver.click(handlers.deliver, None, note, **hidden).then(handlers.reload, filters, listed, **hidden)
+    actions = [(save, handlers.answer, [chosen, answer]),
+               (approve, lambda value: handlers.review(value, "approved"), [chosen]),
+               (reject, lambda value: handlers.review(value, "rejected"), [chosen])]
+    for button, action, inputs in actions:
+        button.click(action, inputs, note, **hidden).then(handlers.reload, filters, listed, **hidden).then(
+            handlers.show, chosen, shown, show_progress="hidden", **hidden)
+    blocks.load(handlers.reload, filters, listed, **hidden)

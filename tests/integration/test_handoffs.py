@@ -135,6 +135,9 @@ def test_retries_stop_at_their_limit_the_handoff_stays_open_and_the_cli_delivers
         time.sleep(4 * RETRY_S + 1)
     assert stuck.status == "open" and "answered 500" in stuck.last_error
     assert services.handoffs.get(handoff.id).attempts == services.settings.handoff_max_attempts  # retries stopped
+    assert services.handoffs.queue_open() >= 1  # Admin → Handoffs "Retry delivery": one job per open handoff
+    assert any(j.arguments["handoff"] == str(handoff.id) and j.status == "queued"
+               for j in services.jobs.jobs(kind="handoff_delivery"))
     listed = json.loads(cli(services, "handoffs", "list", "--status", "open", "--json").stdout)
     mine = next(row for row in listed if row["id"] == str(handoff.id))
     assert mine["status"] == "open" and mine["delivered_at"] is None and mine["attempts"] == 4
@@ -156,7 +159,7 @@ def test_without_a_webhook_a_handoff_stays_open_and_no_delivery_is_queued(servic
         before = len(plain.jobs.jobs(kind="handoff_delivery"))
         handoff = plain.handoffs.create("Is there a student discount?")
         assert plain.handoffs.get(handoff.id).status == "open"
-        assert len(plain.jobs.jobs(kind="handoff_delivery")) == before
+        assert plain.handoffs.queue_open() == 0 and len(plain.jobs.jobs(kind="handoff_delivery")) == before
     finally:
         plain.close()
     refused = run_cli(["handoffs", "deliver"], services.settings, **TREE)
