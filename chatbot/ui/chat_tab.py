@@ -194,4 +194,4 @@ def build_chat_tab(demo: gr.Blocks, chat: ChatService, generators: Generators, c
     answered = wire_chat(demo, layout, ChatHandlers(chat, generators, voters, collection), concurrency_limit)
     if offer is not None and handoffs is not None:
         wire_handoff(offer, HandoffHandlers(handoffs), answered, layout.conversation, layout.question,
-                     layout.collection)
+                     layout.collection, layout.new_chat)

@@ -75,8 +75,10 @@ class HandoffHandlers:
 
 
 def wire_handoff(ui: HandoffLayout, handlers: HandoffHandlers, answered: Any, conversation: gr.State,
-                 question: gr.Textbox, collection: gr.Textbox) -> None:
-    """`answered`: the Chat tab's answer event, after which the offer is refreshed."""
-    answered.then(handlers.offer, [conversation], [ui.offer, ui.talk, ui.result], show_progress="hidden")
+                 question: gr.Textbox, collection: gr.Textbox, new_chat: gr.Button) -> None:
+    """`answered`: the Chat tab's answer event, after which the offer is refreshed; `new_chat` withdraws it."""
+    offered = [ui.offer, ui.talk, ui.result]
+    answered.then(handlers.offer, [conversation], offered, show_progress="hidden")
+    new_chat.click(lambda: ("", gr.update(variant="secondary"), ""), None, offered, queue=False)
     ui.talk.click(handlers.talk, [question, conversation, ui.contact, collection], [ui.result, ui.contact],
                   show_progress="hidden")

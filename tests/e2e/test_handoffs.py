@@ -36,6 +36,9 @@ def test_abstain_then_talk_to_a_person_then_the_agents_answer_joins_the_qa_data(
     assert turns[0]["question"] == OUT_OF_DOMAIN
     expect(page.locator("#handoff-result")).to_contain_text(handoff_id[:8])
     screenshot(page, "handoff-created")
+    page.locator("#chat-new").click()  # a new conversation withdraws the offer; the button stays
+    expect(page.locator("#handoff-offer")).not_to_contain_text("No answer in the documents")
+    expect(page.locator("#handoff-talk")).to_be_visible()
 
     sign_in(page)
     page.get_by_role("tab", name="Handoffs").click()
