@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
 
 from tests.handoff_receiver import Receiver, receiving
-from tests.integration.private_db import cli_env, private_services, private_settings, run_cli, serving
+from tests.integration.private_db import private_services, private_settings, run_cli, serving, worker_process
 
 pytestmark = pytest.mark.integration
 
@@ -57,21 +54,9 @@ def handoff_env(services, **extra: str) -> dict[str, str]:
             "RAGBOT_HANDOFF_MAX_ATTEMPTS": str(s.handoff_max_attempts), **extra}
 
 
-@contextmanager
-def worker(services) -> Iterator[subprocess.Popen]:
-    """A `ragbot worker` process on the test's database, stopped afterwards."""
-    env = cli_env(services.settings, **handoff_env(services))
-    process = subprocess.Popen([sys.executable, "-m", "chatbot", "worker"], env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+def worker(services):
+    """A `ragbot worker` process on the test's database, delivering to the test's desk."""
+    return worker_process(services.settings, **handoff_env(services))
 
 
 def cli(services, *args: str, **extra: str) -> subprocess.CompletedProcess:
