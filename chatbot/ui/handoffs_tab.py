@@ -18,7 +18,7 @@ from chatbot.storage.handoffs import REVIEWS, STATUSES, Handoff
 
 HANDOFF_HEADERS = ["id", "status", "reason", "created", "question", "contact", "attempts", "last error", "delivered",
                    "review"]
-COLUMN_WIDTHS = ["150px", "90px", "90px", "130px", "26%", "140px", "80px", "18%", "130px", "90px"]
+COLUMN_WIDTHS = ["110px", "80px", "90px", "110px", "22%", "120px", "80px", "14%", "110px", "80px"]
 ALL = "all"
 SHOWN = 200
 
