@@ -56,6 +56,7 @@ def test_abstain_then_talk_to_a_person_then_the_agents_answer_joins_the_qa_data(
     expect(page.locator("#handoffs-note")).to_contain_text("Approved")
     expect(page.locator("#handoffs-qa")).to_contain_text("agent e2e")
     expect(page.locator("#handoffs-qa")).to_contain_text('"origin": "handoff"')
+    expect(page.locator("#handoffs-details")).to_contain_text('"review": "approved"')
     screenshot(page, "admin-handoffs")
 
     listed = json.loads(ragbot(server.env, "handoffs", "list", "--status", "answered", "--json").stdout)
