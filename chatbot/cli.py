@@ -475,6 +475,10 @@ app.add_typer(embedder_app, name="embedder")
 from chatbot.votes_cli import votes  # noqa: E402
 
 app.command("votes")(votes)
+
+from chatbot.handoffs_cli import handoffs_app  # noqa: E402
+
+app.add_typer(handoffs_app, name="handoffs")
 eval_app.command("loops")(training_cli.loops)
 
 

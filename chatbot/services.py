@@ -19,12 +19,14 @@ from chatbot.embeddings import Embedder, EmbedderIdentity, load_embedder, record
 from chatbot.fusion_calibration import Calibration, calibrate, is_stale
 from chatbot.gate import GenerationGate
 from chatbot.generators import Generators
+from chatbot.handoffs import HandoffService
 from chatbot.queue.service import JobQueue
 from chatbot.retriever import Mode, PgRetriever
 from chatbot.settings import Settings
 from chatbot.storage import db
 from chatbot.storage.adapter_registry import AdapterRegistry
 from chatbot.storage.conversations import ConversationStore
+from chatbot.storage.handoffs import HandoffStore
 from chatbot.storage.store import FusionRecords, Store
 from chatbot.storage.web_store import WebSources
 from ingestion.chunking import Chunker
@@ -192,6 +194,11 @@ class Services:
     def chat(self) -> ChatService:
         in_flight = AnswersInFlight(self.pool, replica_name(self.settings), self.settings.max_answers_per_client)
         return ChatService(self.chain, self.conversations, GenerationGate(self.settings.max_queue), in_flight)
+
+    @cached_property
+    def handoffs(self) -> HandoffService:
+        """Handoffs to a person (docs/handoffs.md)."""
+        return HandoffService(self.settings, HandoffStore(self.pool), self.conversations, self.jobs)
 
     @cached_property
     def jobs(self) -> JobQueue:

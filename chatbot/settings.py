@@ -213,6 +213,22 @@ class WorkerSettings(BaseModel):
                                     "its running jobs are retried by another worker (or failed).")
 
 
+class HandoffSettings(BaseModel):
+    """Handoffs to a person: where they are delivered and how delivery is retried (docs/handoffs.md)."""
+
+    handoff_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", description="The support desk's "
+                                    "webhook: each handoff is POSTed there as JSON; unset → handoffs stay open in "
+                                    "Admin → Handoffs.")
+    handoff_token: SecretStr | None = Field(default=None, description="Sent as `Authorization: Bearer …`.")
+    handoff_format: Literal["ragbot", "zendesk"] = Field(default="ragbot", description="The JSON body: ragbot's "
+                                                         "own, or a Zendesk ticket ({\"ticket\": …}).")
+    handoff_timeout_s: float = Field(default=10.0, gt=0, le=300, description="One delivery attempt's timeout.")
+    handoff_retry_s: float = Field(default=30.0, gt=0, description="Wait before the first retry; it doubles "
+                                   "after each failure (at most an hour).")
+    handoff_max_attempts: int = Field(default=10, ge=1, description="Delivery attempts before retries stop (the "
+                                      "handoff stays open; `ragbot handoffs deliver` tries again).")
+
+
 class SecuritySettings(BaseModel):
     """The admin login, CORS, rate limits and the reverse proxies believed."""
 
@@ -223,8 +239,8 @@ class SecuritySettings(BaseModel):
         "with credentials: comma-separated or a JSON list. Empty: the app's own origin only.")
 
     rate_limit_per_minute: int = Field(default=60, ge=0, description="Requests a client (IP) may make per minute "
-                                       "to each open route: chat completions, search, feedback (the public UI's "
-                                       "events: 4×); 0 = no limit. Over it → 429 with Retry-After.")
+                                       "to each open route: chat completions, search, feedback, handoffs (the public "
+                                       "UI's events: 4×); 0 = no limit. Over it → 429 with Retry-After.")
     rate_limit_burst: int = Field(default=20, ge=1, description="Requests a client may make at once before the "
                                   "per-minute rate applies (the token bucket's size).")
     trusted_proxies: str = Field(default="", description="Comma-separated IPs/CIDRs of reverse proxies whose "
@@ -253,8 +269,8 @@ class SecuritySettings(BaseModel):
         return origins
 
 
-class Settings(SecuritySettings, WorkerSettings, TrainingSettings, ServerSettings, RetrievalSettings, IngestSettings,
-               GenerationSettings, EmbedderSettings, StorageSettings, BaseSettings):
+class Settings(SecuritySettings, HandoffSettings, WorkerSettings, TrainingSettings, ServerSettings, RetrievalSettings,
+               IngestSettings, GenerationSettings, EmbedderSettings, StorageSettings, BaseSettings):
     """Configuration, the sections above together; every field maps to `RAGBOT_<NAME>` (and `DATABASE_URL`).
     A function that needs one section takes it (a `Settings` is each of them)."""
 

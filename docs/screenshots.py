@@ -2,7 +2,8 @@
 and runs this).
 
 Drives Debian's chromium through Playwright (never `playwright install`): Chat with a cited answer (the
-`extractive` generator: every sentence cited), Compare after a blind vote, then each Admin tab."""
+`extractive` generator: every sentence cited), Compare after a blind vote, a handoff to a person after an
+abstention, then each Admin tab."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ QUESTION = "How do I factory reset the hub?"
 ANSWER_MS = 180_000
 ADMIN_TABS = (("Documents", "admin-documents"), ("Fine-tuning", "admin-fine-tuning"), ("Embedders", "admin-embedders"),
               ("Monitor", "admin-monitor"),
-              ("Evaluation", "admin-evaluation"))
+              ("Evaluation", "admin-evaluation"), ("Handoffs", "admin-handoffs"))
+OUT_OF_DOMAIN = "What was the score of the 1966 football world cup final?"
 
 
 def wait_healthy(url: str, seconds: float = 300) -> None:
@@ -46,6 +48,18 @@ def chat(page: Page, out: Path) -> None:
     expect(page.locator("#chat-status")).to_contain_text("Answered by", timeout=ANSWER_MS)
     expect(page.locator("#chat-sources")).to_contain_text("Cited sources")
     page.screenshot(path=str(out / "chat.png"), full_page=True)
+
+
+def handoff(page: Page, out: Path) -> None:
+    """An abstention, then "Talk to a person" (the handoff then shows in Admin → Handoffs)."""
+    page.goto("/")
+    page.locator("#chat-question textarea").fill(OUT_OF_DOMAIN)
+    page.locator("#chat-send").click()
+    expect(page.locator("#handoff-offer")).to_contain_text("No answer in the documents", timeout=ANSWER_MS)
+    page.locator("#handoff-contact input").fill("ana@example.com")
+    page.locator("#handoff-talk").click()
+    expect(page.locator("#handoff-result")).to_contain_text("Handed to a person")
+    page.screenshot(path=str(out / "handoff.png"), full_page=True)
 
 
 def compare(page: Page, out: Path) -> None:
@@ -92,6 +106,7 @@ def main() -> None:
         page = context.new_page()
         chat(page, args.out)
         compare(page, args.out)
+        handoff(page, args.out)
         admin(page, args.out, args.user, args.password)
         browser.close()
     print(f"screenshots written to {args.out}")

@@ -22,7 +22,7 @@ from chatbot.queue.service import JobQueue
 from chatbot.queue.tasks import TRAINING_QUEUE, task
 from chatbot.settings import Settings
 from chatbot.storage.adapter_registry import AdapterRegistry, use_adapter
-from chatbot.storage.feedback_export import voted_pairs, write_pairs
+from chatbot.storage.feedback_export import reviewed_pairs, write_pairs
 from training.train import PreparedData, TrainConfig, TrainingError, runs_dir, train
 
 KIND = "training"
@@ -95,7 +95,7 @@ def export_votes(pool: ConnectionPool, settings: Settings, *, since: datetime | 
     """Write the pairs enough distinct clients voted for (`settings.min_votes` unless given) to a new QA file
     for the admin to review; `TrainingError` (and no file) when there are none."""
     min_votes = min_votes or settings.min_votes
-    pairs = voted_pairs(pool, since, min_votes)
+    pairs = reviewed_pairs(pool, since, min_votes)
     if not pairs:
         raise TrainingError(f"no answer has positive votes from {min_votes} or more clients yet: thumbs-up answers "
                             "and blind-vote winners become training pairs")

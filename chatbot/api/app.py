@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from chatbot.api import admin, openai_compat, openai_embeddings, search
+from chatbot.api import admin, handoffs, openai_compat, openai_embeddings, search
 from chatbot.api.auth import admin_dependency
 from chatbot.api.perimeter import add_perimeter
 from chatbot.api.rate_limit import RateLimitMiddleware
@@ -89,4 +89,5 @@ def create_app(services: Services, admin_login: AdminLogin, *,
     app.include_router(openai_embeddings.router(catalog, settings))
     app.include_router(admin.router(settings, services.store, services.jobs, services.chat, require_admin))
     app.include_router(search.router(services.retriever, settings))
+    app.include_router(handoffs.router(services.handoffs))
     return app

@@ -42,6 +42,8 @@ def route_group(method: str, path: str) -> str | None:
         return "search"
     if method == "POST" and path == "/api/feedback":
         return "feedback"
+    if method == "POST" and path == "/api/handoffs":
+        return "handoffs"
     if method == "POST" and path.startswith("/gradio_api/"):  # the public UI's events (the admin app is /admin)
         return "ui"
     return None
@@ -67,7 +69,7 @@ class RateLimitMiddleware:
         self.enabled = per_minute > 0
         self.buckets = SharedTokenBuckets(pool, per_minute * UI_EVENT_FACTOR, burst * UI_EVENT_FACTOR)
         self.cost = {"chat": UI_EVENT_FACTOR, "embeddings": UI_EVENT_FACTOR, "search": UI_EVENT_FACTOR,
-                     "feedback": UI_EVENT_FACTOR, "ui": 1}
+                     "feedback": UI_EVENT_FACTOR, "handoffs": UI_EVENT_FACTOR, "ui": 1}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -37,13 +37,16 @@ class JobQueue:
         return make_app(SyncPsycopgConnector()).open(self.pool)
 
     def submit(self, kind: str, title: str, arguments: dict[str, Any], *, queued_by: str,
-               dedupe_key: str | None = None, files: Sequence[tuple[str, bytes | BinaryIO]] = ()) -> JobRecord:
-        """Queue task `kind` with JSON `arguments` (`files` are stored with the job first). Raises `JobRefused`
-        while another job holds `dedupe_key`, ValueError for an unknown kind."""
+               dedupe_key: str | None = None, files: Sequence[tuple[str, bytes | BinaryIO]] = (),
+               schedule_in: float | None = None) -> JobRecord:
+        """Queue task `kind` with JSON `arguments` (`files` are stored with the job first), to run now or
+        `schedule_in` seconds from now. Raises `JobRefused` while another job holds `dedupe_key`, ValueError for an
+        unknown kind."""
         spec = get_task(kind)
         record = self.records.create(kind, title, arguments, queued_by, dedupe_key, files)
         try:
-            queue_job_id = self.app.configure_task(name=kind, queue=spec.queue).defer(job=record.id)
+            when = {"schedule_in": {"seconds": schedule_in}} if schedule_in else {}
+            queue_job_id = self.app.configure_task(name=kind, queue=spec.queue, **when).defer(job=record.id)
         except Exception as exc:
             self.records.finish(record.id, "failed", error=f"could not queue it: {exc}")
             raise

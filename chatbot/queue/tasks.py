@@ -17,6 +17,7 @@ TRAINING_QUEUE = "training"  # training and embedder tuning: a GPU box's worker 
 QUEUES = (DEFAULT_QUEUE, TRAINING_QUEUE)
 TASK_MODULES = (
     "chatbot.queue.builtin_tasks",
+    "chatbot.handoff_tasks",
     "training.background",
     "training.embedder_background",
     "training.reports",

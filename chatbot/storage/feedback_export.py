@@ -1,5 +1,6 @@
 """Votes feed training: thumbs-up answers and blind-vote winners → question/answer pairs for `ragbot train`,
-written to a file the admin reviews (and may edit) before training on it explicitly."""
+written to a file the admin reviews (and may edit) before training on it explicitly. Agents' answers to handoffs,
+once approved in Admin → Handoffs, join them (`origin`: `vote` or `handoff`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from psycopg_pool import ConnectionPool
+
+from chatbot.storage.handoffs import HandoffStore
 
 # Every vote on a message, with its client: thumbs up (1) or down (-1), and winning a blind comparison (1).
 _VOTES_SQL = """
@@ -40,7 +43,7 @@ def voted_pairs(pool: ConnectionPool, since: datetime | None = None, min_votes: 
         pairs.setdefault(key, {
             "question": question.strip(), "answer": answer.strip(),
             "source": sources[0]["source"] if sources else None,
-            "conversation_id": str(conversation_id), "votes": 0, "votes_down": 0, "split": "train",
+            "conversation_id": str(conversation_id), "origin": "vote", "votes": 0, "votes_down": 0, "split": "train",
         })
         up, down = clients.setdefault(key, (set(), set()))
         (up if vote > 0 else down).add(client)
@@ -48,6 +51,15 @@ def voted_pairs(pool: ConnectionPool, since: datetime | None = None, min_votes: 
         pairs[key].update(votes=len(up), votes_down=len(down))
     kept = [p for p in pairs.values() if p["votes"] >= min_votes and p["votes"] > p["votes_down"]]
     return sorted(kept, key=lambda p: (-p["votes"], p["question"]))
+
+
+def reviewed_pairs(pool: ConnectionPool, since: datetime | None = None, min_votes: int = 1
+                   ) -> list[dict[str, Any]]:
+    """The voted pairs (`voted_pairs`), then the approved handoff answers not already among them."""
+    pairs = voted_pairs(pool, since, min_votes)
+    seen = {(_key(p["question"]), _key(p["answer"])) for p in pairs}
+    answered = HandoffStore(pool).approved_pairs(since)
+    return pairs + [p for p in answered if (_key(p["question"]), _key(p["answer"])) not in seen]
 
 
 def write_pairs(out: Path, pairs: list[dict[str, Any]]) -> None:
@@ -60,7 +72,7 @@ def write_pairs(out: Path, pairs: list[dict[str, Any]]) -> None:
 
 
 def export_feedback(pool: ConnectionPool, out: Path, since: datetime | None = None, min_votes: int = 1) -> int:
-    """Write the voted pairs to `out`; returns how many."""
-    pairs = voted_pairs(pool, since, min_votes)
+    """Write the reviewed pairs (votes and approved handoff answers) to `out`; returns how many."""
+    pairs = reviewed_pairs(pool, since, min_votes)
     write_pairs(out, pairs)
     return len(pairs)

@@ -51,7 +51,7 @@ def build_public_app(services: Services) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Chat", id="chat-tab"):
                 build_chat_tab(demo, services.chat, services.generators, services.settings.collection,
-                               GENERATION_CONCURRENCY, voters)
+                               GENERATION_CONCURRENCY, voters, services.handoffs)
             with gr.Tab("Compare", id="compare-tab"):
                 build_compare_tab(demo, services.chat, services.conversations, services.generators,
                                   GENERATION_CONCURRENCY, voters)

@@ -1,7 +1,7 @@
 """The admin Blocks (mounted at /admin behind a login), in tabs: Documents (upload, list, delete, collection
 stats), Monitor (usage and votes over time), Fine-tuning (train an adapter in the background, choose the active
 one), Embedders (each collection's embedder; tune one on the store, switch), Evaluation (the 2×2 as a
-job, saved reports) and Jobs (every job in the database, with cancel)."""
+job, saved reports), Handoffs (to a person: answer, review) and Jobs (every job in the database, with cancel)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from chatbot.ui.formatting import (
     ingest_outcome,
     stats_rows,
 )
+from chatbot.ui.handoffs_tab import HandoffsHandlers, build_handoffs_tab
 from chatbot.ui.jobs_tab import JobsHandlers, build_jobs_tab, ui_user
 from chatbot.ui.monitor_tab import build_monitor_tab
 from chatbot.ui.training_tab import TrainingHandlers, build_training_tab
@@ -158,6 +159,9 @@ def build_admin_app(services: Services) -> gr.Blocks:
                 build_monitor_tab(admin, services.pool)
             with gr.Tab("Evaluation", id="evaluation-tab"):
                 build_evaluation_tab(admin, evaluation)
+            with gr.Tab("Handoffs", id="handoffs-tab"):
+                build_handoffs_tab(admin, HandoffsHandlers(services.handoffs, services.pool, settings.min_votes,
+                                                           ui_user(settings)))
             with gr.Tab("Jobs", id="jobs-tab"):
                 build_jobs_tab(admin, JobsHandlers(services.jobs))
         handlers = DocumentsHandlers(services.store, services.jobs, settings.collection, ui_user(settings))

@@ -15,9 +15,11 @@ import gradio as gr
 
 from chatbot.chat_service import ChatService
 from chatbot.generators import BASE, Generators
+from chatbot.handoffs import HandoffService
 from chatbot.limits import COLLECTION_CHARS, InvalidInput, check_collection
 from chatbot.ui.answering import answer_snapshots, refusal
 from chatbot.ui.formatting import inert_markdown, notice_html, sources_html, timing
+from chatbot.ui.handoff_offer import HandoffHandlers, handoff_layout, wire_handoff
 from chatbot.ui.voters import VOTER_COOKIE, VoterCookies
 
 SOURCES_PLACEHOLDER = "Sources appear here with each answer."
@@ -168,22 +170,28 @@ class ChatHandlers:
         return gr.update(choices=generator_choices(self._generators)), finetuned_note(self._generators)
 
 
-def wire_chat(demo: gr.Blocks, ui: ChatLayout, handlers: ChatHandlers, concurrency_limit: int) -> None:
-    """The Chat tab's events."""
+def wire_chat(demo: gr.Blocks, ui: ChatLayout, handlers: ChatHandlers, concurrency_limit: int) -> Any:
+    """The Chat tab's events; returns the answer event (others follow it with `.then`)."""
     inputs = [ui.question, ui.messages, ui.mode, ui.conversation, ui.collection, ui.message_ids]
     outputs = [ui.chatbot, ui.messages, ui.question, ui.sources, ui.conversation, ui.message_ids, ui.status,
                ui.collection]
-    gr.on([ui.send.click, ui.question.submit], handlers.respond, inputs, outputs, concurrency_limit=concurrency_limit,
-          concurrency_id=GENERATION, show_progress="hidden")
+    answered = gr.on([ui.send.click, ui.question.submit], handlers.respond, inputs, outputs,
+                     concurrency_limit=concurrency_limit, concurrency_id=GENERATION, show_progress="hidden")
     ui.chatbot.like(handlers.rate, [ui.message_ids], ui.status, show_progress="hidden")
     cleared = [ui.chatbot, ui.messages, ui.conversation, ui.message_ids, ui.sources, ui.status]
     ui.new_chat.click(handlers.reset, None, cleared, queue=False)
     ui.chatbot.clear(handlers.reset, None, cleared, queue=False)
     demo.load(handlers.generators, None, [ui.mode, ui.missing], show_progress="hidden", queue=False)
+    return answered
 
 
 def build_chat_tab(demo: gr.Blocks, chat: ChatService, generators: Generators, collection: str,
-                   concurrency_limit: int, voters: VoterCookies) -> None:
-    """Components and events of the Chat tab (call inside a `gr.Tab` of `demo`); `collection`: the default."""
+                   concurrency_limit: int, voters: VoterCookies, handoffs: HandoffService | None = None) -> None:
+    """Components and events of the Chat tab (call inside a `gr.Tab` of `demo`); `collection`: the default;
+    `handoffs`: "Talk to a person" under the conversation."""
     layout = chat_layout(generators, collection, chat.chain.limits.question_chars)
-    wire_chat(demo, layout, ChatHandlers(chat, generators, voters, collection), concurrency_limit)
+    offer = handoff_layout() if handoffs is not None else None
+    answered = wire_chat(demo, layout, ChatHandlers(chat, generators, voters, collection), concurrency_limit)
+    if offer is not None and handoffs is not None:
+        wire_handoff(offer, HandoffHandlers(handoffs), answered, layout.conversation, layout.question,
+                     layout.collection, layout.new_chat)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -74,3 +75,21 @@ def cli_env(settings, **extra: str) -> dict[str, str]:
 def run_cli(args: list[str], settings, timeout: float = 300, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "chatbot", *args], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, env=cli_env(settings, **extra), timeout=timeout)
+
+
+@contextmanager
+def worker_process(settings, *args: str, **extra: str) -> Iterator[subprocess.Popen]:
+    """A `ragbot worker` process on the home's database (`extra`: more environment); stopped (SIGTERM, then
+    SIGKILL after 30 s) afterwards if it still runs."""
+    process = subprocess.Popen([sys.executable, "-m", "chatbot", "worker", *args], env=cli_env(settings, **extra),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)

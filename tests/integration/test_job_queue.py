@@ -8,15 +8,12 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
-from tests.integration.private_db import cli_env, private_services, private_settings, run_cli
+from tests.integration.private_db import private_services, private_settings, run_cli, worker_process
 from tests.integration.test_web_ingest import site  # noqa: F401 — the local help center fixture
 
 pytestmark = pytest.mark.integration
@@ -32,22 +29,9 @@ def services(tmp_path_factory: pytest.TempPathFactory, ragbot_home) -> Iterator:
         yield services
 
 
-@contextmanager
-def worker(services, *args: str, **extra: str) -> Iterator[subprocess.Popen]:
+def worker(services, *args: str, **extra: str):
     """A `ragbot worker` process on the test's database; killed afterwards if it still runs."""
-    env = cli_env(services.settings, RAGBOT_WORKER_STALLED_S=str(STALLED_S), **extra)
-    process = subprocess.Popen([sys.executable, "-m", "chatbot", "worker", *args], env=env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+    return worker_process(services.settings, *args, RAGBOT_WORKER_STALLED_S=str(STALLED_S), **extra)
 
 
 def wait_for(services, job_id: int, condition, timeout: float = 120.0):

@@ -31,6 +31,7 @@ def test_only_the_open_routes_are_limited():
     assert route_group("POST", "/v1/chat/completions") == "chat"
     assert route_group("GET", "/api/search") == "search"
     assert route_group("POST", "/api/feedback") == "feedback"
+    assert route_group("POST", "/api/handoffs") == "handoffs"
     assert route_group("POST", "/gradio_api/queue/join") == "ui"
     for method, path in (("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/admin/gradio_api/queue/join"),
                          ("GET", "/api/documents"), ("GET", "/v1/models")):
