@@ -19,7 +19,7 @@ from chatbot.storage.abstention_records import AbstentionRecords
 from chatbot.storage.store import FusionRecords
 
 MIN_QUERIES = 30  # fewer answerable questions than this: the global RAGBOT_RELEVANCE_THRESHOLD applies
-OTHER_COLLECTION_QUERIES = 100  # titles/headings taken from each other collection as unanswerable
+OTHER_COLLECTIONS_QUERIES = 200  # titles/headings of the other collections taken as unanswerable, shared out
 ABSTAIN_SHARE = 0.95  # the share of unanswerable calibration questions the threshold sits above
 ANSWER_SHARE = 0.95  # ... and, with real (QA) questions, the share of answerable ones it must stay below
 
@@ -66,10 +66,12 @@ def _quantiles(scores: Sequence[float]) -> list[float]:
 
 
 def unanswerable_questions(fusion: FusionRecords, records: AbstentionRecords, collection: str) -> list[str]:
-    """The other collections' titles and headings, then the shipped general questions."""
-    others = [text for other in records.other_collections(collection)
-              for text, _ in fusion.pseudo_queries(other, OTHER_COLLECTION_QUERIES)]
-    return others + general_questions()
+    """The other collections' titles and headings (`OTHER_COLLECTIONS_QUERIES` shared out among them, at least
+    10 each), then the shipped general questions."""
+    names = records.other_collections(collection)
+    each = max(10, OTHER_COLLECTIONS_QUERIES // max(len(names), 1))
+    others = [text for other in names for text, _ in fusion.pseudo_queries(other, each)]
+    return others[:OTHER_COLLECTIONS_QUERIES] + general_questions()
 
 
 def calibrate_abstention(retriever: PgRetriever, fusion: FusionRecords, records: AbstentionRecords, limit: int,

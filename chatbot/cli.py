@@ -530,7 +530,8 @@ def eval_abstain(
     qa: Annotated[Path, typer.Option(help="QA JSONL whose questions the collection covers.")],
     collection: CollectionOpt = None,
     split: Annotated[str, typer.Option(help="Which of --qa's questions: all, train or test.")] = "test",
-    ood: Annotated[Path | None, typer.Option(help="QA JSONL of out-of-domain questions (all are asked).")] = None,
+    ood: Annotated[list[Path] | None, typer.Option(help="QA JSONL of out-of-domain questions, all asked "
+                                                   "(repeatable).", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answered-when-answerable and abstained-when-not with the collection's abstention threshold (`ragbot
@@ -543,7 +544,8 @@ def eval_abstain(
         raise _fail(f"unknown split '{split}' ({', '.join(SPLITS)})")
     services = open_services()
     try:
-        answerable, out_of_domain = read_questions(qa, split), read_questions(ood) if ood else []
+        answerable = read_questions(qa, split)
+        out_of_domain = [question for path in ood or [] for question in read_questions(path)]
         name = collection or services.settings.collection
         result = evaluate_abstention(services.chain, name, answerable, out_of_domain)
         result["calibration"] = (services.abstention_records.details(name) or {}).get("source", "global setting")
