@@ -91,10 +91,12 @@ class RagChain:
     """Answers questions from the store with a chosen generator, streaming."""
 
     def __init__(self, settings: Settings, generators: Generators,
-                 retriever_for: Callable[[str], BaseRetriever]) -> None:
+                 retriever_for: Callable[[str], BaseRetriever],
+                 threshold_for: Callable[[str], float] | None = None) -> None:
         self.settings = settings
         self.generators = generators
         self.retriever_for = retriever_for
+        self.threshold_for = threshold_for or (lambda _collection: settings.relevance_threshold)
         self.limits = InputLimits.from_settings(settings)
 
     def retrieve(self, query: str, collection: str) -> list[Document]:
@@ -108,10 +110,14 @@ class RagChain:
             raise GeneratorUnavailable("`extractive` needs a retriever with an embedder")
         return Extractor(embedder, getattr(retriever, "reranker", None))
 
-    def covered(self, documents: Sequence[Document]) -> bool:
-        """At least one chunk the retriever considered (kept or not) is similar enough to the question."""
-        return any(max(d.metadata.get("similarity", 0.0), d.metadata.get("best_similarity", 0.0))
-                   >= self.settings.relevance_threshold for d in documents)
+    def covered(self, documents: Sequence[Document], collection: str | None = None) -> bool:
+        """At least one chunk the retriever considered (kept or not) reaches the collection's abstention threshold
+        (`threshold_for`: calibrated per collection, chatbot/abstention.py; else the global setting)."""
+        if not documents:
+            return False
+        threshold = self.threshold_for(collection or self.settings.collection)
+        return any(max(d.metadata.get("similarity", 0.0), d.metadata.get("best_similarity", 0.0)) >= threshold
+                   for d in documents)
 
     def prompt_cap(self) -> int:
         """Tokens a prompt may have: the context window less the answer's `max_new_tokens`."""
@@ -165,7 +171,7 @@ class RagChain:
             retrieved = self.retrieve(search_query, collection)
             answer.retrieved = retrieved
             answer.retrieval_seconds = time.perf_counter() - started
-            if not self.covered(retrieved):
+            if not self.covered(retrieved, collection):
                 answer.text, answer.not_covered = NOT_COVERED, True
                 answer.seconds = time.perf_counter() - started
                 yield ChainEvent("sources", documents=[])

@@ -533,20 +533,72 @@ def eval_retrieval(
         typer.echo(f"fts / bm25-reference nDCG@10: {summary['fts_vs_reference_ndcg']}")
 
 
-@app.command()
-def calibrate(
+@eval_app.command("abstain")
+def eval_abstain(
+    qa: Annotated[Path, typer.Option(help="QA JSONL whose questions the collection covers.")],
     collection: CollectionOpt = None,
+    split: Annotated[str, typer.Option(help="Which of --qa's questions: all, train or test.")] = "test",
+    ood: Annotated[list[Path] | None, typer.Option(help="QA JSONL of out-of-domain questions, all asked "
+                                                   "(repeatable).", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Calibrate a collection's hybrid fusion now, from its own titles and headings (no labels)."""
+    """Answered-when-answerable and abstained-when-not with the collection's abstention threshold (`ragbot
+    calibrate` sets it); only the coverage check runs, no generation."""
+    from chatbot.abstention_eval import SPLITS, evaluate_abstention, read_questions
+    from chatbot.precision import cpu_report
+    from chatbot.qa_files import QAFileError
+
+    if split not in SPLITS:
+        raise _fail(f"unknown split '{split}' ({', '.join(SPLITS)})")
     services = open_services()
     try:
-        result = services.calibrate_fusion(collection or services.settings.collection, force=True)
-    except db.DatabaseError as exc:
+        answerable = read_questions(qa, split)
+        out_of_domain = [question for path in ood or [] for question in read_questions(path)]
+        name = collection or services.settings.collection
+        result = evaluate_abstention(services.chain, name, answerable, out_of_domain)
+        result["calibration"] = (services.abstention_records.details(name) or {}).get("source", "global setting")
+    except (QAFileError, db.DatabaseError) as exc:
         raise _fail(str(exc)) from exc
     finally:
         services.close()
-    data = asdict(result) if result else {}
+    result["cpu"] = cpu_report(services.settings)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"{result['collection']}: threshold {result['threshold']} ({result['calibration']}); answered "
+               f"{result['answered']}/{result['answerable']} ({result['answered_rate']}), abstained on "
+               f"{result['abstained_ood']}/{result['ood']} out-of-domain ({result['abstained_ood_rate']})")
+
+
+@app.command()
+def calibrate(
+    collection: CollectionOpt = None,
+    qa: Annotated[Path | None, typer.Option(help="Calibrate the abstention threshold from this QA file's "
+                                            "questions instead of the titles and headings.")] = None,
+    split: Annotated[str, typer.Option(help="With --qa: which questions (all, train or test).")] = "train",
+    as_json: JsonOpt = False,
+) -> None:
+    """Calibrate a collection's hybrid fusion and its abstention threshold now, from its own titles and headings
+    (no labels); --qa: the threshold from a QA file's questions."""
+    from chatbot.abstention_eval import read_questions
+    from chatbot.qa_files import QAFileError
+
+    services = open_services()
+    name = collection or services.settings.collection
+    try:
+        questions = (qa.name, read_questions(qa, split)) if qa else None
+        result = services.calibrate_fusion(name, force=True, qa=questions)
+        abstention = services.abstention_records.details(name)
+    except (QAFileError, db.DatabaseError) as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        services.close()
+    data = {**(asdict(result) if result else {}), "abstention": abstention}
+    if abstention and not as_json:
+        typer.echo(f"abstention threshold {abstention['threshold']} (from {abstention['answerable']} answerable"
+                   f" questions ({abstention['source']}) and {abstention['unanswerable']} unanswerable ones)"
+                   if abstention["threshold"] is not None else f"only {abstention['answerable']} answerable questions"
+                   f" (< 30): the global abstention threshold ({services.settings.relevance_threshold}) stays")
     if as_json:
         typer.echo(json.dumps(data))
     elif result and result.lexical_weight is None:

@@ -21,10 +21,10 @@ RAG_PROMPT = ChatPromptTemplate.from_messages(
 )
 PLAIN_PROMPT = ChatPromptTemplate.from_messages([("system", SYSTEM_PLAIN), ("human", "{question}")])
 
-NOT_COVERED = (
-    "I could not find this in the documents I have, so I can't answer it reliably. "
-    "Try rephrasing, or ask about a topic the documentation covers."
-)
+# What every generator answers when the evidence does not support an answer (the chain's coverage check,
+# chatbot/abstention.py): one sentence, no citation, and the way to a person (the Chat's handoff button).
+HANDOFF_LABEL = "Talk to a person"
+NOT_COVERED = f"I couldn't find this in the documents, so I won't guess: use “{HANDOFF_LABEL}” to ask someone."
 
 # A run of citations ("[1]", "[1, 3]", "[1][2]"), not an index into code (`x[0]`): never right after a word, `)`
 # or `]`.

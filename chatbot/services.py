@@ -8,6 +8,7 @@ from functools import cached_property
 
 from psycopg_pool import ConnectionPool
 
+from chatbot.abstention import AbstentionCalibration, calibrate_abstention, threshold_lookup
 from chatbot.chain import RagChain
 from chatbot.chat_service import ChatService
 from chatbot.cluster.in_flight import AnswersInFlight
@@ -24,6 +25,7 @@ from chatbot.queue.service import JobQueue
 from chatbot.retriever import Mode, PgRetriever
 from chatbot.settings import Settings
 from chatbot.storage import db
+from chatbot.storage.abstention_records import AbstentionRecords
 from chatbot.storage.adapter_registry import AdapterRegistry
 from chatbot.storage.conversations import ConversationStore
 from chatbot.storage.handoffs import HandoffStore
@@ -161,10 +163,13 @@ class Services:
     def fusion_records(self) -> FusionRecords:
         return FusionRecords(self.pool)
 
-    def calibrate_fusion(self, collection: str, *, force: bool = False) -> Calibration | None:
-        """Calibrate `collection`'s hybrid fusion when it is new or changed much (or `force`); None when skipped."""
+    def calibrate_fusion(self, collection: str, *, force: bool = False,
+                         qa: tuple[str, list[str]] | None = None) -> Calibration | None:
+        """Calibrate `collection`'s hybrid fusion when it is new or changed much (or `force`), and its abstention
+        threshold with it (from `qa` when given, see `calibrate_abstention`); None when skipped."""
         if self.settings.calibration_queries == 0 or not (force or is_stale(self.fusion_records, collection)):
             return None
+        self.calibrate_abstention(collection, qa)
         if not force and self.embedder_for(collection).identity.model.startswith(TUNED_PREFIX):
             # A tuned embedder has learnt these very titles: they would favour its vectors (measured on git-docs:
             # the weight fell 0.5 → 0.2 and hybrid nDCG@10 0.613 → 0.589), so the base's calibration stays.
@@ -172,6 +177,21 @@ class Services:
         calibration = calibrate(self.retriever(collection), self.fusion_records, self.settings.calibration_queries)
         log.info("fusion of '%s': lexical weight %s from %d titles/headings", collection,
                  calibration.lexical_weight, calibration.queries)
+        return calibration
+
+    @cached_property
+    def abstention_records(self) -> AbstentionRecords:
+        return AbstentionRecords(self.pool)
+
+    def calibrate_abstention(self, collection: str,
+                             qa: tuple[str, list[str]] | None = None) -> AbstentionCalibration:
+        """Calibrate `collection`'s abstention threshold now: label-free, or from `qa` (a file's name, its
+        questions)."""
+        calibration = calibrate_abstention(self.retriever(collection), self.fusion_records, self.abstention_records,
+                                           self.settings.calibration_queries, qa)
+        log.info("abstention of '%s': threshold %s from %d answerable (%s) and %d unanswerable questions",
+                 collection, calibration.threshold, calibration.answerable, calibration.source,
+                 calibration.unanswerable)
         return calibration
 
     @cached_property
@@ -184,7 +204,8 @@ class Services:
 
     @cached_property
     def chain(self) -> RagChain:
-        return RagChain(self.settings, self.generators, lambda collection: self.retriever(collection))
+        return RagChain(self.settings, self.generators, lambda collection: self.retriever(collection),
+                        threshold_lookup(lambda: self.abstention_records, self.settings.relevance_threshold))
 
     @cached_property
     def conversations(self) -> ConversationStore:

@@ -36,12 +36,12 @@ def submit_probe(jobs: JobQueue, queued_by: str, steps: int = 3, seconds: float 
 
 @task("calibration")
 def calibration(services: Any, progress: Progress, collection: str) -> dict[str, Any]:
-    progress(0.0, f"calibrating the fusion of '{collection}' from its titles and headings")
+    progress(0.0, f"calibrating the fusion and abstention of '{collection}' from its titles and headings")
     result = services.calibrate_fusion(collection, force=True)
     if result is None:
         return {"collection": collection, "calibrated": False}
     return {"collection": collection, "calibrated": True, "lexical_weight": result.lexical_weight,
-            "queries": result.queries}
+            "queries": result.queries, "abstain_threshold": services.abstention_records.threshold(collection)}
 
 
 def submit_calibration(jobs: JobQueue, collection: str, queued_by: str) -> JobRecord:

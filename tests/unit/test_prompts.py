@@ -38,5 +38,6 @@ def test_citation_validity():
     assert not citations_valid("[0] is no source", 2)
 
 
-def test_not_covered_reply_is_a_full_sentence():
-    assert NOT_COVERED.endswith(".") and "documents" in NOT_COVERED
+def test_not_covered_reply_is_one_sentence_citing_nothing_and_offering_a_person():
+    assert NOT_COVERED.endswith(".") and NOT_COVERED.count(". ") == 0 and "documents" in NOT_COVERED
+    assert "Talk to a person" in NOT_COVERED and not cited_numbers(NOT_COVERED)

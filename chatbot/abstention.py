@@ -1,0 +1,106 @@
+"""Calibrated abstention, per collection: the best cosine similarity a question's retrieved chunks must reach
+before a generator answers it. Below it every generator says the documents do not cover the question.
+
+Calibrated without labels from the store itself: the collection's titles and headings are the answerable
+questions; the other collections' titles and headings and a shipped set of general questions
+(`chatbot/data/general_questions.txt`) are the unanswerable ones. With a QA file, its questions are the
+answerable ones instead. See `pick_threshold` for the rule and docs/abstention.md for what it measured."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib.resources import files
+
+import numpy as np
+
+from chatbot.retriever import PgRetriever
+from chatbot.storage.abstention_records import AbstentionRecords
+from chatbot.storage.store import FusionRecords
+
+MIN_QUERIES = 30  # fewer answerable questions than this: the global RAGBOT_RELEVANCE_THRESHOLD applies
+OTHER_COLLECTIONS_QUERIES = 200  # titles/headings of the other collections taken as unanswerable, shared out
+ABSTAIN_SHARE = 0.95  # the share of unanswerable calibration questions the threshold sits above
+ANSWER_SHARE = 0.95  # ... and, with real (QA) questions, the share of answerable ones it must stay below
+
+
+@dataclass(frozen=True)
+class AbstentionCalibration:
+    collection: str
+    threshold: float | None  # None: too few answerable questions, the global setting applies
+    source: str  # "titles" (label-free) or the QA file's name
+    answerable: int
+    unanswerable: int
+    answerable_kept: float | None = None  # share of the calibration's answerable questions at or over it
+    unanswerable_abstained: float | None = None  # share of its unanswerable ones under it
+    quantiles: dict[str, list[float]] = field(default_factory=dict)
+
+
+def general_questions() -> list[str]:
+    """The shipped general-domain questions (cooking, travel, sports, ... other software), one a line."""
+    text = files("chatbot").joinpath("data", "general_questions.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def best_similarity(retriever: PgRetriever, question: str) -> float:
+    """The best cosine similarity between `question` and any candidate chunk of either arm: what the chain's
+    coverage check compares with the threshold (a document's `best_similarity`)."""
+    vector_hits, lexical_hits = retriever.arms(question)
+    return max((hit.similarity for hit, _ in (*vector_hits, *lexical_hits)), default=0.0)
+
+
+def pick_threshold(answerable: Sequence[float], unanswerable: Sequence[float], *, labelled: bool) -> float:
+    """The threshold: the `ABSTAIN_SHARE` quantile of the unanswerable scores, so that about that share of
+    questions like them is refused. Label-free, the answerable side (titles and headings, which share their
+    very words with the chunks and so score far higher than users' questions) only caps it: it never rises over
+    the score of the weakest tenth of them. With real questions (`labelled`), it never rises over the score that
+    keeps `ANSWER_SHARE` of them answered: answering a covered question matters more than refusing an off-topic
+    one, which the prompt still tells the generator to decline."""
+    floor = float(np.quantile(unanswerable, ABSTAIN_SHARE))
+    cap = float(np.quantile(answerable, 1 - ANSWER_SHARE if labelled else 0.1))
+    return round(min(floor, cap), 4)
+
+
+def _quantiles(scores: Sequence[float]) -> list[float]:
+    return [round(float(q), 4) for q in np.quantile(scores, (0.05, 0.25, 0.5, 0.75, 0.95))]
+
+
+def unanswerable_questions(fusion: FusionRecords, records: AbstentionRecords, collection: str) -> list[str]:
+    """The other collections' titles and headings (`OTHER_COLLECTIONS_QUERIES` shared out among them, at least
+    10 each), then the shipped general questions."""
+    names = records.other_collections(collection)
+    each = max(10, OTHER_COLLECTIONS_QUERIES // max(len(names), 1))
+    others = [text for other in names for text, _ in fusion.pseudo_queries(other, each)]
+    return others[:OTHER_COLLECTIONS_QUERIES] + general_questions()
+
+
+def calibrate_abstention(retriever: PgRetriever, fusion: FusionRecords, records: AbstentionRecords, limit: int,
+                         qa: tuple[str, Sequence[str]] | None = None) -> AbstentionCalibration:
+    """Score the answerable questions (up to `limit` titles/headings, or `qa`'s (name, questions)) and the
+    unanswerable ones against the collection, and record `pick_threshold`'s choice."""
+    collection = retriever.collection
+    source, answerable_texts = qa or ("titles", [t for t, _ in fusion.pseudo_queries(collection, limit)])
+    if len(answerable_texts) < MIN_QUERIES:
+        calibration = AbstentionCalibration(collection, None, source, len(answerable_texts), 0)
+    else:
+        answerable = [best_similarity(retriever, text) for text in answerable_texts]
+        unanswerable = [best_similarity(retriever, text)
+                        for text in unanswerable_questions(fusion, records, collection)]
+        threshold = pick_threshold(answerable, unanswerable, labelled=qa is not None)
+        calibration = AbstentionCalibration(
+            collection, threshold, source, len(answerable), len(unanswerable),
+            round(float(np.mean(np.array(answerable) >= threshold)), 4),
+            round(float(np.mean(np.array(unanswerable) < threshold)), 4),
+            {"answerable": _quantiles(answerable), "unanswerable": _quantiles(unanswerable)})
+    records.record(collection, calibration.threshold, asdict(calibration))
+    return calibration
+
+
+def threshold_lookup(records: Callable[[], AbstentionRecords], default: float) -> Callable[[str], float]:
+    """collection → its calibrated threshold, else `default` (the global setting)."""
+
+    def threshold(collection: str) -> float:
+        calibrated = records().threshold(collection)
+        return default if calibrated is None else calibrated
+
+    return threshold
