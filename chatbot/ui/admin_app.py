@@ -1,7 +1,7 @@
 """The admin Blocks (mounted at /admin behind a login), in tabs: Documents (upload, list, delete, collection
 stats), Monitor (usage and votes over time), Fine-tuning (train an adapter in the background, choose the active
-one), Embedders (each collection's embedder; tune one on the store, switch), Evaluation (the 2×2 as a
-job, saved reports) and Jobs (every job in the database, with cancel)."""
+one), Embedders (each collection's embedder; tune one on the store, switch), Gaps (what the documents are missing),
+Evaluation (the 2×2 as a job, saved reports) and Jobs (every job in the database, with cancel)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from chatbot.gap_report import GapFinder
 from chatbot.queue.builtin_tasks import submit_uploads
 from chatbot.queue.service import JobQueue
 from chatbot.services import Services
@@ -28,6 +29,7 @@ from chatbot.ui.formatting import (
     ingest_outcome,
     stats_rows,
 )
+from chatbot.ui.gaps_tab import build_gaps_tab
 from chatbot.ui.jobs_tab import JobsHandlers, build_jobs_tab, ui_user
 from chatbot.ui.monitor_tab import build_monitor_tab
 from chatbot.ui.training_tab import TrainingHandlers, build_training_tab
@@ -156,6 +158,8 @@ def build_admin_app(services: Services) -> gr.Blocks:
                 build_embedders_tab(admin, embedders)
             with gr.Tab("Monitor", id="monitor-tab"):
                 build_monitor_tab(admin, services.pool)
+            with gr.Tab("Gaps", id="gaps-tab") as gaps_tab:
+                build_gaps_tab(admin, gaps_tab, GapFinder.from_services(services))
             with gr.Tab("Evaluation", id="evaluation-tab"):
                 build_evaluation_tab(admin, evaluation)
             with gr.Tab("Jobs", id="jobs-tab"):
