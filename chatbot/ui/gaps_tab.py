@@ -39,8 +39,8 @@ def gaps_summary(clusters: Sequence[GapCluster], days: int) -> str:
     missing = sum(not c.covered for c in clusters)
     questions = sum(len(c.questions) for c in clusters)
     return (f"**Last {days} days (UTC):** {len(clusters)} topics from {questions} distinct questions · "
-            f"**{missing} still missing**, {len(clusters) - missing} covered now (every question's best match at "
-            f"least the collection's threshold, {clusters[0].threshold:g}).")
+            f"**{missing} still missing**, {len(clusters) - missing} covered now (every question's best match reaches "
+            "its collection's coverage threshold).")
 
 
 def cluster_html(cluster: GapCluster) -> str:
@@ -49,8 +49,8 @@ def cluster_html(cluster: GapCluster) -> str:
         f"<li>{html.escape(q.question.question)} <span class=\"rb-meta\">— asked {q.question.occurrences}×, "
         f"{html.escape(', '.join(REASONS.get(r, r) for r in q.question.reasons))}; best similarity now "
         f"{q.best_similarity:.2f} ({'covered' if q.covered else 'missing'})</span></li>" for q in cluster.questions)
-    head = (f'<div class="rb-sources-heading">{html.escape(cluster.status)} · {cluster.count} times asked · '
-            f'threshold {cluster.threshold:g}</div><ul class="rb-gap-questions">{items}</ul>')
+    head = (f'<div class="rb-sources-heading">{html.escape(cluster.status)} · asked {cluster.count}× · '
+            f'coverage threshold {cluster.threshold:g}</div><ul class="rb-gap-questions">{items}</ul>')
     documents = [(n, Document(page_content=s.snippet, metadata={"title": s.title, "source": s.source,
                                                               "heading": s.where, "similarity": s.similarity}))
                  for n, s in enumerate(cluster.sources, 1)]

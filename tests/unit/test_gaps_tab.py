@@ -30,7 +30,7 @@ def test_rows_show_status_counts_and_the_closest_document():
 def test_summary_counts_missing_and_covered_topics():
     text = gaps_summary([cluster(False), cluster(True), cluster(False)], 30)
     assert "3 topics from 3 distinct questions" in text and "**2 still missing**, 1 covered now" in text
-    assert "threshold" in text and "0.5" in text
+    assert "coverage threshold" in text
     assert "no question" in gaps_summary([], 7)
 
 
@@ -39,7 +39,7 @@ def test_detail_escapes_questions_and_documents():
     assert "<img" not in shown and "<script>" not in shown and "<b>reset" not in shown and "<b>the" not in shown
     assert "&lt;img src=x onerror=alert(1)&gt;" in shown and "&lt;script&gt;Guide" in shown
     assert "asked 3×, handed off, voted down" in shown and "best similarity now 0.42 (missing)" in shown
-    assert "Closest documents now" in shown and "still missing" in shown
+    assert "Closest documents now" in shown and "still missing · asked 3× · coverage threshold 0.5" in shown
 
 
 def test_the_tab_builds_inside_blocks():
