@@ -371,9 +371,12 @@ def gaps(
     asked first), each retrieved again now: 'covered now' or 'still missing', with the closest documents."""
     from chatbot.gap_report import GapFinder
 
+    try:
+        clusters = _fetch(lambda services: GapFinder.from_services(services).report(days, collection))
+    except db.DatabaseError as exc:  # the database is away, or a collection's vectors are another embedder's
+        raise _fail(str(exc)) from exc
     _print_listing(
-        _fetch(lambda services: GapFinder.from_services(services).report(days, collection)), as_json,
-        lambda c: c.to_json(),
+        clusters, as_json, lambda c: c.to_json(),
         ("count", "status", "topic", "questions", "last seen (UTC)", "collection", "closest document"),
         lambda c: (str(c.count), c.status, escape(c.label), str(len(c.questions)),
                    c.last_seen.strftime("%Y-%m-%d %H:%M"), escape(c.collection),

@@ -131,28 +131,35 @@ class GapTopics:
         self.threshold = threshold
 
     def topic_of(self, question: str, collection: str) -> TopicRef | None:
-        """The topic of `collection` that `question` belongs to: its own when it is one of the gap questions,
-        else the nearest by the clustering's linkage under the threshold (`gaps.nearest_topic`); None when none."""
-        found = self.collections.get(collection)
-        if found is None or not found.topics:
-            return None
-        member = {_key(q.question): i for i, q in enumerate(found.questions)}.get(_key(question))
-        if member is not None:
-            index = next(n for n, t in enumerate(found.topics) if member in t.members)
-        else:
-            vector = np.asarray(found.retriever.embedder.encode([question])[0], dtype=np.float64)
-            index = nearest_topic(vector, found.vectors, found.topics, self.threshold)
-            if index is None:
-                return None
-        topic = found.topics[index]
-        return TopicRef(topic.topic_id(found.questions), topic.label(found.questions))
+        """The topic of `collection` that `question` belongs to (see `topics_of`); None when none."""
+        return self.topics_of([(question, collection)])[0]
+
+    def topics_of(self, asked: Sequence[tuple[str, str]]) -> list[TopicRef | None]:
+        """For each (question, collection), e.g. a stored message's: the topic of that collection it belongs to,
+        its own when it is one of the gap questions, else the nearest by the clustering's linkage under the
+        threshold (`gaps.nearest_topic`), or None. New questions are embedded in one batch per collection."""
+        refs: list[TopicRef | None] = [None] * len(asked)
+        for name, found in self.collections.items():
+            member = {_key(q.question): i for i, q in enumerate(found.questions)}
+            topic_of_member = {i: n for n, t in enumerate(found.topics) for i in t.members}
+            mine = [i for i, (_, collection) in enumerate(asked) if collection == name]
+            new = [i for i in mine if _key(asked[i][0]) not in member]
+            vectors = found.retriever.embedder.encode([asked[i][0] for i in new]) if new else np.empty((0, 0))
+            nearest = {i: nearest_topic(np.asarray(v, dtype=np.float64), found.vectors, found.topics, self.threshold)
+                       for i, v in zip(new, vectors, strict=True)}
+            for i in mine:
+                index = nearest[i] if i in nearest else topic_of_member[member[_key(asked[i][0])]]
+                if index is not None:
+                    topic = found.topics[index]
+                    refs[i] = TopicRef(topic.topic_id(found.questions), topic.label(found.questions))
+        return refs
 
 
 def closest_sources(documents: Sequence[Document], limit: int = SOURCES_SHOWN) -> tuple[ClosestSource, ...]:
     """The documents of these retrieved chunks, each by its most similar chunk, closest first."""
     best: dict[int, Document] = {}
     for doc in documents:
-        document_id = doc.metadata.get("document_id")
+        document_id = int(doc.metadata["document_id"])
         held = best.get(document_id)
         if held is None or doc.metadata.get("similarity", 0.0) > held.metadata.get("similarity", 0.0):
             best[document_id] = doc

@@ -83,8 +83,7 @@ def build_gaps_tab(demo: gr.Blocks, tab: gr.Tab, finder: GapFinder) -> None:
             return notice_html(PICK_HINT)
         return cluster_html(found[row])
 
-    hidden = {"api_visibility": "private"}  # UI-only: not advertised on the login page or to API clients
-    outputs = [summary, table, clusters, detail]
-    gr.on([refresh.click, period.change, collection.submit, tab.select], load, [period, collection], outputs,
-          **hidden)
-    table.select(pick, clusters, detail, **hidden)
+    # UI-only events (api_visibility private): not advertised on the login page or to API clients
+    gr.on([refresh.click, period.change, collection.submit, tab.select], load, [period, collection],
+          [summary, table, clusters, detail], api_visibility="private")
+    table.select(pick, clusters, detail, api_visibility="private")

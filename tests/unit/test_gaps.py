@@ -146,3 +146,6 @@ def test_a_report_ranks_topics_and_says_which_are_covered_now(monkeypatch):
         c.topic_id for c in clusters if QUESTIONS[9] in c.to_json()["questions"])
     assert topics.topic_of("solar: is my inverter supported?", "c").label in TOPICS["solar"]
     assert topics.topic_of("unrelated", "c") is None and topics.topic_of(QUESTIONS[0], "other") is None
+    batch = topics.topics_of([("solar: inverter?", "c"), (QUESTIONS[4], "c"), ("unrelated", "c"), ("x", "other")])
+    assert [ref.label in TOPICS["solar"] if ref else None for ref in batch] == [True, False, None, None]
+    assert batch[1] == topics.topic_of(QUESTIONS[5], "c")
