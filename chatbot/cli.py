@@ -369,10 +369,8 @@ def gaps(
 ) -> None:
     """What the documents are missing: questions voted down, abstained on or handed off, grouped by topic (most
     asked first), each retrieved again now: 'covered now' or 'still missing', with the closest documents."""
-    from chatbot.gap_report import GapFinder
-
     try:
-        clusters = _fetch(lambda services: GapFinder.from_services(services).report(days, collection))
+        clusters = _fetch(lambda services: services.gap_finder.report(days, collection))
     except db.DatabaseError as exc:  # the database is away, or a collection's vectors are another embedder's
         raise _fail(str(exc)) from exc
     _print_listing(

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
     from chatbot.retriever import PgRetriever
-    from chatbot.services import Services
     from chatbot.settings import Settings
 
 COVERED, MISSING = "covered now", "still missing"
@@ -180,10 +179,6 @@ class GapFinder:
                  threshold_for: Callable[[str], float], distance_threshold: float = DISTANCE_THRESHOLD) -> None:
         self.pool, self.retriever_for, self.threshold_for = pool, retriever_for, threshold_for
         self.distance_threshold = distance_threshold
-
-    @classmethod
-    def from_services(cls, services: Services) -> GapFinder:
-        return cls(services.pool, services.retriever, lambda c: coverage_threshold(services.settings, c))
 
     def topics(self, days: int = 30, collection: str | None = None, limit: int = DEFAULT_LIMIT) -> GapTopics:
         """The gap topics of the period (of `collection`, or of every collection with gap questions)."""

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import gradio as gr
 
-from chatbot.gap_report import GapFinder
 from chatbot.queue.builtin_tasks import submit_uploads
 from chatbot.queue.service import JobQueue
 from chatbot.services import Services
@@ -159,7 +158,7 @@ def build_admin_app(services: Services) -> gr.Blocks:
             with gr.Tab("Monitor", id="monitor-tab"):
                 build_monitor_tab(admin, services.pool)
             with gr.Tab("Gaps", id="gaps-tab") as gaps_tab:
-                build_gaps_tab(admin, gaps_tab, GapFinder.from_services(services))
+                build_gaps_tab(admin, gaps_tab, services.gap_finder)
             with gr.Tab("Evaluation", id="evaluation-tab"):
                 build_evaluation_tab(admin, evaluation)
             with gr.Tab("Jobs", id="jobs-tab"):

@@ -10,14 +10,16 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from langchain_core.documents import Document
 
-from chatbot.gap_report import GapCluster, GapFinder
 from chatbot.storage.monitoring import PERIODS
 from chatbot.ui.formatting import notice_html, sources_html
+
+if TYPE_CHECKING:  # scikit-learn (under gap_report) loads at the first report, not with the admin app
+    from chatbot.gap_report import GapCluster, GapFinder
 
 DEFAULT_DAYS = 30
 GAP_HEADERS = ["status", "times asked", "questions", "topic", "last seen (UTC)", "collection", "closest document"]

@@ -111,6 +111,7 @@ def test_cli_lists_the_clusters_as_json(settings, services, gap_collection):
     assert result.returncode == 0, result.stderr
     clusters = json.loads(result.stdout)
     expected = GapFinder(services.pool, services.retriever, lambda collection: THRESHOLD).report(7, gap_collection)
+    assert services.gap_finder.threshold_for(gap_collection) == settings.relevance_threshold  # what the CLI reads
     assert [(c["count"], c["covered"], c["topic"]) for c in clusters] == [
         (c.count, c.covered, c.topic_id) for c in expected]
     solar = next(c for c in clusters if keys(c["questions"]) == keys(list(TOPICS["solar"])))
