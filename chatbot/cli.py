@@ -360,6 +360,27 @@ def reembed(collection: CollectionOpt = None) -> None:
     typer.echo(f"re-embedded {count} chunks of '{name}' with {services.embedder.identity}")
 
 
+@app.command("gaps")
+def gaps(
+    collection: Annotated[str | None, typer.Option("--collection", "-c", help="Only this collection "
+                                                   "(default: every collection with gap questions).")] = None,
+    days: Annotated[int, typer.Option(min=1, help="Whole UTC days, ending today.")] = 30,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the documents are missing: questions voted down, abstained on or handed off, grouped by topic (most
+    asked first), each retrieved again now: 'covered now' or 'still missing', with the closest documents."""
+    try:
+        clusters = _fetch(lambda services: services.gap_finder.report(days, collection))
+    except db.DatabaseError as exc:  # the database is away, or a collection's vectors are another embedder's
+        raise _fail(str(exc)) from exc
+    _print_listing(
+        clusters, as_json, lambda c: c.to_json(),
+        ("count", "status", "topic", "questions", "last seen (UTC)", "collection", "closest document"),
+        lambda c: (str(c.count), c.status, escape(c.label), str(len(c.questions)),
+                   c.last_seen.strftime("%Y-%m-%d %H:%M"), escape(c.collection),
+                   escape(f"{c.sources[0].title} ({c.sources[0].similarity:.2f})") if c.sources else "-"))
+
+
 # --- benchmarks ----------------------------------------------------------------------------------
 
 

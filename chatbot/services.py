@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from psycopg_pool import ConnectionPool
 
@@ -34,6 +35,9 @@ from chatbot.storage.web_store import WebSources
 from ingestion.chunking import Chunker
 from ingestion.pipeline import Ingestor
 from ingestion.web_sync import WebSync
+
+if TYPE_CHECKING:
+    from chatbot.gap_report import GapFinder
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +214,14 @@ class Services:
     @cached_property
     def conversations(self) -> ConversationStore:
         return ConversationStore(self.pool)
+
+    @cached_property
+    def gap_finder(self) -> GapFinder:
+        """Gaps (Admin → Gaps, `ragbot gaps`): each collection's retriever and coverage threshold. Imported here:
+        scikit-learn takes seconds to import, and only gaps need it."""
+        from chatbot.gap_report import GapFinder, coverage_threshold
+
+        return GapFinder(self.pool, self.retriever, lambda collection: coverage_threshold(self.settings, collection))
 
     @cached_property
     def chat(self) -> ChatService:

@@ -1,5 +1,5 @@
 """`ragbot votes`: blind-vote win rates with their 95 % Wilson intervals, the further votes needed and the
-verdict, optionally split per collection, for scripts (`--json`) and people (a table)."""
+verdict, optionally split per collection or per gap topic, for scripts (`--json`) and people (a table)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,23 @@ from chatbot.cli_services import open_services
 from chatbot.storage.monitoring import MAX_DAYS, Monitor
 from chatbot.tables import print_table
 
+SPLITS = (*GROUPINGS, "topic")  # topic: the gap topic of the vote's question (`ragbot gaps`)
+
 
 def votes(
-    by: Annotated[str | None, typer.Option("--by", help=f"Split the votes: {', '.join(GROUPINGS)}.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help=f"Split the votes: {', '.join(SPLITS)}.")] = None,
     days: Annotated[int, typer.Option(min=1, max=MAX_DAYS, help="Votes cast in the last N UTC days.")] = 90,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Blind-vote win rates per generator and opponent (ties count half), with the 95 % Wilson interval, the votes
     still needed at the observed rate to tell them apart, and 'better' only when the interval leaves out 50 %."""
-    if by is not None and by not in GROUPINGS:
-        raise typer.BadParameter(f"unknown grouping '{by}' (choose from {', '.join(GROUPINGS)})", param_hint="--by")
+    if by is not None and by not in SPLITS:
+        raise typer.BadParameter(f"unknown grouping '{by}' (choose from {', '.join(SPLITS)})", param_hint="--by")
     services = open_services()
     try:
-        rates = Monitor(services.pool).win_rates(days, by)
+        monitor = Monitor(services.pool)
+        grouping = services.gap_finder.vote_topics(monitor.blind_votes(days), days) if by == "topic" else by
+        rates = monitor.win_rates(days, grouping)
     finally:
         services.close()
     summaries = [win_rate_summary(r) for r in rates]

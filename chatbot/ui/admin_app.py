@@ -1,7 +1,8 @@
 """The admin Blocks (mounted at /admin behind a login), in tabs: Documents (upload, list, delete, collection
 stats), Monitor (usage and votes over time), Fine-tuning (train an adapter in the background, choose the active
-one), Embedders (each collection's embedder; tune one on the store, switch), Evaluation (the 2×2 as a
-job, saved reports), Handoffs (to a person: answer, review) and Jobs (every job in the database, with cancel)."""
+one), Embedders (each collection's embedder; tune one on the store, switch), Gaps (what the documents are missing),
+Evaluation (the 2×2 as a job, saved reports), Handoffs (to a person: answer, review) and Jobs (every job in the
+database, with cancel)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from chatbot.ui.formatting import (
     ingest_outcome,
     stats_rows,
 )
+from chatbot.ui.gaps_tab import build_gaps_tab
 from chatbot.ui.handoffs_tab import HandoffsHandlers, build_handoffs_tab
 from chatbot.ui.jobs_tab import JobsHandlers, build_jobs_tab, ui_user
 from chatbot.ui.monitor_tab import build_monitor_tab
@@ -156,7 +158,10 @@ def build_admin_app(services: Services) -> gr.Blocks:
             with gr.Tab("Embedders", id="embedders-tab"):
                 build_embedders_tab(admin, embedders)
             with gr.Tab("Monitor", id="monitor-tab"):
-                build_monitor_tab(admin, services.pool)
+                build_monitor_tab(admin, services.pool,
+                                  topics=lambda votes, days: services.gap_finder.vote_topics(votes, days))
+            with gr.Tab("Gaps", id="gaps-tab") as gaps_tab:
+                build_gaps_tab(admin, gaps_tab, services.gap_finder)
             with gr.Tab("Evaluation", id="evaluation-tab"):
                 build_evaluation_tab(admin, evaluation)
             with gr.Tab("Handoffs", id="handoffs-tab"):

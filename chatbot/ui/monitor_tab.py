@@ -7,7 +7,7 @@ and sources are untrusted: tables show plain text, sources go through `formattin
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ import pandas as pd
 from langchain_core.documents import Document
 from psycopg_pool import ConnectionPool
 
-from chatbot.ab_grouping import Grouping
+from chatbot.ab_grouping import BlindVote, Grouping
 from chatbot.storage.monitoring import (
     PERIODS,
     BadQuestion,
@@ -38,6 +38,8 @@ from chatbot.ui.formatting import (
     win_rate_points,
     win_rate_rows,
 )
+
+TopicsFor = Callable[[Sequence[BlindVote], int], Grouping]  # the period's blind votes and days → a vote's gap topic
 
 DEFAULT_DAYS = 30
 THUMBS_HEADERS = ["generator", "thumbs up", "thumbs down", "votes", "up share"]
@@ -88,15 +90,15 @@ def worst_rows(questions: Sequence[BadQuestion]) -> list[list[Any]]:
     return [[q.down, q.up, q.question, q.generator, str(q.conversation_id), str(q.message_id)] for q in questions]
 
 
-def split_choices(topics: Grouping | None) -> list[tuple[str, str]]:
+def split_choices(topics: TopicsFor | None) -> list[tuple[str, str]]:
     """The ways to split the blind votes: not at all, by collection, and by gap topic when topics are wired."""
     return [("all votes", ""), ("per collection", "collection"), *([("per gap topic", "topic")] if topics else [])]
 
 
-def win_rate_table(monitor: Monitor, days: int, split: str, topics: Grouping | None) -> tuple[list, pd.DataFrame]:
+def win_rate_table(monitor: Monitor, days: int, split: str, topics: TopicsFor | None) -> tuple[list, pd.DataFrame]:
     """The win rates (for the chart, unsplit) and the table, split as chosen."""
     rates = monitor.win_rates(days)
-    by = topics if split == "topic" and topics else (split or None)
+    by = topics(monitor.blind_votes(days), days) if split == "topic" and topics else (split or None)
     if by is None:
         return rates, pd.DataFrame(win_rate_rows(rates), columns=WIN_RATE_HEADERS)
     return rates, pd.DataFrame(win_rate_rows(monitor.win_rates(days, by), grouped=True),
@@ -162,9 +164,9 @@ def conversation_view(monitor: Monitor, conversation: str, message: str) -> tupl
 # --- the tab -------------------------------------------------------------------------------------
 
 
-def build_monitor_tab(demo: gr.Blocks, pool: ConnectionPool, topics: Grouping | None = None) -> None:
-    """Components and events of the Monitor tab (call inside a `gr.Tab` of `demo`); `topics` maps a blind vote
-    to its gap topic, to split the win rates by topic."""
+def build_monitor_tab(demo: gr.Blocks, pool: ConnectionPool, topics: TopicsFor | None = None) -> None:
+    """Components and events of the Monitor tab (call inside a `gr.Tab` of `demo`); `topics` groups the period's
+    blind votes by gap topic (`GapFinder.vote_topics`), to split the win rates by topic."""
     with gr.Row(equal_height=True):
         period = gr.Radio([(f"{d} days", d) for d in PERIODS], value=DEFAULT_DAYS, label="Period", scale=3,
                           elem_id="monitor-period")

@@ -63,9 +63,9 @@ def test_win_rates_split_per_collection_and_topic(services, votes):
     _, table = win_rate_table(monitor, 7, "collection", None)
     row = table[(table["group"] == one) & (table["generator"] == g1)].iloc[0]
     assert (row["95% interval"], row["verdict"]) == ("52%–95%", "better")
-    _, by_topic_table = win_rate_table(monitor, 7, "topic", topic)
+    _, by_topic_table = win_rate_table(monitor, 7, "topic", lambda votes, days: topic)
     assert "battery" in set(by_topic_table["group"])
-    _, unsplit = win_rate_table(monitor, 7, "", topic)
+    _, unsplit = win_rate_table(monitor, 7, "", lambda votes, days: topic)
     assert "group" not in unsplit.columns and g1 in set(unsplit["generator"])
 
 
