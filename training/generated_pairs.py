@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from chatbot.corpus import Corpus
     from chatbot.settings import Settings
 
+EXAMPLES = 8  # kept questions shown in the manifest
 MIN_WORDS = 12  # shorter chunks (a heading, a code line) give no question worth asking
 
 
@@ -28,9 +29,9 @@ class Generated:
     written: int  # outputs that were a question
     seconds: float  # writing the questions
 
-    def to_json(self) -> dict[str, float | int]:
+    def to_json(self) -> dict[str, object]:
         return {"chunks": self.chunks, "written": self.written, "kept": len(self.pairs),
-                "seconds": round(self.seconds, 1)}
+                "seconds": round(self.seconds, 1), "examples": [p.query for p in self.pairs[:EXAMPLES]]}
 
 
 def sample_passages(texts: Sequence[str], count: int, seed: int) -> list[str]:

@@ -1,7 +1,8 @@
 """Questions written from chunks by the bundled generator (doc2query / Promptagator style), for tuning the
 embedder without labels: each chunk is shown to the model, which writes one short question it answers.
 
-Greedy, short, batched (left-padded `generate`) on the CPU; a passage is cut to `PASSAGE_TOKENS` tokens so a
+Two worked examples (few-shot, as Promptagator) precede each chunk. Greedy, short, batched (left-padded
+`generate`) on the CPU; a passage is cut to `PASSAGE_TOKENS` tokens so a
 batch's cost stays bounded. What comes back is cleaned to one line ending in '?' (else dropped).
 """
 
@@ -17,6 +18,14 @@ MAX_NEW_TOKENS = 20
 BATCH = 16
 INSTRUCTION = "What question does this text answer? Write only the question."
 PREFILL = "Question:"
+# Two worked examples from outside any corpus: without them the 135M model mostly echoes the instruction
+# (measured on 16 git-docs chunks: 3 questions of 16 before, 16 of 16 with them).
+SHOTS = (
+    ("The kettle switches itself off when the water boils. To descale it, fill it with equal parts vinegar and "
+     "water, boil, and rinse twice.", "How do I descale my kettle?"),
+    ("Passwords must be at least 12 characters long. An account is locked for 15 minutes after five failed "
+     "logins.", "What happens after too many failed logins?"),
+)
 _LEAD = re.compile(r"^\s*(question\s*\d*\s*[:.)-]|q\s*[:.)-]|\d+\s*[.)-])\s*", re.IGNORECASE)
 
 
@@ -53,7 +62,11 @@ class QuestionWriter:
     def _prompt(self, passage: str) -> str:
         ids = self.tokenizer(passage, add_special_tokens=False)["input_ids"][:PASSAGE_TOKENS]
         cut = self.tokenizer.decode(ids)
-        chat = [{"role": "user", "content": f"Text: {cut}\n\n{INSTRUCTION}"}]
+        chat = []
+        for text, question in SHOTS:
+            chat += [{"role": "user", "content": f"Text: {text}\n\n{INSTRUCTION}"},
+                     {"role": "assistant", "content": f"{PREFILL} {question}"}]
+        chat.append({"role": "user", "content": f"Text: {cut}\n\n{INSTRUCTION}"})
         return self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False) + PREFILL
 
     def write(self, passages: Sequence[str], on_batch: Callable[[int, int], None] | None = None) -> list[Written]:
