@@ -15,6 +15,7 @@ from chatbot.embedder_admin import EmbedderAdmin
 from chatbot.embedder_registry import BASE, EmbedderRegistryError
 from chatbot.storage import db
 from chatbot.tables import print_table
+from training.embedder_tune import DEFAULT_QUESTIONS
 
 embedder_app = typer.Typer(help="Embedders tuned on the store; which one each collection's vectors come from.",
                            no_args_is_help=True)
@@ -41,9 +42,14 @@ def tune(
     max_seq_length: Annotated[int, typer.Option(min=16, help="Tokens of a passage while training.")] = 256,
     max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after N steps.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling and training seed.")] = 0,
+    questions: Annotated[int, typer.Option(min=0, help="Chunks the bundled generator writes a question for "
+                                           "(0: none; then, without --qa, no held-out check).")] = DEFAULT_QUESTIONS,
+    agree_k: Annotated[int, typer.Option(min=1, help="Keep a generated question when the retriever ranks its "
+                                         "chunk in this top k.")] = 3,
     use: Annotated[bool, typer.Option("--use", help="Then switch the collection to it.")] = False,
 ) -> None:
-    """Tune the embedder on (heading/title → chunk) pairs from the collection, plus QA pairs when given."""
+    """Tune the embedder on (heading/title → chunk) pairs and generated questions from the collection, plus QA
+    pairs when given; checked before and after on held-out QA (with --qa) or generated questions."""
     from datetime import UTC, datetime
 
     from training.dataset import DatasetError
@@ -55,7 +61,7 @@ def tune(
     try:
         config = TuneConfig(target, name or f"{target}-{datetime.now(UTC):%Y%m%d-%H%M%S}", str(qa) if qa else None,
                             split, max_pairs, epochs, batch_size, lr, max_seq_length=max_seq_length,
-                            max_steps=max_steps, seed=seed)
+                            max_steps=max_steps, seed=seed, questions=questions, agree_k=agree_k)
         result = run_tune(services.corpus, services.settings, config,
                           on_data=lambda pairs: err.print(f"pairs: {pairs.counts()}"))
         typer.echo(f"tuned embedder '{result.name}' in {result.path}")

@@ -1,10 +1,15 @@
-"""(query, passage) pairs for tuning the embedder, from the store itself and, optionally, QA pairs.
+"""(query, passage) pairs for tuning the embedder, from the store itself, generated questions and, optionally, QA.
 
 Store pairs need no labels: each chunk's section heading (its document's title when it has none, or the same one)
-is a query the chunk answers. QA pairs: each question → its gold chunks, found as `ragbot train` finds its oracles
-(`training.dataset.find_oracles`: the chunks of the named document that the answer quotes). All QA pairs are
-kept; store pairs are sampled (seeded) to fill `max_pairs`, after a held-out share is set aside for a label-free
-before/after check.
+is a query the chunk answers. Generated pairs: questions the bundled generator wrote for sampled chunks, kept where
+the current retriever agrees (`training.generated_pairs`). QA pairs: each question → its gold chunks, found as
+`ragbot train` finds its oracles (`training.dataset.find_oracles`: the chunks of the named document that the
+answer quotes).
+
+The held-out check must look like real questions, so it never holds titles or headings: with a QA file, the
+questions outside the training split (else a seeded fifth of it, not trained on); without one, a seeded share of
+the generated questions. Everything else is trained on: QA and generated pairs all, store pairs sampled (seeded)
+to fill `max_pairs`.
 """
 
 from __future__ import annotations
@@ -12,19 +17,22 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from training.dataset import DatasetError, find_oracles, load_qa
+from training.dataset import DatasetError, QAPair, find_oracles, load_qa
 
 if TYPE_CHECKING:
     from chatbot.corpus import Corpus
     from chatbot.storage.store import Store
 
-Kind = Literal["heading", "title", "qa"]
+Kind = Literal["heading", "title", "qa", "generated"]
+KINDS: tuple[Kind, ...] = ("heading", "title", "qa", "generated")
 QA_ORACLES = 2  # gold chunks per question at most (those of its document that quote the answer)
-HELDOUT_SHARE, HELDOUT_MAX = 0.1, 200
+HELDOUT_SHARE, HELDOUT_MAX = 0.3, 200  # of the generated questions, without a QA file
+QA_HELDOUT_SHARE = 0.2  # of the QA split, when the file has no other split
 
 
 @dataclass(frozen=True)
@@ -37,13 +45,17 @@ class Pair:
 @dataclass(frozen=True)
 class PairSet:
     train: list[Pair]
-    heldout: list[Pair]  # store pairs not trained on: the label-free before/after check
+    heldout: list[Pair]  # QA or generated pairs not trained on: the before/after check (never titles)
     available: dict[str, int]  # pairs found, by kind, before sampling
 
-    def counts(self) -> dict[str, int]:
-        train = {kind: sum(1 for p in self.train if p.kind == kind) for kind in ("heading", "title", "qa")}
+    @property
+    def heldout_kind(self) -> str | None:
+        return self.heldout[0].kind if self.heldout else None
+
+    def counts(self) -> dict[str, int | str | None]:
+        train = {kind: sum(1 for p in self.train if p.kind == kind) for kind in KINDS}
         return {**{f"train_{k}": v for k, v in train.items()}, "train": len(self.train), "heldout": len(self.heldout),
-                **{f"available_{k}": v for k, v in self.available.items()}}
+                "heldout_kind": self.heldout_kind, **{f"available_{k}": v for k, v in self.available.items()}}
 
     def sha256(self) -> str:
         """A hash of exactly what is trained on (the pairs, in order)."""
@@ -64,9 +76,21 @@ def store_pairs(store: Store, collection: str) -> list[Pair]:
     return pairs
 
 
-def qa_pairs(corpus: Corpus, collection: str, qa: Path, split: str) -> list[Pair]:
-    """Each `split` question → its gold chunks."""
-    questions = load_qa(qa, split)
+def split_by_query(pairs: Sequence[Pair], share: float, seed: int, at_most: int | None = None,
+                   ) -> tuple[list[Pair], list[Pair]]:
+    """(train, held out): a seeded `share` of the distinct queries (at most `at_most`, at least one when there
+    are two or more) with all their pairs held out; a query is never on both sides."""
+    queries = sorted({p.query for p in pairs})
+    random.Random(seed).shuffle(queries)
+    count = min(int(len(queries) * share), at_most if at_most is not None else len(queries))
+    held = set(queries[: max(count, 1 if len(queries) > 1 else 0)])
+    return [p for p in pairs if p.query not in held], [p for p in pairs if p.query in held]
+
+
+def qa_pairs(corpus: Corpus, collection: str, questions: Sequence[QAPair]) -> list[Pair]:
+    """Each question → its gold chunks."""
+    if not questions:
+        return []
     vectors = corpus.embedder_for(collection).encode([q.answer for q in questions])
     pairs = []
     for question, vector in zip(questions, vectors, strict=True):
@@ -75,18 +99,36 @@ def qa_pairs(corpus: Corpus, collection: str, qa: Path, split: str) -> list[Pair
     return pairs
 
 
+def qa_split(corpus: Corpus, collection: str, qa: Path, split: str, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """(train, held out) QA pairs: `split`'s questions, and those of the file's other splits (else a seeded
+    `QA_HELDOUT_SHARE` of `split`'s, then not trained on)."""
+    questions = load_qa(qa)
+    trained = [q for q in questions if q.split == split]
+    if not trained:
+        raise DatasetError(f"{qa}: no QA pairs in split '{split}'")
+    others = [q for q in questions if q.split != split]
+    if others:
+        return qa_pairs(corpus, collection, trained), qa_pairs(corpus, collection, others)
+    return split_by_query(qa_pairs(corpus, collection, trained), QA_HELDOUT_SHARE, seed)
+
+
 def build_pairs(corpus: Corpus, collection: str, *, max_pairs: int, seed: int = 0, qa: Path | None = None,
-                split: str = "train") -> PairSet:
-    """The training pairs (all QA pairs, then sampled store pairs up to `max_pairs`) and the held-out ones."""
+                split: str = "train", generated: Sequence[Pair] = ()) -> PairSet:
+    """The training pairs (QA and generated ones all, then sampled store pairs up to `max_pairs`) and the
+    held-out ones (QA with a QA file, else generated; never store pairs)."""
     from_store = store_pairs(corpus.store, collection)
-    if not from_store:
+    if not from_store and not generated:
         raise DatasetError(f"collection '{collection}' has no chunks with a title or heading: ingest documents first")
-    from_qa = qa_pairs(corpus, collection, qa, split) if qa else []
+    if qa:
+        from_qa, heldout = qa_split(corpus, collection, qa, split, seed)
+        from_generated = list(generated)
+    else:
+        from_qa = []
+        from_generated, heldout = split_by_query(generated, HELDOUT_SHARE, seed, HELDOUT_MAX)
     rng = random.Random(seed)
     rng.shuffle(from_store)
-    held = min(HELDOUT_MAX, int(len(from_store) * HELDOUT_SHARE))
-    heldout, rest = from_store[:held], from_store[held:]
-    train = from_qa + rest[: max(0, max_pairs - len(from_qa))]
+    labelled = from_qa + from_generated
+    train = labelled + from_store[: max(0, max_pairs - len(labelled))]
     rng.shuffle(train)
     available = {kind: sum(1 for p in from_store if p.kind == kind) for kind in ("heading", "title")}
-    return PairSet(train, heldout, {**available, "qa": len(from_qa)})
+    return PairSet(train, heldout, {**available, "qa": len(from_qa), "generated": len(generated)})

@@ -14,7 +14,7 @@ import math
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from chatbot.settings import Settings
 
 OnStep = Callable[[int, int, float | None], None]
+DEFAULT_QUESTIONS = 128
+DISTRACTORS = 500  # other chunks of the collection the held-out queries are ranked among
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,15 @@ class TuneConfig:
     max_seq_length: int = 256
     max_steps: int | None = None  # stop early (tests, quick checks)
     seed: int = 0
+    questions: int = DEFAULT_QUESTIONS  # chunks the bundled generator writes a question for
+    agree_k: int = 3  # a generated question is kept when the retriever ranks its chunk in this top k
 
     def __post_init__(self) -> None:
         check_name(self.name)
         if self.max_pairs < 1 or self.batch_size < 2 or self.max_seq_length < 16 or self.epochs <= 0:
             raise ValueError("max_pairs ≥ 1, batch_size ≥ 2 (in-batch negatives), max_seq_length ≥ 16, epochs > 0")
+        if self.questions < 0 or self.agree_k < 1:
+            raise ValueError("questions ≥ 0, agree_k ≥ 1")
 
 
 @dataclass(frozen=True)
@@ -63,9 +69,11 @@ class TuneResult:
     manifest: dict[str, Any]
 
 
-def heldout_scores(model: SentenceTransformer, pairs: list[Pair], k: int = 10) -> dict[str, float]:
-    """MRR@k and hit@1 of each held-out query among all held-out passages (label-free: store pairs)."""
-    passages = list(dict.fromkeys(p.passage for p in pairs))
+def heldout_scores(model: SentenceTransformer, pairs: list[Pair], distractors: Sequence[str] = (),
+                   k: int = 10) -> dict[str, float]:
+    """MRR@k and hit@1 of each held-out query (QA or generated questions) among the held-out passages and
+    `distractors` (other chunks of the collection)."""
+    passages = list(dict.fromkeys([*(p.passage for p in pairs), *distractors]))
     queries = list(dict.fromkeys(p.query for p in pairs))
     if not queries:
         return {}
@@ -119,25 +127,39 @@ def tune(corpus: Corpus, settings: Settings, config: TuneConfig, *, on_data: Cal
         return _tune(corpus, settings, config, target, threads, on_data, on_step)
 
 
+def _pairs(corpus: Corpus, settings: Settings, config: TuneConfig) -> tuple[PairSet, dict[str, Any], list[str]]:
+    """The pairs (with the generated questions), what generating them took, and the held-out check's distractors."""
+    import random
+
+    from training.generated_pairs import generated_pairs
+
+    generated = generated_pairs(corpus, settings, config.collection, count=config.questions, seed=config.seed,
+                                agree_k=config.agree_k) if config.questions else None
+    pairs = build_pairs(corpus, config.collection, max_pairs=config.max_pairs, seed=config.seed,
+                        qa=Path(config.qa) if config.qa else None, split=config.split,
+                        generated=generated.pairs if generated else ())
+    held = {p.passage for p in pairs.heldout}
+    others = sorted({text for _, _, text in corpus.store.titled_chunks(config.collection)} - held)
+    distractors = random.Random(config.seed).sample(others, min(DISTRACTORS, len(others)))
+    return pairs, (generated.to_json() if generated else {}), distractors
+
+
 def _tune(corpus: Corpus, settings: Settings, config: TuneConfig, target: Path, threads: int,
           on_data: Callable[[PairSet], None] | None, on_step: OnStep | None) -> TuneResult:
-    import sentence_transformers
     from sentence_transformers import SentenceTransformer
 
-    from chatbot.adapter_manifest import versions
-    from chatbot.precision import cpu_report, resolve
+    from chatbot.precision import resolve
     from training.train import step_callback, thread_callback
 
     started = time.perf_counter()
-    pairs = build_pairs(corpus, config.collection, max_pairs=config.max_pairs, seed=config.seed,
-                        qa=Path(config.qa) if config.qa else None, split=config.split)
+    pairs, generated, distractors = _pairs(corpus, settings, config)
     if on_data is not None:
         on_data(pairs)
     data_seconds = time.perf_counter() - started
     model = SentenceTransformer(embedder_location(settings), device="cpu", local_files_only=True)
     full_length = int(model.max_seq_length)
     precision = resolve(settings, "cpu")
-    before = heldout_scores(model, pairs.heldout)
+    before = heldout_scores(model, pairs.heldout, distractors)
     model.max_seq_length = min(config.max_seq_length, full_length)
     callbacks = [thread_callback(settings)] + ([step_callback(on_step)] if on_step else [])
     embedders_dir(settings).mkdir(parents=True, exist_ok=True)
@@ -147,29 +169,41 @@ def _tune(corpus: Corpus, settings: Settings, config: TuneConfig, target: Path, 
         output, steps = _train(model, pairs, config, work / "run", precision.name == "bfloat16", callbacks)
         train_seconds = time.perf_counter() - train_started
         model.max_seq_length = full_length
-        after = heldout_scores(model, pairs.heldout)
+        after = heldout_scores(model, pairs.heldout, distractors)
         model.save(str(work / "model"))
-        dimension = int(model.get_embedding_dimension())
-        manifest = {
-            "name": config.name,
-            "identity": asdict(tuned_identity(config.name, dimension)),
-            "dimension": dimension,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "base_model": {"name": embedder_name(settings), "location": embedder_location(settings)},
-            "data": {"collection": config.collection, "qa_file": str(Path(config.qa).resolve()) if config.qa else None,
-                     "split": config.split if config.qa else None, "sha256": pairs.sha256(), **pairs.counts()},
-            "training": {**{k: v for k, v in asdict(config).items() if k not in ("collection", "name", "qa", "split")},
-                         "loss": "MultipleNegativesRankingLoss", "batch_sampler": "no_duplicates",
-                         "max_seq_length_saved": full_length},
-            "metrics": {"train_loss": round(float(output.training_loss), 4), "steps": steps,
-                        "seconds": round(train_seconds, 1), "seconds_per_step": round(train_seconds / max(steps, 1), 2),
-                        "data_seconds": round(data_seconds, 1), "heldout_before": before, "heldout_after": after},
-            "runtime": {"device": "cpu", "torch_threads": threads, "precision": precision.to_json(),
-                        "cpu": cpu_report(settings), "sentence_transformers": sentence_transformers.__version__,
-                        **versions()},
-        }
+        metrics = {"train_loss": round(float(output.training_loss), 4), "steps": steps,
+                   "seconds": round(train_seconds, 1), "seconds_per_step": round(train_seconds / max(steps, 1), 2),
+                   "data_seconds": round(data_seconds, 1), "heldout_before": before, "heldout_after": after}
+        manifest = _manifest(settings, config, pairs, generated, metrics, model, threads, full_length)
         (work / "model" / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         install(work / "model", target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return TuneResult(config.name, target, manifest)
+
+
+def _manifest(settings: Settings, config: TuneConfig, pairs: PairSet, generated: dict[str, Any],
+              metrics: dict[str, Any], model: SentenceTransformer, threads: int, full_length: int) -> dict[str, Any]:
+    import sentence_transformers
+
+    from chatbot.adapter_manifest import versions
+    from chatbot.precision import cpu_report, resolve
+
+    dimension = int(model.get_embedding_dimension())
+    return {
+        "name": config.name,
+        "identity": asdict(tuned_identity(config.name, dimension)),
+        "dimension": dimension,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "base_model": {"name": embedder_name(settings), "location": embedder_location(settings)},
+        "data": {"collection": config.collection, "qa_file": str(Path(config.qa).resolve()) if config.qa else None,
+                 "split": config.split if config.qa else None, "sha256": pairs.sha256(), **pairs.counts(),
+                 "generated": generated},
+        "training": {**{k: v for k, v in asdict(config).items() if k not in ("collection", "name", "qa", "split")},
+                     "loss": "MultipleNegativesRankingLoss", "batch_sampler": "no_duplicates",
+                     "max_seq_length_saved": full_length},
+        "metrics": metrics,
+        "runtime": {"device": "cpu", "torch_threads": threads, "precision": resolve(settings, "cpu").to_json(),
+                    "cpu": cpu_report(settings), "sentence_transformers": sentence_transformers.__version__,
+                    **versions()},
+    }

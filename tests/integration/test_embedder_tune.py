@@ -26,10 +26,11 @@ DOCS = sorted(EXAMPLE_DOCS.glob("*.md"))
 
 @pytest.fixture(scope="module")
 def tuned(services, examples_ingested):
-    """A tuned embedder: two steps on the `examples` collection's store pairs plus examples/qa.jsonl."""
+    """A tuned embedder: three steps on the `examples` collection's store pairs, questions the bundled generator
+    wrote for 4 chunks, and examples/qa.jsonl's train split (its test split is the held-out check)."""
     return tune(services.corpus, services.settings,
                 TuneConfig("examples", NAME, qa=str(EXAMPLES / "qa.jsonl"), max_pairs=100, batch_size=8,
-                           learning_rate=1e-4, max_steps=3))
+                           learning_rate=1e-4, max_steps=3, questions=4))
 
 
 def vectors(services, collection: str) -> tuple[str, dict[int, np.ndarray]]:
@@ -57,6 +58,9 @@ def test_tune_writes_a_loadable_embedder_with_its_manifest(services, tuned):
     data = manifest["data"]
     assert data["train"] == 100 and 0 < data["train_qa"] < 100 and data["train_heading"] + data["train_title"] > 0
     assert len(data["sha256"]) == 64 and data["collection"] == "examples" and data["split"] == "train"
+    assert data["heldout_kind"] == "qa" and data["heldout"] > 0  # the test split's real questions, never titles
+    assert data["generated"]["chunks"] == 4 and data["generated"]["kept"] <= data["generated"]["written"] <= 4
+    assert data["train_generated"] == data["generated"]["kept"] and data["generated"]["seconds"] > 0
     assert manifest["training"]["loss"] == "MultipleNegativesRankingLoss" and manifest["training"]["batch_size"] == 8
     assert manifest["metrics"]["steps"] == 3 and manifest["metrics"]["heldout_after"]["queries"] > 0
     assert manifest["runtime"]["precision"]["device"] == "cpu" and manifest["runtime"]["precision"]["name"]
@@ -76,7 +80,7 @@ def test_store_pairs_query_each_chunk_by_its_heading_else_its_title(services, ex
     first, again = (build_pairs(services.corpus, "examples", max_pairs=30),
                     build_pairs(services.corpus, "examples", max_pairs=30))
     assert len(first.train) == 30 and first.sha256() == again.sha256()  # seeded
-    assert not {(p.query, p.passage) for p in first.heldout} & {(p.query, p.passage) for p in first.train}
+    assert first.heldout == []  # titles and headings are never the held-out check
 
 
 def test_use_switches_atomically_keeps_the_old_vectors_and_switches_back_without_encoding(services, tuned,
@@ -182,8 +186,8 @@ def test_a_tune_then_switch_runs_as_a_background_job(services, tuned, collection
 
     services.ingestor.ingest_paths(DOCS[:1], collection)
     job = submit_tune(services.jobs, services.embedder_admin,
-                      TuneConfig(collection, "bg-tuned", max_pairs=16, batch_size=4, max_steps=1), switch=True,
-                      queued_by="test")
+                      TuneConfig(collection, "bg-tuned", max_pairs=16, batch_size=4, max_steps=1, questions=0),
+                      switch=True, queued_by="test")
     with pytest.raises(JobRefused, match=rf"'tune embedder 'bg-tuned' on '{collection}'' \(job {job.id}"):
         submit_tune(services.jobs, services.embedder_admin, TuneConfig(collection, "bg-tuned"), queued_by="test")
     job = services.jobs.wait(job.id, 300)

@@ -1,0 +1,99 @@
+"""Pairs for tuning the embedder: generated questions cleaned and filtered by the retriever's agreement, and a
+held-out check that never holds titles or headings (a fake store; QA oracles stubbed)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from training import embedder_pairs
+from training.embedder_pairs import Pair, build_pairs, split_by_query
+from training.generated_pairs import MIN_WORDS, keep_agreeing, sample_passages
+from training.question_gen import Written, clean_question
+
+LONG = " ".join(["word"] * MIN_WORDS)
+
+
+def fake_corpus(chunks: int = 40) -> SimpleNamespace:
+    rows = [(f"Doc {i // 4}", f"Heading {i}" if i % 2 else None, f"chunk {i} {LONG}") for i in range(chunks)]
+    return SimpleNamespace(store=SimpleNamespace(titled_chunks=lambda collection: rows))
+
+
+def generated(count: int) -> list[Pair]:
+    return [Pair(f"how does chunk {i} work?", f"chunk {i} {LONG}", "generated") for i in range(count)]
+
+
+@pytest.mark.parametrize(("output", "question"), [
+    (" How do I undo a commit?", "How do I undo a commit?"),
+    ("Question: What does git stash do? It saves changes.", "What does git stash do?"),
+    ('1. "Why is my push rejected?"\nmore text', "Why is my push rejected?"),
+    ("This text explains commits.", None),  # no question mark
+    ("Why?", None),  # too short to find anything
+])
+def test_a_generated_output_becomes_one_clean_question_or_nothing(output, question):
+    assert clean_question(output) == question
+
+
+def test_a_generated_question_is_kept_only_when_the_retriever_ranks_its_chunk_in_the_top_k():
+    written = [Written("passage a", "q a?"), Written("passage b", "q b?"), Written("passage c", "q c?")]
+    rankings = {"q a?": ["passage a", "x", "y"], "q b?": ["x", "y", "passage b"], "q c?": ["x", "y", "z"]}
+    kept = keep_agreeing(written, rankings.__getitem__, agree_k=2)
+    assert kept == [Pair("q a?", "passage a", "generated")]
+    assert [p.query for p in keep_agreeing(written, rankings.__getitem__, agree_k=3)] == ["q a?", "q b?"]
+
+
+def test_passages_to_ask_about_are_distinct_long_enough_and_a_seeded_sample():
+    texts = [f"t{i} {LONG}" for i in range(30)] + ["short chunk", "t0 " + LONG]
+    first = sample_passages(texts, 10, seed=1)
+    assert len(first) == len(set(first)) == 10 and "short chunk" not in first
+    assert first == sample_passages(texts, 10, seed=1) != sample_passages(texts, 10, seed=2)
+    assert len(sample_passages(texts, 100, seed=1)) == 30
+
+
+def test_split_by_query_never_puts_a_query_on_both_sides():
+    pairs = [Pair(f"q{i % 10}", f"p{i}", "generated") for i in range(30)]  # 10 queries, 3 passages each
+    train, held = split_by_query(pairs, 0.3, seed=0)
+    assert len({p.query for p in held}) == 3 and not {p.query for p in held} & {p.query for p in train}
+    assert sorted(train + held, key=lambda p: p.passage) == sorted(pairs, key=lambda p: p.passage)
+    assert len({p.query for p in split_by_query(pairs, 0.3, seed=0, at_most=2)[1]}) == 2
+    assert split_by_query(pairs[:1], 0.3, seed=0) == (pairs[:1], [])  # one query: trained on, nothing held
+
+
+def test_without_qa_the_held_out_check_is_generated_questions_never_titles():
+    pairs = build_pairs(fake_corpus(), "c", max_pairs=1000, generated=generated(20))
+    assert pairs.heldout and {p.kind for p in pairs.heldout} == {"generated"} and pairs.heldout_kind == "generated"
+    assert len(pairs.heldout) == 6  # HELDOUT_SHARE of 20
+    assert not {p.query for p in pairs.heldout} & {p.query for p in pairs.train}
+    counts = pairs.counts()
+    assert counts["train_generated"] == 14 and counts["train_title"] + counts["train_heading"] == 40
+    none = build_pairs(fake_corpus(), "c", max_pairs=1000)
+    assert none.heldout == [] and none.heldout_kind is None  # titles are never the check
+
+
+def qa_file(tmp_path, splits: list[str]):
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps({"question": f"real question {i}?", "answer": f"a{i}", "split": s}) + "\n"
+                            for i, s in enumerate(splits)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def stub_oracles(monkeypatch):
+    monkeypatch.setattr(embedder_pairs, "qa_pairs", lambda corpus, collection, questions: [
+        Pair(q.question, f"gold {q.answer}", "qa") for q in questions])
+
+
+def test_with_qa_the_held_out_check_is_the_other_splits_real_questions(tmp_path, stub_oracles):
+    pairs = build_pairs(fake_corpus(), "c", max_pairs=1000, qa=qa_file(tmp_path, ["train"] * 8 + ["test"] * 3),
+                        split="train", generated=generated(10))
+    assert [p.query for p in pairs.heldout] == [f"real question {i}?" for i in (8, 9, 10)]
+    assert pairs.counts()["train_qa"] == 8 and pairs.counts()["train_generated"] == 10  # generated: all trained
+
+
+def test_with_a_single_split_qa_file_a_fifth_is_held_out_and_not_trained_on(tmp_path, stub_oracles):
+    pairs = build_pairs(fake_corpus(), "c", max_pairs=1000, qa=qa_file(tmp_path, ["train"] * 10), split="train")
+    held = {p.query for p in pairs.heldout}
+    assert len(held) == 2 and {p.kind for p in pairs.heldout} == {"qa"}
+    assert not held & {p.query for p in pairs.train} and pairs.counts()["train_qa"] == 8
