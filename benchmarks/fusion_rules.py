@@ -26,7 +26,7 @@ def fetch_arms(directory: Path, cache: Path) -> dict[str, Any]:
     path = cache / f"{dataset_name(directory)}.json"
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
-    from chatbot.services import open_services
+    from chatbot.cli_services import open_services
 
     services = open_services()
     try:
