@@ -19,6 +19,7 @@ from chatbot.storage.store import FusionRecords
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 MIN_QUERIES = 30  # fewer titles/headings than this: the measurement is noise, keep the default weight
 RECALIBRATE_CHANGE = 0.2  # recalibrate when the chunk count moved by more than this share
+RULE = "tolerance"  # the rule `calibrate` applies (see `pick_fusion`)
 TOLERANCE = 0.01  # nDCG@10 on the pseudo-queries a larger lexical weight must gain to be chosen (pick_weight)
 
 
@@ -28,6 +29,10 @@ class Calibration:
     lexical_weight: float | None  # None: too few pseudo-queries, the default applies
     queries: int
     ndcg_by_weight: dict[str, float]
+    rule: str = ""
+    method: str = "minmax"
+    margin: float | None = None  # pseudo-query nDCG@10 at the chosen weight minus at 0 (the vector arm)
+    fallback: str = ""
 
 
 def document_ranking(hits: list[tuple[Hit, float]], k: int = 10) -> list[str]:
@@ -103,19 +108,24 @@ def pick_fusion(pseudo: list[tuple[str, ArmLists]], rule: str) -> FusionChoice:
 
 
 def calibrate(retriever: PgRetriever, records: FusionRecords, limit: int) -> Calibration:
-    """Measure every weight in `WEIGHTS` on up to `limit` pseudo-queries and record `pick_weight`'s choice."""
+    """Fetch both arms for up to `limit` pseudo-queries, apply `RULE` and record its choice with how it came
+    about (the pseudo-queries' nDCG@10 at every weight, the margin over the vector arm, any fallback)."""
     collection = retriever.collection
     queries = records.pseudo_queries(collection, limit)
     if len(queries) < MIN_QUERIES:
         return Calibration(collection, None, len(queries), {})
-    pseudo = [(source, tuple([(h.source, h.chunk_id, s) for h, s in arm] for arm in retriever.arms(text)))
-              for text, source in queries]
-    curve = weight_curve(pseudo, "minmax")  # type: ignore[arg-type]
+    pseudo = [(source, _arm_lists(retriever.arms(text))) for text, source in queries]
+    curve = weight_curve(pseudo, "minmax")
+    choice = pick_fusion(pseudo, RULE)
     scores = {f"{w:.1f}": round(t, 4) for w, t in curve.items()}
-    best = pick_weight(curve)
-    calibration = Calibration(collection, best, len(queries), scores)
-    records.record(collection, best, asdict(calibration))
+    calibration = Calibration(collection, choice.weight, len(queries), scores, RULE, choice.method, choice.margin,
+                              choice.fallback)
+    records.record(collection, choice.weight, asdict(calibration))
     return calibration
+
+
+def _arm_lists(arms: tuple[list[tuple[Hit, float]], list[tuple[Hit, float]]]) -> ArmLists:
+    return ([(h.source, h.chunk_id, s) for h, s in arms[0]], [(h.source, h.chunk_id, s) for h, s in arms[1]])
 
 
 def is_stale(records: FusionRecords, collection: str) -> bool:
