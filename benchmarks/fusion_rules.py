@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chatbot.fusion_calibration import RULES, ArmLists, ndcg_at, pick_fusion, rank_documents
+from chatbot.fusion_calibration import RULES, WEIGHTS, ArmLists, ndcg_at, pick_fusion, rank_documents
 from ingestion.beir import dataset_name, qrels, queries
 
 
@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> None:
             r = score(directory, data[directory], rule, args.split)
             cells.append(f"{r['ndcg@10']:.3f} / {r['recall@5']:.3f} ({r['method']} {r['weight']})")
         print(f"| {rule} | " + " | ".join(cells) + " |")
+    cells = []
+    for directory in args.beir:  # the labels' own best min-max weight: a reference, not a rule
+        by_weight = {w: score(directory, data[directory], f"fixed-{w}", args.split) for w in WEIGHTS}
+        best = max(by_weight, key=lambda w: (by_weight[w]["ndcg@10"], -w))
+        cells.append(f"{by_weight[best]['ndcg@10']:.3f} / {by_weight[best]['recall@5']:.3f} (minmax {best})")
+    print("| labels' best weight (oracle) | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
