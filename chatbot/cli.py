@@ -518,7 +518,7 @@ def eval_retrieval(
 ) -> None:
     """Ingest a BEIR corpus (reused when unchanged), run its queries in each mode, score with ranx."""
     from chatbot.precision import cpu_report
-    from chatbot.retrieval_eval import MODES, REFERENCE, SPLITS, evaluate_retrieval, misses_report
+    from chatbot.retrieval_eval import MODES, REFERENCE, SPLITS, describe_fusion, evaluate_retrieval, misses_report
 
     known = (*MODES, REFERENCE)
     modes = list(known) if mode == "all" else [m.strip() for m in mode.split(",") if m.strip()]
@@ -537,7 +537,7 @@ def eval_retrieval(
         services.close()
     if report:
         report.write_text(misses_report(evaluation), encoding="utf-8")
-    summary = {key: evaluation[key] for key in ("dataset", "split", "queries", "embedder", "lexical_weight")}
+    summary = {key: evaluation[key] for key in ("dataset", "split", "queries", "embedder", "lexical_weight", "fusion")}
     summary["results"] = evaluation["results"]
     if REFERENCE in modes and "fts" in modes and evaluation["results"][REFERENCE]["ndcg@10"]:
         summary["fts_vs_reference_ndcg"] = round(
@@ -546,10 +546,11 @@ def eval_retrieval(
     if as_json:
         typer.echo(json.dumps(summary))
         return
-    typer.echo(f"{summary['dataset']} ({split}, {summary['queries']} queries), {summary['embedder']},"
-               f" hybrid lexical weight {summary['lexical_weight']}")
+    typer.echo(f"{summary['dataset']} ({split}, {summary['queries']} queries), {summary['embedder']}")
+    typer.echo(describe_fusion(summary["fusion"]))
     for name, scores in evaluation["results"].items():
-        typer.echo(f"{name:>17}: " + "  ".join(f"{m} {v:.4f}" for m, v in scores.items()))
+        label = "hybrid (default)" if name == "hybrid" else name
+        typer.echo(f"{label:>17}: " + "  ".join(f"{m} {v:.4f}" for m, v in scores.items()))
     if "fts_vs_reference_ndcg" in summary:
         typer.echo(f"fts / bm25-reference nDCG@10: {summary['fts_vs_reference_ndcg']}")
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from chatbot.retriever import Hit, PgRetriever, fuse
+from chatbot.retriever import FusionMethod, Hit, PgRetriever, fuse
 from chatbot.storage.store import FusionRecords
 
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 MIN_QUERIES = 30  # fewer titles/headings than this: the measurement is noise, keep the default weight
 RECALIBRATE_CHANGE = 0.2  # recalibrate when the chunk count moved by more than this share
+RULE = "tolerance"  # the rule `calibrate` applies (see `pick_fusion`)
 TOLERANCE = 0.01  # nDCG@10 on the pseudo-queries a larger lexical weight must gain to be chosen (pick_weight)
 
 
@@ -28,6 +29,10 @@ class Calibration:
     lexical_weight: float | None  # None: too few pseudo-queries, the default applies
     queries: int
     ndcg_by_weight: dict[str, float]
+    rule: str = ""
+    method: str = "minmax"
+    margin: float | None = None  # pseudo-query nDCG@10 at the chosen weight minus at 0 (the vector arm)
+    fallback: str = ""
 
 
 def document_ranking(hits: list[tuple[Hit, float]], k: int = 10) -> list[str]:
@@ -41,8 +46,39 @@ def document_ranking(hits: list[tuple[Hit, float]], k: int = 10) -> list[str]:
     return ranked
 
 
-def _ndcg_one(ranking: list[str], source: str) -> float:
-    return 1.0 / math.log2(ranking.index(source) + 2) if source in ranking else 0.0
+ArmLists = tuple[list[tuple[str, int, float]], list[tuple[str, int, float]]]  # (source, chunk id, score) per arm
+
+
+@dataclass(frozen=True)
+class FusionChoice:
+    """A rule's fusion: method, lexical weight and how it came about."""
+
+    method: FusionMethod
+    weight: float
+    margin: float = 0.0  # pseudo-query nDCG@10 at `weight` minus at 0 (the vector arm alone)
+    fallback: str = ""  # why the rule left the pseudo-queries' pick, if it did
+
+
+def ndcg_at(ranking: list[str], gold: set[str], k: int = 10) -> float:
+    """Binary-relevance nDCG@k of a document ranking."""
+    dcg = sum(1.0 / math.log2(i + 2) for i, doc in enumerate(ranking[:k]) if doc in gold)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(gold), k)))
+    return dcg / ideal if ideal else 0.0
+
+
+def _as_hits(arm: list[tuple[str, int, float]]) -> list[tuple[Hit, float]]:
+    return [(Hit(chunk_id, 0, "", {}, source, "", "", 0.0), score) for source, chunk_id, score in arm]
+
+
+def rank_documents(arms: ArmLists, method: FusionMethod, weight: float, k: int = 10) -> list[str]:
+    """The top `k` documents of the fused arms."""
+    return document_ranking(fuse(_as_hits(arms[0]), _as_hits(arms[1]), weight, method)[: k * 4], k)
+
+
+def weight_curve(pseudo: list[tuple[str, ArmLists]], method: FusionMethod) -> dict[float, float]:
+    """Mean pseudo-query nDCG@10 at every weight in `WEIGHTS`."""
+    return {w: sum(ndcg_at(rank_documents(arms, method, w), {source}) for source, arms in pseudo) / len(pseudo)
+            for w in WEIGHTS}
 
 
 def pick_weight(ndcg_by_weight: dict[float, float]) -> float:
@@ -53,22 +89,43 @@ def pick_weight(ndcg_by_weight: dict[float, float]) -> float:
     return min(w for w, score in ndcg_by_weight.items() if score >= top - TOLERANCE - 1e-9)
 
 
+RULES = ("vector", "fts", "tolerance", "best", "half", "zscore", "dbsf", "zscore-half", "dbsf-half",
+         "fixed-0.2", "zscore-0.3", "dbsf-0.3")
+
+
+def pick_fusion(pseudo: list[tuple[str, ArmLists]], rule: str) -> FusionChoice:
+    """The fusion `rule` picks from the pseudo-queries' (source, arms)."""
+    if rule in ("vector", "fts"):
+        return FusionChoice("minmax", 0.0 if rule == "vector" else 1.0)
+    method: FusionMethod = next((m for m in ("zscore", "dbsf") if rule.startswith(m)), "minmax")
+    if rule.split("-")[-1].replace(".", "").isdigit():
+        return FusionChoice(method, float(rule.split("-")[-1]))
+    curve = weight_curve(pseudo, method)
+    weight = max(curve, key=lambda w: (curve[w], -w)) if rule == "best" else pick_weight(curve)
+    if rule.endswith("half"):
+        weight = round(weight / 2, 2)
+    return FusionChoice(method, weight, round(curve.get(weight, curve[pick_weight(curve)]) - curve[0.0], 4))
+
+
 def calibrate(retriever: PgRetriever, records: FusionRecords, limit: int) -> Calibration:
-    """Measure every weight in `WEIGHTS` on up to `limit` pseudo-queries and record `pick_weight`'s choice."""
+    """Fetch both arms for up to `limit` pseudo-queries, apply `RULE` and record its choice with how it came
+    about (the pseudo-queries' nDCG@10 at every weight, the margin over the vector arm, any fallback)."""
     collection = retriever.collection
     queries = records.pseudo_queries(collection, limit)
     if len(queries) < MIN_QUERIES:
         return Calibration(collection, None, len(queries), {})
-    totals = dict.fromkeys(WEIGHTS, 0.0)
-    for text, source in queries:
-        vector_hits, lexical_hits = retriever.arms(text)
-        for weight in WEIGHTS:
-            totals[weight] += _ndcg_one(document_ranking(fuse(vector_hits, lexical_hits, weight)), source)
-    scores = {f"{w:.1f}": round(t / len(queries), 4) for w, t in totals.items()}
-    best = pick_weight({w: t / len(queries) for w, t in totals.items()})
-    calibration = Calibration(collection, best, len(queries), scores)
-    records.record(collection, best, asdict(calibration))
+    pseudo = [(source, _arm_lists(retriever.arms(text))) for text, source in queries]
+    curve = weight_curve(pseudo, "minmax")
+    choice = pick_fusion(pseudo, RULE)
+    scores = {f"{w:.1f}": round(t, 4) for w, t in curve.items()}
+    calibration = Calibration(collection, choice.weight, len(queries), scores, RULE, choice.method, choice.margin,
+                              choice.fallback)
+    records.record(collection, choice.weight, asdict(calibration))
     return calibration
+
+
+def _arm_lists(arms: tuple[list[tuple[Hit, float]], list[tuple[Hit, float]]]) -> ArmLists:
+    return ([(h.source, h.chunk_id, s) for h, s in arms[0]], [(h.source, h.chunk_id, s) for h, s in arms[1]])
 
 
 def is_stale(records: FusionRecords, collection: str) -> bool:

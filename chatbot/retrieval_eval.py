@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.corpus import Corpus, RetrieverFactory
-from chatbot.fusion_calibration import WEIGHTS, document_ranking
+from chatbot.fusion_calibration import MIN_QUERIES, WEIGHTS, document_ranking
 from chatbot.retriever import fuse
-from chatbot.storage.store import FusionRecords
+from chatbot.storage.store import FusionRecords, FusionState
 from ingestion.beir import corpus_items, dataset_name, qrels, queries
 from ingestion.pipeline import Ingestor
 
@@ -128,18 +128,42 @@ def evaluate_retrieval(corpus: Corpus, ingestor: Ingestor, fusion: FusionRecords
         scores = evaluate(qrels_run, run, METRICS, make_comparable=True)
         results[mode] = {m: round(float(scores[m]), 4) for m in METRICS}
     state = fusion.state(collection)
+    chosen_fusion = fusion_summary(state, corpus.retriever(collection).default_lexical_weight)
     return {"dataset": collection, "split": split, "queries": len(texts), "k": k,
             "embedder": str(corpus.embedder_for(collection).identity),
-            "lexical_weight": state.lexical_weight if state else None,
+            "lexical_weight": chosen_fusion["lexical_weight"], "fusion": chosen_fusion,
             "results": results, "ingest": ingest, "rankings": rankings, "texts": texts, "qrels": judged}
+
+
+def fusion_summary(state: FusionState | None, default_weight: float) -> dict[str, Any]:
+    """The hybrid's fusion and how it was chosen: the calibration's record (rule, pseudo-queries, margin over the
+    vector arm, fallback), or the default weight and why it applies."""
+    record = (state.calibration if state else None) or {}
+    if state is None or state.lexical_weight is None:
+        return {"lexical_weight": default_weight, "method": "minmax", "chosen_by": "default (RAGBOT_LEXICAL_WEIGHT)",
+                "reason": f"not calibrated: under {MIN_QUERIES} titles/headings name a single document, or "
+                          "calibration is off"}
+    return {"lexical_weight": state.lexical_weight, "method": record.get("method", "minmax"),
+            "chosen_by": "calibration", "rule": record.get("rule", "tolerance"), "queries": record.get("queries"),
+            "margin": record.get("margin"), "fallback": record.get("fallback", "")}
+
+
+def describe_fusion(summary: dict[str, Any]) -> str:
+    """One line: the hybrid's lexical weight and method, and how they were chosen."""
+    head = f"fusion: lexical weight {summary['lexical_weight']} ({summary['method']}), chosen by {summary['chosen_by']}"
+    if summary["chosen_by"] != "calibration":
+        return f"{head}: {summary['reason']}"
+    margin = "" if summary["margin"] is None else f", margin {summary['margin']:+.4f} nDCG@10 over the vector arm"
+    fallback = f"; fallback: {summary['fallback']}" if summary["fallback"] else ""
+    return f"{head} (rule '{summary['rule']}' on {summary['queries']} titles/headings{margin}){fallback}"
 
 
 def misses_report(evaluation: dict[str, Any]) -> str:
     """Markdown: the scores of every mode, then per mode every query whose relevant document is not in the top k."""
     k = evaluation["k"]
     lines = [f"# Retrieval evaluation: {evaluation['dataset']} ({evaluation['split']} split, "
-             f"{evaluation['queries']} queries)", "", f"Embedder: {evaluation['embedder']}; hybrid lexical weight: "
-             f"{evaluation['lexical_weight']}", "", "| mode | " + " | ".join(METRICS) + " |",
+             f"{evaluation['queries']} queries)", "", f"Embedder: {evaluation['embedder']}; "
+             f"{describe_fusion(evaluation['fusion'])}", "", "| mode | " + " | ".join(METRICS) + " |",
              "|---|" + "---|" * len(METRICS)]
     lines += [f"| {mode} | " + " | ".join(str(s[m]) for m in METRICS) + " |"
               for mode, s in evaluation["results"].items()]

@@ -120,18 +120,41 @@ def _min_max(scores: list[float]) -> list[float]:
     return [1.0 if high == low else (x - low) / (high - low) for x in scores]
 
 
+def _z_score(scores: list[float]) -> list[float]:
+    """Scores as standard deviations above their list's mean (all 0.0 when they are equal)."""
+    mean = sum(scores) / len(scores)
+    spread = (sum((x - mean) ** 2 for x in scores) / len(scores)) ** 0.5
+    return [0.0 if spread == 0 else (x - mean) / spread for x in scores]
+
+
+def _distribution(scores: list[float]) -> list[float]:
+    """Distribution-based score fusion's scaling: [mean - 3σ, mean + 3σ] mapped to [0, 1]."""
+    return [0.5 + z / 6 for z in _z_score(scores)]
+
+
+FusionMethod = Literal["minmax", "zscore", "dbsf"]
+NORMALISERS = {"minmax": _min_max, "zscore": _z_score, "dbsf": _distribution}
+
+
 def fuse(vector_hits: list[tuple[Hit, float]], lexical_hits: list[tuple[Hit, float]],
-         lexical_weight: float) -> list[tuple[Hit, float]]:
-    """Convex combination of the arms' min-max-normalised scores, (1 - w)·vector + w·lexical; a chunk one arm
-    did not return scores 0 there. w = 0 is the vector arm's ranking, w = 1 the lexical arm's."""
+         lexical_weight: float, method: FusionMethod = "minmax") -> list[tuple[Hit, float]]:
+    """Convex combination of the arms' normalised scores, (1 - w)·vector + w·lexical; a chunk one arm did not
+    return scores that arm's floor there (0 for min-max and dbsf, the lowest returned z for zscore). w = 0 is the
+    vector arm's ranking, w = 1 the lexical arm's."""
+    normalise = NORMALISERS[method]
     fused: dict[int, float] = {}
     hits: dict[int, Hit] = {}
+    seen: list[set[int]] = []
+    floors: list[float] = []
     for arm, weight in ((vector_hits, 1.0 - lexical_weight), (lexical_hits, lexical_weight)):
-        if not arm:
-            continue
-        for (hit, _), score in zip(arm, _min_max([s for _, s in arm]), strict=True):
+        scaled = normalise([s for _, s in arm]) if arm else []
+        floors.append(weight * min([*scaled, 0.0]) if method == "zscore" else 0.0)
+        seen.append({hit.chunk_id for hit, _ in arm})
+        for (hit, _), score in zip(arm, scaled, strict=True):
             hits[hit.chunk_id] = hit
             fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + weight * score
+    for chunk_id in fused:
+        fused[chunk_id] += sum(floor for floor, ids in zip(floors, seen, strict=True) if chunk_id not in ids)
     return [(hits[i], s) for i, s in sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 

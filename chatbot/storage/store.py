@@ -412,11 +412,13 @@ _PSEUDO_QUERIES = (
 
 @dataclass(frozen=True)
 class FusionState:
-    """A collection's calibrated lexical weight (None: never calibrated) and its chunk counts then and now."""
+    """A collection's calibrated lexical weight (None: never calibrated), its chunk counts then and now, and the
+    calibration's record (rule, queries, margin, fallback; None: never calibrated)."""
 
     lexical_weight: float | None
     calibrated_chunks: int | None
     chunk_count: int
+    calibration: dict[str, Any] | None = None
 
 
 class FusionRecords:
@@ -433,7 +435,7 @@ class FusionRecords:
 
     def state(self, collection: str) -> FusionState | None:
         with self.pool.connection() as conn:
-            row = conn.execute("SELECT lexical_weight, calibrated_chunks, chunk_count FROM collections"
+            row = conn.execute("SELECT lexical_weight, calibrated_chunks, chunk_count, calibration FROM collections"
                                " WHERE name = %s", (collection,)).fetchone()
         return FusionState(*row) if row else None
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.fusion_calibration import WEIGHTS, is_stale
+from chatbot.fusion_calibration import RULE, WEIGHTS, is_stale
 from chatbot.retrieval_eval import LEAD_WEIGHTS
 from ingestion.loaders import LoadedDocument, Section
 from ingestion.pipeline import SourceItem, sha256_hex
@@ -191,6 +191,15 @@ def test_eval_retrieval_scores_every_mode_on_the_test_split(settings, tmp_path):
     assert result["results"]["hybrid@0.0"] == result["results"]["vector"]
     assert result["results"]["vector lead=0.50"] == result["results"]["vector"]  # 0.5: the default
     assert result["lexical_weight"] in WEIGHTS and result["cpu"]["capability"]
+    fusion = result["fusion"]  # how the default's weight was chosen: the calibration's record
+    assert fusion["chosen_by"] == "calibration" and fusion["lexical_weight"] == result["lexical_weight"]
+    assert fusion["rule"] == RULE and fusion["queries"] == 40 and isinstance(fusion["margin"], float)
+    text = subprocess.run([sys.executable, "-m", "chatbot", "eval", "retrieval", "--beir", str(beir), "--mode", "all"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert text.returncode == 0, text.stderr
+    assert (f"fusion: lexical weight {result['lexical_weight']} ({fusion['method']}), chosen by calibration (rule "
+            f"'{RULE}' on 40 titles/headings, margin") in text.stdout
+    assert all(f"{label}: recall@5" in text.stdout for label in ("hybrid (default)", "vector", "fts", "bm25-reference"))
     assert "| bm25-reference |" in report.read_text()
     bad = subprocess.run([sys.executable, "-m", "chatbot", "eval", "retrieval", "--beir", str(beir), "--split",
                           "dev"], capture_output=True, text=True, env=env, timeout=120)

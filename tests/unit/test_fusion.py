@@ -43,3 +43,15 @@ def test_calibration_takes_the_smallest_weight_within_the_tolerance_of_the_best(
     assert pick_weight(scores) == 0.2  # 0.512 is within 0.01 of 0.519; 0.50 is not
     assert pick_weight({**scores, 0.2: 0.519 - TOLERANCE - 0.001}) == 0.3
     assert pick_weight({0.0: 0.3, 0.5: 0.3}) == 0.0  # a tie: the smaller weight
+
+
+def test_score_based_fusions_keep_the_ends_and_scale_each_arm():
+    vector = [(hit(1), 0.9), (hit(2), 0.8), (hit(3), 0.1)]
+    lexical = [(hit(3), 12.0), (hit(4), 6.0), (hit(5), 0.0)]
+    for method in ("zscore", "dbsf"):
+        assert [h.chunk_id for h, _ in fuse(vector, lexical, 0.0, method)][:3] == [1, 2, 3], method
+        assert fuse(vector, lexical, 1.0, method)[0][0].chunk_id == 3, method
+    z = dict((h.chunk_id, s) for h, s in fuse(vector, lexical, 0.5, "zscore"))
+    assert z[3] > z[1] > z[4]  # 3 is far above the lexical mean; 4 is missing from the vector arm: its floor
+    flat = [(hit(6), 2.0), (hit(7), 2.0)]
+    assert dict((h.chunk_id, s) for h, s in fuse([], flat, 1.0, "dbsf")) == {6: 0.5, 7: 0.5}
