@@ -95,8 +95,9 @@ class HandoffService:
         outcomes = (self.deliver(handoff_id) for handoff_id in self.store.open_ids())
         return [handoff for handoff in outcomes if handoff is not None]
 
-    def list(self, status: str | None = None, review: str | None = None, limit: int = 200) -> list[Handoff]:
-        return self.store.list(status, review, limit)
+    def recent(self, status: str | None = None, review: str | None = None, limit: int = 200) -> list[Handoff]:
+        """Newest first, optionally only those in `status` / with `review`."""
+        return self.store.recent(status, review, limit)
 
     def get(self, handoff_id: uuid.UUID) -> Handoff | None:
         return self.store.get(handoff_id)

@@ -40,7 +40,7 @@ def handoffs_list(
         raise _fail(f"--status: '{status}' is not one of {', '.join(STATUSES)}")
     services = open_services()
     try:
-        rows = [_listed(h) for h in services.handoffs.list(status, limit=limit)]
+        rows = [_listed(h) for h in services.handoffs.recent(status, limit=limit)]
     finally:
         services.close()
     if as_json:

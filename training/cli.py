@@ -258,11 +258,12 @@ def adapters_retrain(name: Annotated[str, typer.Argument(help="Adapter name.")])
     from chatbot.queue.records import JobRefused
     from training.retrain import submit_retraining
 
+    expected: tuple[type[BaseException], ...] = (*_expected_errors(), JobRefused)
     services = open_services()
     try:
         job = submit_retraining(services.jobs, services.adapter_registry, services.settings, name,
                                 queued_by="cli")
-    except (*_expected_errors(), JobRefused) as exc:
+    except expected as exc:
         raise _fail(str(exc)) from exc
     finally:
         services.close()

@@ -67,7 +67,7 @@ class QuestionWriter:
             chat += [{"role": "user", "content": f"Text: {text}\n\n{INSTRUCTION}"},
                      {"role": "assistant", "content": f"{PREFILL} {question}"}]
         chat.append({"role": "user", "content": f"Text: {cut}\n\n{INSTRUCTION}"})
-        return self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False) + PREFILL
+        return str(self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)) + PREFILL
 
     def write(self, passages: Sequence[str], on_batch: Callable[[int, int], None] | None = None) -> list[Written]:
         """One question per passage (those whose output is not a question are left out)."""

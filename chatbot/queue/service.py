@@ -45,7 +45,7 @@ class JobQueue:
         spec = get_task(kind)
         record = self.records.create(kind, title, arguments, queued_by, dedupe_key, files)
         try:
-            when = {"schedule_in": {"seconds": schedule_in}} if schedule_in else {}
+            when: dict[str, Any] = {"schedule_in": {"seconds": schedule_in}} if schedule_in else {}
             queue_job_id = self.app.configure_task(name=kind, queue=spec.queue, **when).defer(job=record.id)
         except Exception as exc:
             self.records.finish(record.id, "failed", error=f"could not queue it: {exc}")

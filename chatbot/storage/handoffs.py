@@ -74,18 +74,20 @@ class HandoffStore:
     def create(self, new: NewHandoff) -> Handoff:
         with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=class_row(Handoff))
-            return cur.execute(
+            created = cur.execute(
                 "INSERT INTO handoffs (conversation_id, message_id, collection, question, conversation, sources,"
                 f" contact, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
                 (new.conversation_id, new.message_id, new.collection, new.question, Jsonb(new.conversation),
                  Jsonb(new.sources), new.contact, new.reason)).fetchone()
+            assert created is not None  # INSERT … RETURNING gives its row
+            return created
 
     def get(self, handoff_id: uuid.UUID) -> Handoff | None:
         with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=class_row(Handoff))
             return cur.execute(f"SELECT {_COLUMNS} FROM handoffs WHERE id = %s", (handoff_id,)).fetchone()
 
-    def list(self, status: str | None = None, review: str | None = None, limit: int = 200) -> list[Handoff]:
+    def recent(self, status: str | None = None, review: str | None = None, limit: int = 200) -> list[Handoff]:
         """Newest first, optionally only those in `status` / with `review`."""
         with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=class_row(Handoff))
@@ -114,7 +116,7 @@ class HandoffStore:
             try:
                 send(handoff)
             except DeliveryFailed as exc:
-                update = ("attempts = attempts + 1, last_error = %s", (str(exc)[:2000],))
+                update: tuple[str, tuple[str, ...]] = ("attempts = attempts + 1, last_error = %s", (str(exc)[:2000],))
             else:
                 update = ("attempts = attempts + 1, last_error = '', status = 'delivered', delivered_at = now()", ())
             return cur.execute(f"UPDATE handoffs SET {update[0]} WHERE id = %s RETURNING {_COLUMNS}",

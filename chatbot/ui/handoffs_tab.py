@@ -14,11 +14,11 @@ from psycopg_pool import ConnectionPool
 from chatbot.handoffs import HandoffService
 from chatbot.limits import InvalidInput
 from chatbot.storage.feedback_export import reviewed_pairs
-from chatbot.storage.handoffs import REVIEWS, STATUSES, Handoff
+from chatbot.storage.handoffs import REVIEWS, STATUSES, Handoff, Review
 
 HANDOFF_HEADERS = ["id", "status", "reason", "created", "question", "contact", "attempts", "last error", "delivered",
                    "review"]
-COLUMN_WIDTHS = ["110px", "80px", "90px", "110px", "22%", "120px", "80px", "14%", "110px", "80px"]
+COLUMN_WIDTHS: list[str | int] = ["110px", "80px", "90px", "110px", "22%", "120px", "80px", "14%", "110px", "80px"]
 ALL = "all"
 SHOWN = 200
 
@@ -37,7 +37,7 @@ class HandoffsHandlers:
         self.handoffs, self.pool, self.min_votes, self.agent = handoffs, pool, min_votes, agent
 
     def listing(self, status: str, review: str) -> list[list[Any]]:
-        rows = self.handoffs.list(None if status == ALL else status, None if review == ALL else review, SHOWN)
+        rows = self.handoffs.recent(None if status == ALL else status, None if review == ALL else review, SHOWN)
         return [handoff_row(h) for h in rows]
 
     def reload(self, status: str, review: str) -> tuple:
@@ -72,7 +72,7 @@ class HandoffsHandlers:
             return f"Not saved: {exc}."
         return "Answer saved: approve it to add the pair to the QA data."
 
-    def review(self, value: str, verdict: str) -> str:
+    def review(self, value: str, verdict: Review) -> str:
         handoff = self._handoff(value)
         if handoff is None or handoff.status != "answered":
             return "Only an answered handoff can be reviewed: save an answer first."
@@ -115,7 +115,7 @@ def build_handoffs_tab(blocks: gr.Blocks, handlers: HandoffsHandlers) -> None:
             details = gr.Code("", language="json", label="Handoff", elem_id="handoffs-details")
     qa = gr.Code("", language="json", label="Reviewed QA data (what `ragbot feedback export` writes)",
                  elem_id="handoffs-qa")
-    hidden = {"api_visibility": "private"}
+    hidden: dict[str, Any] = {"api_visibility": "private"}
     filters, listed = [status, review], [table, qa]
     shown = [details, answer]
 

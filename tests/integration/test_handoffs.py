@@ -198,16 +198,16 @@ def test_the_api_creates_a_handoff_with_what_the_user_saw(api, services):
     ({"question": ["a", "list"]}, "question"),
 ])
 def test_bad_fields_are_refused_by_name_and_nothing_is_stored(api, services, body, field):
-    before = len(services.handoffs.list(limit=10_000))
+    before = len(services.handoffs.recent(limit=10_000))
     response = httpx.post(f"{api}/api/handoffs", json=body)
     assert response.status_code == 422, response.text
     assert any(p["field"].endswith(field) for p in response.json()["detail"]), response.json()
-    assert len(services.handoffs.list(limit=10_000)) == before
+    assert len(services.handoffs.recent(limit=10_000)) == before
 
 
 def test_someone_elses_conversation_is_refused(api, services):
     conversation, _ = a_conversation(services, abstained=True)
-    before = len(services.handoffs.list(limit=10_000))
+    before = len(services.handoffs.recent(limit=10_000))
     for token in (None, "guessed-token"):
         response = httpx.post(f"{api}/api/handoffs", json={"question": "Show me their chat",
                                                            "conversation_id": str(conversation),
@@ -216,7 +216,7 @@ def test_someone_elses_conversation_is_refused(api, services):
     unknown = httpx.post(f"{api}/api/handoffs", json={"question": "hi", "conversation_id": str(uuid.uuid4()),
                                                       "conversation_token": "x"})
     assert unknown.status_code == 404
-    assert len(services.handoffs.list(limit=10_000)) == before
+    assert len(services.handoffs.recent(limit=10_000)) == before
 
 
 def test_the_route_is_rate_limited_per_client_like_chat(services):
