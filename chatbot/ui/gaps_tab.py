@@ -79,7 +79,9 @@ def build_gaps_tab(demo: gr.Blocks, tab: gr.Tab, finder: GapFinder) -> None:
         found = finder.report(days, name.strip() or None)
         return gaps_summary(found, days), gap_rows(found), found, notice_html(PICK_HINT)
 
-    def pick(found: list[GapCluster], event: gr.SelectData) -> str:
+    # found: list[GapCluster]; Gradio resolves these hints when the tab is built, and GapCluster is imported only
+    # for type checking (a name it cannot resolve would hide the SelectData argument)
+    def pick(found: list[Any], event: gr.SelectData) -> str:
         row = event.index[0] if isinstance(event.index, list | tuple) else event.index
         if not isinstance(row, int) or not 0 <= row < len(found):
             return notice_html(PICK_HINT)
