@@ -3,7 +3,7 @@ and runs this).
 
 Drives Debian's chromium through Playwright (never `playwright install`): Chat with a cited answer (the
 `extractive` generator: every sentence cited), Compare after a blind vote, a handoff to a person after an
-abstention, then each Admin tab."""
+abstention, a few more questions the documents do not cover (for Admin → Gaps), then each Admin tab."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ CHROMIUM_ARGS = [
 QUESTION = "How do I factory reset the hub?"
 ANSWER_MS = 180_000
 ADMIN_TABS = (("Documents", "admin-documents"), ("Fine-tuning", "admin-fine-tuning"), ("Embedders", "admin-embedders"),
-              ("Monitor", "admin-monitor"),
+              ("Monitor", "admin-monitor"), ("Gaps", "admin-gaps"),
               ("Evaluation", "admin-evaluation"), ("Handoffs", "admin-handoffs"))
 OUT_OF_DOMAIN = "What was the score of the 1966 football world cup final?"
+GAP_QUESTIONS = ("Who scored in the 1966 football world cup final?", "How long should I bake banana bread?",
+                 "What temperature do I bake banana bread at?")
 
 
 def wait_healthy(url: str, seconds: float = 300) -> None:
@@ -60,6 +62,16 @@ def handoff(page: Page, out: Path) -> None:
     page.locator("#handoff-talk").click()
     expect(page.locator("#handoff-result")).to_contain_text("Handed to a person")
     page.screenshot(path=str(out / "handoff.png"), full_page=True)
+
+
+def gap_questions(page: Page) -> None:
+    """Questions the sample documents do not cover: each one abstained on, so Admin → Gaps has topics to show."""
+    for question in GAP_QUESTIONS:
+        page.locator("#chat-new").click()
+        expect(page.locator("#handoff-offer")).not_to_contain_text("No answer in the documents")
+        page.locator("#chat-question textarea").fill(question)
+        page.locator("#chat-send").click()
+        expect(page.locator("#handoff-offer")).to_contain_text("No answer in the documents", timeout=ANSWER_MS)
 
 
 def compare(page: Page, out: Path) -> None:
@@ -107,6 +119,7 @@ def main() -> None:
         chat(page, args.out)
         compare(page, args.out)
         handoff(page, args.out)
+        gap_questions(page)
         admin(page, args.out, args.user, args.password)
         browser.close()
     print(f"screenshots written to {args.out}")
