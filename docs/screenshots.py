@@ -26,6 +26,7 @@ ADMIN_TABS = (("Documents", "admin-documents"), ("Fine-tuning", "admin-fine-tuni
               ("Monitor", "admin-monitor"), ("Gaps", "admin-gaps"),
               ("Evaluation", "admin-evaluation"), ("Handoffs", "admin-handoffs"))
 OUT_OF_DOMAIN = "What was the score of the 1966 football world cup final?"
+AGENT_ANSWER = "England beat West Germany 4–2 after extra time. (This help desk covers the Lumio hub only.)"
 GAP_QUESTIONS = ("Who scored in the 1966 football world cup final?", "How long should I bake banana bread?",
                  "What temperature do I bake banana bread at?")
 
@@ -94,7 +95,20 @@ def admin(page: Page, out: Path, user: str, password: str) -> None:
     for tab, name in ADMIN_TABS:
         page.get_by_role("tab", name=tab).click()
         page.wait_for_timeout(2500)  # the tab's tables and charts load on open
+        if tab == "Handoffs":
+            answer_handoff(page)
         page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+
+
+def answer_handoff(page: Page) -> None:
+    """An agent answers the handed-off question and approves the pair for the QA data."""
+    page.locator("#handoffs-table").get_by_text(OUT_OF_DOMAIN, exact=True).last.click()
+    expect(page.locator("#handoffs-details")).to_contain_text("ana@example.com")
+    page.locator("#handoffs-answer textarea").fill(AGENT_ANSWER)
+    page.locator("#handoffs-save").click()
+    expect(page.locator("#handoffs-note")).to_contain_text("Answer saved")
+    page.locator("#handoffs-approve").click()
+    expect(page.locator("#handoffs-qa")).to_contain_text('"origin": "handoff"')
 
 
 def main() -> None:

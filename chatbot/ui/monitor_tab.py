@@ -188,11 +188,10 @@ def build_monitor_tab(demo: gr.Blocks, pool: ConnectionPool, topics: TopicsFor |
             wins_plot = gr.BarPlot(pd.DataFrame(columns=WIN_COLUMNS), x="matchup", y="win rate", color="generator",
                                    y_lim=[0, 1], title="Blind-vote win rate per matchup", tooltip="all",
                                    elem_id="monitor-wins")
-            split = gr.Radio(split_choices(topics), value="", label="Split the blind votes",
-                             elem_id="monitor-wins-split")
-            wins_table = gr.Dataframe(headers=WIN_RATE_HEADERS, value=[], interactive=False,
-                                      elem_id="monitor-wins-table")
-            gr.Markdown(WIN_NOTE, elem_id="monitor-wins-note")
+    gr.Markdown("### Blind votes: win rates with 95 % intervals")  # full width: the interval and verdict columns
+    split = gr.Radio(split_choices(topics), value="", label="Split the blind votes", elem_id="monitor-wins-split")
+    wins_table = gr.Dataframe(headers=WIN_RATE_HEADERS, value=[], interactive=False, elem_id="monitor-wins-table")
+    gr.Markdown(WIN_NOTE, elem_id="monitor-wins-note")
     gr.Markdown("### Slowest answers\n" + PICK_HINT)
     slowest = gr.Dataframe(headers=SLOWEST_HEADERS, value=[], interactive=False, wrap=True, max_height=360,
                            elem_id="monitor-slowest",
