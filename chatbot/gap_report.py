@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
     from chatbot.ab_grouping import BlindVote, Grouping
-
     from chatbot.retriever import PgRetriever
     from chatbot.settings import Settings
 
