@@ -1,12 +1,22 @@
 """Label-free calibration of hybrid fusion, per collection: the store's own titles and headings are the queries,
-the one document each names is the answer, and the lexical weight that ranks those documents best (within a
-tolerance, see `pick_weight`) is kept.
+the one document each names is the answer, and `RULE` picks the fusion method and lexical weight from how those
+documents rank (see `pick_fusion`).
 
-Measured (`ragbot eval retrieval --sweep`, 200 titles each, the vector arm lead-blended): the titles' best
-weights are 0.3 (python-faq) and 0.5 (git-docs), but the labels' are 0.1 and 0.5: titles overrate the lexical
-arm. Taking the smallest weight within 0.01 of the titles' best picks 0.2 and 0.4, and the hybrid then beats its
-better arm on both corpora (python-faq test questions 0.778 vs vector 0.774, where 0.3 lost 0.017; git-docs
-0.584 vs BM25 0.506)."""
+`RULE = "zscore-prior"`: each arm's scores become standard deviations above its own list's mean (z-scores), and
+among the weights the titles cannot tell from their best (within `TOLERANCE` nDCG@10) the one nearest
+`PRIOR_WEIGHT` (0.3, the shipped `RAGBOT_LEXICAL_WEIGHT`, set before any corpus below was measured) is kept.
+Why: min-max scales an arm by its two extreme scores, so one outlying BM25 hit sets the scale and a weight
+means something different from query to query; z-scores use all of the arm's candidates. And titles share their
+very words with their documents, so their best weight overrates the lexical arm, while where they are solved at
+every weight (a small collection: nDCG@10 1.0 from w = 0.2) they say nothing: the old rule (min-max, the smallest
+weight within the tolerance) then fell to 0.1, near the vector arm. The prior moves only when the titles show it
+costs more than the tolerance.
+
+Measured (`python -m benchmarks.fusion_rules`, every question of each corpus; docs/retrieval.md has the table of
+every rule): hybrid nDCG@10 minus its better arm, old rule → this one: python-faq +0.005 → +0.002, git-docs
++0.074 → +0.073, postgres-docs (hand-written questions) +0.000 → +0.005, and the product manual of
+`examples/docs` −0.049 → −0.005. On the small test splits neither rule holds everywhere (python-faq −0.008,
+examples −0.030 with this one; postgres-docs −0.022, examples −0.045 with the old)."""
 
 from __future__ import annotations
 
@@ -19,7 +29,7 @@ from chatbot.storage.store import FusionRecords
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 MIN_QUERIES = 30  # fewer titles/headings than this: the measurement is noise, keep the default weight
 RECALIBRATE_CHANGE = 0.2  # recalibrate when the chunk count moved by more than this share
-RULE = "tolerance"  # the rule `calibrate` applies (see `pick_fusion`)
+RULE = "zscore-prior"  # the rule `calibrate` applies (see `pick_fusion` and the module docstring)
 TOLERANCE = 0.01  # nDCG@10 on the pseudo-queries a larger lexical weight must gain to be chosen (pick_weight)
 
 
@@ -28,7 +38,7 @@ class Calibration:
     collection: str
     lexical_weight: float | None  # None: too few pseudo-queries, the default applies
     queries: int
-    ndcg_by_weight: dict[str, float]
+    ndcg_by_weight: dict[str, float]  # the pseudo-queries' nDCG@10 at every weight, with `method`
     rule: str = ""
     method: str = "minmax"
     margin: float | None = None  # pseudo-query nDCG@10 at the chosen weight minus at 0 (the vector arm)
@@ -89,8 +99,17 @@ def pick_weight(ndcg_by_weight: dict[float, float]) -> float:
     return min(w for w, score in ndcg_by_weight.items() if score >= top - TOLERANCE - 1e-9)
 
 
+def nearest_to_prior(ndcg_by_weight: dict[float, float], prior: float) -> float:
+    """Among the weights the pseudo-queries cannot tell from their best (within `TOLERANCE`), the one nearest
+    `prior`: the titles only move the weight off the prior when they show that it costs more than the tolerance."""
+    top = max(ndcg_by_weight.values())
+    near = [w for w, score in ndcg_by_weight.items() if score >= top - TOLERANCE - 1e-9]
+    return min(near, key=lambda w: (abs(w - prior), w))
+
+
+PRIOR_WEIGHT = 0.3  # the shipped RAGBOT_LEXICAL_WEIGHT default, set before any of the corpora was measured
 RULES = ("vector", "fts", "tolerance", "best", "half", "zscore", "dbsf", "zscore-half", "dbsf-half",
-         "fixed-0.2", "zscore-0.3", "dbsf-0.3")
+         "fixed-0.2", "zscore-0.3", "dbsf-0.3", "prior", "zscore-prior", "dbsf-prior")
 
 
 def pick_fusion(pseudo: list[tuple[str, ArmLists]], rule: str) -> FusionChoice:
@@ -101,7 +120,12 @@ def pick_fusion(pseudo: list[tuple[str, ArmLists]], rule: str) -> FusionChoice:
     if rule.split("-")[-1].replace(".", "").isdigit():
         return FusionChoice(method, float(rule.split("-")[-1]))
     curve = weight_curve(pseudo, method)
-    weight = max(curve, key=lambda w: (curve[w], -w)) if rule == "best" else pick_weight(curve)
+    if rule == "best":
+        weight = max(curve, key=lambda w: (curve[w], -w))
+    elif rule.endswith("prior"):
+        weight = nearest_to_prior(curve, PRIOR_WEIGHT)
+    else:
+        weight = pick_weight(curve)
     if rule.endswith("half"):
         weight = round(weight / 2, 2)
     return FusionChoice(method, weight, round(curve.get(weight, curve[pick_weight(curve)]) - curve[0.0], 4))
@@ -115,8 +139,8 @@ def calibrate(retriever: PgRetriever, records: FusionRecords, limit: int) -> Cal
     if len(queries) < MIN_QUERIES:
         return Calibration(collection, None, len(queries), {})
     pseudo = [(source, _arm_lists(retriever.arms(text))) for text, source in queries]
-    curve = weight_curve(pseudo, "minmax")
     choice = pick_fusion(pseudo, RULE)
+    curve = weight_curve(pseudo, choice.method)
     scores = {f"{w:.1f}": round(t, 4) for w, t in curve.items()}
     calibration = Calibration(collection, choice.weight, len(queries), scores, RULE, choice.method, choice.margin,
                               choice.fallback)

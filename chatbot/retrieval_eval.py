@@ -11,7 +11,7 @@ from typing import Any
 
 from chatbot.corpus import Corpus, RetrieverFactory
 from chatbot.fusion_calibration import MIN_QUERIES, WEIGHTS, document_ranking
-from chatbot.retriever import fuse
+from chatbot.retriever import FusionMethod, fuse
 from chatbot.storage.store import FusionRecords, FusionState
 from ingestion.beir import corpus_items, dataset_name, qrels, queries
 from ingestion.pipeline import Ingestor
@@ -67,12 +67,14 @@ def reference_bm25(chunks: list[tuple[str, str]], texts: dict[str, str], k: int)
 
 
 def weight_sweep(retriever_for: RetrieverFactory, collection: str, texts: dict[str, str],
-                 k: int) -> dict[str, dict[str, list[str]]]:
-    """Hybrid rankings at every lexical weight in `WEIGHTS` (both arms fetched once per query): with labels, this
-    shows how close the label-free calibration came to the best weight."""
+                 k: int, method: FusionMethod = "minmax") -> dict[str, dict[str, list[str]]]:
+    """Hybrid rankings at every lexical weight in `WEIGHTS` with the calibration's fusion `method` (both arms
+    fetched once per query): with labels, this shows how close the label-free calibration came to the best
+    weight."""
     retriever = retriever_for(collection, mode="hybrid", k=k * 4)
     arms = {qid: retriever.arms(text) for qid, text in texts.items()}
-    return {f"hybrid@{w:.1f}": {qid: document_ranking(fuse(v, lex, w)[: k * 4], k) for qid, (v, lex) in arms.items()}
+    return {f"hybrid@{w:.1f}": {qid: document_ranking(fuse(v, lex, w, method)[: k * 4], k)
+                                for qid, (v, lex) in arms.items()}
             for w in WEIGHTS}
 
 
@@ -120,7 +122,8 @@ def evaluate_retrieval(corpus: Corpus, ingestor: Ingestor, fusion: FusionRecords
             retriever = corpus.retriever(collection, mode=mode, k=k * 4)  # type: ignore[arg-type]
             rankings[mode] = {qid: document_ranking(retriever.search(text), k) for qid, text in texts.items()}
     if sweep:
-        rankings.update(weight_sweep(corpus.retriever, collection, texts, k))
+        calibration = (fusion.state(collection) or FusionState(None, None, 0)).calibration or {}
+        rankings.update(weight_sweep(corpus.retriever, collection, texts, k, calibration.get("method", "minmax")))
         rankings.update(lead_sweep(corpus.retriever, collection, texts, k))
     for mode in rankings:
         run = Run({qid: {doc: float(k - i) for i, doc in enumerate(docs)} or {"__none__": 0.0}

@@ -190,7 +190,7 @@ class PgRetriever(BaseRetriever):
         """`search`'s pairs and the best cosine similarity among all candidates of both arms: whether the question
         is covered at all must not depend on how the arms were fused (a BM25-led top k can hold only weaker
         vector matches)."""
-        vector_hits, lexical_hits, calibrated = self._arms(query)
+        vector_hits, lexical_hits, calibrated, method = self._arms(query)
         best = max((h.similarity for h, _ in (*vector_hits, *lexical_hits)), default=0.0)
         if self.mode == "vector":
             ranked = vector_hits
@@ -198,7 +198,8 @@ class PgRetriever(BaseRetriever):
             ranked = lexical_hits
         else:
             weight = self.lexical_weight if self.lexical_weight is not None else calibrated
-            ranked = fuse(vector_hits, lexical_hits, self.default_lexical_weight if weight is None else weight)
+            ranked = fuse(vector_hits, lexical_hits, self.default_lexical_weight if weight is None else weight,
+                          method if self.lexical_weight is None and calibrated is not None else "minmax")
         if self.reranker is not None and ranked:
             candidates = [h for h, _ in ranked]
             scores = self.reranker.predict([(query, h.text) for h in candidates])
@@ -208,11 +209,13 @@ class PgRetriever(BaseRetriever):
     def arms(self, query: str) -> tuple[list[tuple[Hit, float]], list[tuple[Hit, float]]]:
         """The vector arm's (hit, lead-blended cosine similarity) and the lexical arm's (hit, BM25 score), best
         first; an arm the mode does not use is empty."""
-        vector_hits, lexical_hits, _ = self._arms(query)
+        vector_hits, lexical_hits, _, _ = self._arms(query)
         return vector_hits, lexical_hits
 
-    def _arms(self, query: str) -> tuple[list[tuple[Hit, float]], list[tuple[Hit, float]], float | None]:
-        """`arms` and the collection's calibrated lexical weight, read in one transaction."""
+    def _arms(self, query: str) -> tuple[list[tuple[Hit, float]], list[tuple[Hit, float]], float | None,
+                                         FusionMethod]:
+        """`arms`, the collection's calibrated lexical weight and the fusion method its calibration chose (min-max
+        when none is recorded), read in one transaction."""
         vector = self.embedder.encode([query])[0]
         fetch = max(self.fetch_k, self.k)
         params = {"q": vector, "collection": self.collection, "limit": fetch, "text": lexical_text(query),
@@ -220,11 +223,12 @@ class PgRetriever(BaseRetriever):
                   "k1": self.bm25_k1, "b": self.bm25_b, "lead": self.lead_weight}
         with self.pool.connection() as conn, conn.transaction():
             check_embedder(conn, self.collection, self.embedder.identity)
-            row = conn.execute("SELECT id, lexical_weight FROM collections WHERE name = %s",
+            row = conn.execute("SELECT id, lexical_weight, calibration->>'method' FROM collections WHERE name = %s",
                                (self.collection,)).fetchone()
             if row is None:
-                return [], [], None
-            collection_id, calibrated = row
+                return [], [], None, "minmax"
+            collection_id, calibrated, recorded = row
+            method: FusionMethod = recorded if recorded in NORMALISERS else "minmax"
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, fetch)),))
             conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
             filtered = bool(self.metadata_filter)
@@ -232,7 +236,7 @@ class PgRetriever(BaseRetriever):
                 lead_blended_sql(collection_id, filtered, self.lead_weight > 0), params)] if self.mode != "fts" else []
             lexical_hits = [(Hit(*row[:-1]), float(row[-1])) for row in conn.execute(
                 bm25_sql(collection_id, filtered), params)] if self.mode != "vector" and params["text"] else []
-        return vector_hits, lexical_hits, calibrated
+        return vector_hits, lexical_hits, calibrated, method
 
     @staticmethod
     def _to_document(hit: Hit, score: float, best_similarity: float | None = None) -> Document:

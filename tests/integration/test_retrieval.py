@@ -122,6 +122,20 @@ def test_fusion_is_calibrated_per_collection_and_again_when_it_grows(services, c
     assert records.state(collection).calibrated_chunks == 40  # grew by 25 %: calibrated again
 
 
+def test_the_hybrid_fuses_with_the_method_the_calibration_recorded(services, collection):
+    from chatbot.retriever import fuse
+
+    services.ingestor.ingest_items([item(f"{t}.txt", f"{t} guide", topic_text(t)) for t in TOPICS[:32]], collection)
+    state = services.fusion_records.state(collection)
+    method = state.calibration["method"]
+    assert method == next((m for m in ("zscore", "dbsf") if RULE.startswith(m)), "minmax")
+    retriever = services.retriever(collection, mode="hybrid", k=40)
+    query = "What does a blinking onyx light mean?"
+    expected = fuse(*retriever.arms(query), state.lexical_weight, method)
+    assert [(h.chunk_id, round(s, 6)) for h, s in retriever.search(query)] == \
+        [(h.chunk_id, round(s, 6)) for h, s in expected[:40]]
+
+
 def test_a_small_collection_keeps_the_default_weight(services, collection):
     services.ingestor.ingest_items([item(f"{t}.txt", f"{t} guide", topic_text(t)) for t in TOPICS[:5]], collection)
     calibration = services.calibrate_fusion(collection, force=True)

@@ -55,3 +55,25 @@ def test_score_based_fusions_keep_the_ends_and_scale_each_arm():
     assert z[3] > z[1] > z[4]  # 3 is far above the lexical mean; 4 is missing from the vector arm: its floor
     flat = [(hit(6), 2.0), (hit(7), 2.0)]
     assert dict((h.chunk_id, s) for h, s in fuse([], flat, 1.0, "dbsf")) == {6: 0.5, 7: 0.5}
+
+
+def test_the_prior_rule_keeps_the_weight_nearest_the_prior_the_titles_cannot_rule_out():
+    from chatbot.fusion_calibration import PRIOR_WEIGHT, nearest_to_prior
+
+    saturated = {0.0: 0.98, 0.1: 0.995, 0.2: 1.0, 0.3: 1.0, 0.4: 1.0, 0.5: 1.0}
+    assert nearest_to_prior(saturated, PRIOR_WEIGHT) == 0.3  # the titles say nothing: the prior stands
+    lexical_hurts = {0.0: 0.70, 0.1: 0.702, 0.2: 0.69, 0.3: 0.68, 0.4: 0.66}
+    assert nearest_to_prior(lexical_hurts, PRIOR_WEIGHT) == 0.1  # 0.3 costs more than the tolerance
+    lexical_helps = {0.0: 0.37, 0.3: 0.417, 0.4: 0.428, 0.5: 0.429, 0.6: 0.432, 0.7: 0.415}
+    assert nearest_to_prior(lexical_helps, PRIOR_WEIGHT) == 0.4
+    assert nearest_to_prior({0.2: 0.5, 0.4: 0.5}, PRIOR_WEIGHT) == 0.2  # equally near: the smaller weight
+
+
+def test_the_shipped_rule_is_score_based_and_records_its_method():
+    from chatbot.fusion_calibration import RULE, RULES, pick_fusion
+
+    assert RULE in RULES
+    source = "a"
+    arms = ([("a", 1, 0.9), ("b", 2, 0.8)], [("a", 1, 7.0), ("c", 3, 2.0)])
+    choice = pick_fusion([(source, arms)] * 3, RULE)
+    assert choice.method == "zscore" and choice.weight == 0.3  # every weight ranks "a" first: the prior
