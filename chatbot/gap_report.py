@@ -31,15 +31,9 @@ if TYPE_CHECKING:
 
     from chatbot.ab_grouping import BlindVote, Grouping
     from chatbot.retriever import PgRetriever
-    from chatbot.settings import Settings
 
 COVERED, MISSING = "covered now", "still missing"
 SOURCES_SHOWN = 3
-
-
-def coverage_threshold(settings: Settings, collection: str) -> float:
-    """The similarity a question's best match needs for `collection` to cover it (the chain's threshold)."""
-    return settings.relevance_threshold
 
 
 @dataclass(frozen=True)

@@ -207,9 +207,15 @@ class Services:
         return Generators(self.settings, registry=lambda: self.adapter_registry)
 
     @cached_property
+    def coverage_threshold(self) -> Callable[[str], float]:
+        """collection → the best similarity a question needs to be answered: its calibrated abstention threshold,
+        else `RAGBOT_RELEVANCE_THRESHOLD`. The chain and Gaps read the same one."""
+        return threshold_lookup(lambda: self.abstention_records, self.settings.relevance_threshold)
+
+    @cached_property
     def chain(self) -> RagChain:
         return RagChain(self.settings, self.generators, lambda collection: self.retriever(collection),
-                        threshold_lookup(lambda: self.abstention_records, self.settings.relevance_threshold))
+                        self.coverage_threshold)
 
     @cached_property
     def conversations(self) -> ConversationStore:
@@ -217,11 +223,11 @@ class Services:
 
     @cached_property
     def gap_finder(self) -> GapFinder:
-        """Gaps (Admin → Gaps, `ragbot gaps`): each collection's retriever and coverage threshold. Imported here:
-        scikit-learn takes seconds to import, and only gaps need it."""
-        from chatbot.gap_report import GapFinder, coverage_threshold
+        """Gaps (Admin → Gaps, `ragbot gaps`): each collection's retriever and the chain's coverage threshold.
+        Imported here: scikit-learn takes seconds to import, and only gaps need it."""
+        from chatbot.gap_report import GapFinder
 
-        return GapFinder(self.pool, self.retriever, lambda collection: coverage_threshold(self.settings, collection))
+        return GapFinder(self.pool, self.retriever, self.coverage_threshold)
 
     @cached_property
     def chat(self) -> ChatService:

@@ -33,6 +33,7 @@ def gap_collection(services) -> str:
     ones also abstained on, one of them handed off too, and one handed off without an answer)."""
     name = f"gaps-{uuid.uuid4().hex[:8]}"
     assert not services.ingestor.ingest_paths([EXAMPLE_DOCS], name).files_failed
+    services.abstention_records.record(name, THRESHOLD, {"source": "test"})  # as a calibration would
     store = services.conversations
     conversation = store.create("gaps")
     for question in QUESTIONS:
@@ -106,12 +107,12 @@ def test_a_missing_topic_is_covered_once_a_document_answers_it(services, gap_col
 
 
 def test_cli_lists_the_clusters_as_json(settings, services, gap_collection):
-    threshold = {"RAGBOT_RELEVANCE_THRESHOLD": str(THRESHOLD)}
-    result = run_cli(["gaps", "--json", "--collection", gap_collection, "--days", "7"], settings, **threshold)
+    result = run_cli(["gaps", "--json", "--collection", gap_collection, "--days", "7"], settings)
     assert result.returncode == 0, result.stderr
     clusters = json.loads(result.stdout)
     expected = GapFinder(services.pool, services.retriever, lambda collection: THRESHOLD).report(7, gap_collection)
-    assert services.gap_finder.threshold_for(gap_collection) == settings.relevance_threshold  # what the CLI reads
+    # the chain's threshold: the collection's calibrated one, not the global setting
+    assert services.gap_finder.threshold_for(gap_collection) == THRESHOLD != settings.relevance_threshold
     assert [(c["count"], c["covered"], c["topic"]) for c in clusters] == [
         (c.count, c.covered, c.topic_id) for c in expected]
     solar = next(c for c in clusters if keys(c["questions"]) == keys(list(TOPICS["solar"])))
@@ -120,6 +121,6 @@ def test_cli_lists_the_clusters_as_json(settings, services, gap_collection):
     assert solar["sources"] and {"title", "similarity", "document_id"} <= set(solar["sources"][0])
     assert all(c["collection"] == gap_collection and c["last_seen"] for c in clusters)
     assert {c["threshold"] for c in clusters} == {THRESHOLD}
-    table = run_cli(["gaps", "--collection", gap_collection, "--days", "7"], settings, **threshold)
+    table = run_cli(["gaps", "--collection", gap_collection, "--days", "7"], settings)
     assert table.returncode == 0, table.stderr
     assert "still missing" in table.stdout and "aquarium" in table.stdout
