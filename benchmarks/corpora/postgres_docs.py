@@ -21,6 +21,8 @@ from pathlib import Path
 
 from lxml import html
 
+from benchmarks.corpora.beir_layout import write_beir
+
 MIN_WORDS = 20
 PARTS = ("sql.html", "admin.html")
 QUESTIONS = Path(__file__).with_name("postgres_docs_questions.jsonl")
@@ -172,18 +174,6 @@ the PostgreSQL Licence (see `/usr/share/doc/postgresql-doc-15/copyright`).
 """
 
 
-def write(data: dict[str, list[dict]], out: Path, package: str, source: Path) -> None:
-    """Write corpus.jsonl, queries.jsonl, qrels/test.tsv, qa.jsonl and README.md under `out`."""
-    (out / "qrels").mkdir(parents=True, exist_ok=True)
-    for name in ("corpus", "queries", "qa"):
-        with (out / f"{name}.jsonl").open("w", encoding="utf-8") as handle:
-            for row in data[name]:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    lines = ["query-id\tcorpus-id\tscore"] + [f"{r['query-id']}\t{r['corpus-id']}\t{r['score']}" for r in data["qrels"]]
-    (out / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out / "README.md").write_text(_readme(data, package, source), encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=Path("/usr/share/doc/postgresql-doc-15/html"))
@@ -192,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     package = package_version()
     data = build(args.source, load_questions(args.questions), package.split()[0])
-    write(data, args.out, package, args.source)
+    write_beir(data, args.out, _readme(data, package, args.source))
     splits = {s: sum(1 for r in data["qa"] if r["split"] == s) for s in ("train", "test")}
     print(f"{len(data['corpus'])} docs, {len(data['queries'])} queries, {len(data['qrels'])} qrels, "
           f"qa {splits['train']} train / {splits['test']} test -> {args.out}")
