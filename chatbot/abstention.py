@@ -8,13 +8,14 @@ answerable ones instead. See `pick_threshold` for the rule and docs/abstention.m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 
 import numpy as np
 
-from chatbot.retriever import PgRetriever
+from chatbot.calibration_arms import ArmsSource
 from chatbot.storage.abstention_records import AbstentionRecords
 from chatbot.storage.store import FusionRecords
 
@@ -42,7 +43,7 @@ def general_questions() -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def best_similarity(retriever: PgRetriever, question: str) -> float:
+def best_similarity(retriever: ArmsSource, question: str) -> float:
     """The best cosine similarity between `question` and any candidate chunk of either arm: what the chain's
     coverage check compares with the threshold (a document's `best_similarity`)."""
     vector_hits, lexical_hits = retriever.arms(question)
@@ -55,11 +56,13 @@ def pick_threshold(answerable: Sequence[float], unanswerable: Sequence[float]) -
     answered: answering a covered question matters more than refusing an off-topic one, which the prompt still
     tells the generator to decline. Label-free, the answerable side is titles and headings, which share their very
     words with the chunks and score higher than users' questions, so the cap binds less often than with a QA file's
-    questions. (A cap at the titles' 10 % quantile answered 91.7 % of python-faq's test questions; at 5 %, 95.8 %,
-    the same or better on the other corpora measured but for 2 points of abstention on one: docs/abstention.md.)"""
+    questions. The cap is an answerable score itself (the lower one, not interpolated) and rounding goes down, so
+    at least `ANSWER_SHARE` of them stay answered. (A cap at the titles' 10 % quantile answered 91.7 % of
+    python-faq's test questions; at 5 %, 95.8 %, the same or better on the other corpora measured but for 2 points
+    of abstention on one: docs/abstention.md.)"""
     floor = float(np.quantile(unanswerable, ABSTAIN_SHARE))
-    cap = float(np.quantile(answerable, 1 - ANSWER_SHARE))
-    return round(min(floor, cap), 4)
+    cap = float(np.quantile(answerable, 1 - ANSWER_SHARE, method="lower"))  # a score: ≥ ANSWER_SHARE are at least it
+    return math.floor(min(floor, cap) * 10_000 + 1e-9) / 10_000  # rounded down: the score at the cap is answered
 
 
 def _quantiles(scores: Sequence[float]) -> list[float]:
@@ -75,7 +78,7 @@ def unanswerable_questions(fusion: FusionRecords, records: AbstentionRecords, co
     return others[:OTHER_COLLECTIONS_QUERIES] + general_questions()
 
 
-def calibrate_abstention(retriever: PgRetriever, fusion: FusionRecords, records: AbstentionRecords, limit: int,
+def calibrate_abstention(retriever: ArmsSource, fusion: FusionRecords, records: AbstentionRecords, limit: int,
                          qa: tuple[str, Sequence[str]] | None = None) -> AbstentionCalibration:
     """Score the answerable questions (up to `limit` titles/headings, or `qa`'s (name, questions)) and the
     unanswerable ones against the collection, and record `pick_threshold`'s choice."""

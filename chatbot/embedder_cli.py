@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chatbot.cli_services import open_services
-from chatbot.embedder_admin import EmbedderAdmin
+from chatbot.embedder_admin import EmbedderAdmin, heldout_text
 from chatbot.embedder_registry import BASE, EmbedderRegistryError
 from chatbot.storage import db
 from chatbot.tables import print_table
@@ -42,10 +42,11 @@ def tune(
     max_seq_length: Annotated[int, typer.Option(min=16, help="Tokens of a passage while training.")] = 256,
     max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after N steps.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling and training seed.")] = 0,
-    questions: Annotated[int, typer.Option(min=0, help="Chunks the bundled generator writes a question for "
-                                           "(0: none; then, without --qa, no held-out check).")] = DEFAULT_QUESTIONS,
-    agree_k: Annotated[int, typer.Option(min=1, help="Keep a generated question when the retriever ranks its "
-                                         "chunk in this top k.")] = 3,
+    questions: Annotated[int, typer.Option(min=0, help="Chunks the bundled generator writes a question for; "
+                                           "without --qa, half of them are the held-out check (0: none, and "
+                                           "then no check without --qa).")] = DEFAULT_QUESTIONS,
+    agree_k: Annotated[int, typer.Option(min=1, help="Train on a generated question when the retriever ranks "
+                                         "its chunk in this top k.")] = 3,
     use: Annotated[bool, typer.Option("--use", help="Then switch the collection to it.")] = False,
 ) -> None:
     """Tune the embedder on (heading/title → chunk) pairs and generated questions from the collection, plus QA
@@ -109,7 +110,7 @@ def list_embedders(as_json: Annotated[bool, typer.Option("--json", help="Print J
         return
     table = Table("name", "used by", "vectors kept", "pairs (qa)", "steps", "held-out MRR before → after")
     for r in rows:
-        mrr = " → ".join(str(v) for v in r["heldout_mrr"]) if r["heldout_mrr"] else ""
+        mrr = heldout_text(r)
         pairs = f"{r['pairs']} ({r['qa_pairs']})" if r["pairs"] is not None else ""
         table.add_row(r["name"], ", ".join(r["used_by"]), ", ".join(r["kept_in"]), pairs, str(r["steps"] or ""), mrr)
     print_table(table)

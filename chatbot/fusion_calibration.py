@@ -21,9 +21,10 @@ examples −0.030 with this one; postgres-docs −0.022, examples −0.045 with 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-from chatbot.retriever import FusionMethod, Hit, PgRetriever, fuse
+from chatbot.calibration_arms import ArmsSource
+from chatbot.retriever import FusionMethod, Hit, fuse
 from chatbot.storage.store import FusionRecords
 
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
@@ -67,6 +68,7 @@ class FusionChoice:
     weight: float
     margin: float = 0.0  # pseudo-query nDCG@10 at `weight` minus at 0 (the vector arm alone)
     fallback: str = ""  # why the rule left the pseudo-queries' pick, if it did
+    curve: dict[float, float] = field(default_factory=dict)  # the pseudo-queries' nDCG@10 by weight, if measured
 
 
 def ndcg_at(ranking: list[str], gold: set[str], k: int = 10) -> float:
@@ -128,10 +130,11 @@ def pick_fusion(pseudo: list[tuple[str, ArmLists]], rule: str) -> FusionChoice:
         weight = pick_weight(curve)
     if rule.endswith("half"):
         weight = round(weight / 2, 2)
-    return FusionChoice(method, weight, round(curve.get(weight, curve[pick_weight(curve)]) - curve[0.0], 4))
+    return FusionChoice(method, weight, round(curve.get(weight, curve[pick_weight(curve)]) - curve[0.0], 4),
+                        curve=curve)
 
 
-def calibrate(retriever: PgRetriever, records: FusionRecords, limit: int) -> Calibration:
+def calibrate(retriever: ArmsSource, records: FusionRecords, limit: int) -> Calibration:
     """Fetch both arms for up to `limit` pseudo-queries, apply `RULE` and record its choice with how it came
     about (the pseudo-queries' nDCG@10 at every weight, the margin over the vector arm, any fallback)."""
     collection = retriever.collection
@@ -140,8 +143,7 @@ def calibrate(retriever: PgRetriever, records: FusionRecords, limit: int) -> Cal
         return Calibration(collection, None, len(queries), {})
     pseudo = [(source, _arm_lists(retriever.arms(text))) for text, source in queries]
     choice = pick_fusion(pseudo, RULE)
-    curve = weight_curve(pseudo, choice.method)
-    scores = {f"{w:.1f}": round(t, 4) for w, t in curve.items()}
+    scores = {f"{w:.1f}": round(t, 4) for w, t in choice.curve.items()}
     calibration = Calibration(collection, choice.weight, len(queries), scores, RULE, choice.method, choice.margin,
                               choice.fallback)
     records.record(collection, choice.weight, asdict(calibration))

@@ -41,11 +41,15 @@ def handoffs_list(
     services = open_services()
     try:
         rows = [_listed(h) for h in services.handoffs.recent(status, limit=limit)]
+        webhook = bool(services.settings.handoff_url)
     finally:
         services.close()
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False))
         return
+    if not webhook:
+        typer.echo("No webhook is configured (RAGBOT_HANDOFF_URL): handoffs stay open until answered here or in "
+                   "Admin → Handoffs.", err=True)
     for row in rows:
         delivered = row["delivered_at"] or f"not delivered ({row['attempts']} attempt(s))"
         error = f" — {row['last_error']}" if row["last_error"] else ""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from psycopg_pool import ConnectionPool
 
 from chatbot.abstention import AbstentionCalibration, calibrate_abstention, threshold_lookup
+from chatbot.calibration_arms import CalibrationArms
 from chatbot.chain import RagChain
 from chatbot.chat_service import ChatService
 from chatbot.cluster.in_flight import AnswersInFlight
@@ -173,12 +174,13 @@ class Services:
         threshold with it (from `qa` when given, see `calibrate_abstention`); None when skipped."""
         if self.settings.calibration_queries == 0 or not (force or is_stale(self.fusion_records, collection)):
             return None
-        self.calibrate_abstention(collection, qa)
+        arms = CalibrationArms(self.retriever(collection))
+        self.calibrate_abstention(collection, qa, arms)
         if not force and self.embedder_for(collection).identity.model.startswith(TUNED_PREFIX):
             # A tuned embedder has learnt these very titles: they would favour its vectors (measured on git-docs:
             # the weight fell 0.5 → 0.2 and hybrid nDCG@10 0.613 → 0.589), so the base's calibration stays.
             return None
-        calibration = calibrate(self.retriever(collection), self.fusion_records, self.settings.calibration_queries)
+        calibration = calibrate(arms, self.fusion_records, self.settings.calibration_queries)
         log.info("fusion of '%s': lexical weight %s from %d titles/headings", collection,
                  calibration.lexical_weight, calibration.queries)
         return calibration
@@ -187,12 +189,12 @@ class Services:
     def abstention_records(self) -> AbstentionRecords:
         return AbstentionRecords(self.pool)
 
-    def calibrate_abstention(self, collection: str,
-                             qa: tuple[str, list[str]] | None = None) -> AbstentionCalibration:
+    def calibrate_abstention(self, collection: str, qa: tuple[str, list[str]] | None = None,
+                             arms: CalibrationArms | None = None) -> AbstentionCalibration:
         """Calibrate `collection`'s abstention threshold now: label-free, or from `qa` (a file's name, its
-        questions)."""
-        calibration = calibrate_abstention(self.retriever(collection), self.fusion_records, self.abstention_records,
-                                           self.settings.calibration_queries, qa)
+        questions); `arms`: the retriever's arms shared with the fusion calibration."""
+        calibration = calibrate_abstention(arms or self.retriever(collection), self.fusion_records,
+                                           self.abstention_records, self.settings.calibration_queries, qa)
         log.info("abstention of '%s': threshold %s from %d answerable (%s) and %d unanswerable questions",
                  collection, calibration.threshold, calibration.answerable, calibration.source,
                  calibration.unanswerable)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chatbot.ab_grouping import GROUPINGS, win_rate_summary
+from chatbot.ab_grouping import GROUPINGS, grouped_win_rates, win_rate_summary
 from chatbot.cli_services import open_services
 from chatbot.storage.monitoring import MAX_DAYS, Monitor
 from chatbot.tables import print_table
@@ -29,8 +29,11 @@ def votes(
     services = open_services()
     try:
         monitor = Monitor(services.pool)
-        grouping = services.gap_finder.vote_topics(monitor.blind_votes(days), days) if by == "topic" else by
-        rates = monitor.win_rates(days, grouping)
+        if by is None:
+            rates = monitor.win_rates(days)
+        else:  # the votes read once: the topics and the split come from the same votes
+            votes = monitor.blind_votes(days)
+            rates = grouped_win_rates(votes, services.gap_finder.vote_topics(votes, days) if by == "topic" else by)
     finally:
         services.close()
     summaries = [win_rate_summary(r) for r in rates]

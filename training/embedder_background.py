@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from chatbot.corpus import Corpus
-from chatbot.embedder_admin import EmbedderAdmin
+from chatbot.embedder_admin import EmbedderAdmin, heldout_text
 from chatbot.embedder_registry import BASE, EmbedderRegistryError, embedders_dir, get_tuned
 from chatbot.queue.progress import Progress
 from chatbot.queue.records import JobRecord
@@ -45,9 +45,10 @@ def _tune(corpus: Corpus, admin: EmbedderAdmin, config: TuneConfig, progress: Pr
 
     result = tune(corpus, admin.settings, config, on_data=on_data, on_step=on_step)
     metrics = result.manifest["metrics"]
-    before, after = (metrics[k].get("mrr@10") for k in ("heldout_before", "heldout_after"))
+    check = heldout_text({"heldout_mrr": [metrics[k].get("mrr@10") for k in ("heldout_before", "heldout_after")],
+                          "heldout_change": metrics.get("heldout_change")})
     summary = {"tuned": result.name, "pairs": result.manifest["data"]["train"], "steps": metrics["steps"],
-               "held-out MRR@10": f"{before} → {after}"}
+               "held-out MRR@10": check or "not measured (no QA file and no generated questions)"}
     if switch:
         summary |= _use(admin, result.name, config.collection, progress, share)
     return summary

@@ -7,9 +7,9 @@ the current retriever agrees (`training.generated_pairs`). QA pairs: each questi
 answer quotes).
 
 The held-out check must look like real questions, so it never holds titles or headings: with a QA file, the
-questions outside the training split (else a seeded fifth of it, not trained on); without one, a seeded share of
-the generated questions. Everything else is trained on: QA and generated pairs all, store pairs sampled (seeded)
-to fill `max_pairs`.
+questions outside the training split (else a seeded fifth of it, not trained on); without one, the questions
+generated for held-out chunks, unfiltered (`training.generated_pairs`). Everything else is trained on: QA and
+generated pairs all, store pairs sampled (seeded) to fill `max_pairs`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 Kind = Literal["heading", "title", "qa", "generated"]
 KINDS: tuple[Kind, ...] = ("heading", "title", "qa", "generated")
 QA_ORACLES = 2  # gold chunks per question at most (those of its document that quote the answer)
-HELDOUT_SHARE, HELDOUT_MAX = 0.3, 200  # of the generated questions, without a QA file
 QA_HELDOUT_SHARE = 0.2  # of the QA split, when the file has no other split
 
 
@@ -76,14 +75,12 @@ def store_pairs(store: Store, collection: str) -> list[Pair]:
     return pairs
 
 
-def split_by_query(pairs: Sequence[Pair], share: float, seed: int, at_most: int | None = None,
-                   ) -> tuple[list[Pair], list[Pair]]:
-    """(train, held out): a seeded `share` of the distinct queries (at most `at_most`, at least one when there
-    are two or more) with all their pairs held out; a query is never on both sides."""
+def split_by_query(pairs: Sequence[Pair], share: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """(train, held out): a seeded `share` of the distinct queries (at least one when there are two or more)
+    with all their pairs held out; a query is never on both sides."""
     queries = sorted({p.query for p in pairs})
     random.Random(seed).shuffle(queries)
-    count = min(int(len(queries) * share), at_most if at_most is not None else len(queries))
-    held = set(queries[: max(count, 1 if len(queries) > 1 else 0)])
+    held = set(queries[: max(int(len(queries) * share), 1 if len(queries) > 1 else 0)])
     return [p for p in pairs if p.query not in held], [p for p in pairs if p.query in held]
 
 
@@ -113,22 +110,19 @@ def qa_split(corpus: Corpus, collection: str, qa: Path, split: str, seed: int) -
 
 
 def build_pairs(corpus: Corpus, collection: str, *, max_pairs: int, seed: int = 0, qa: Path | None = None,
-                split: str = "train", generated: Sequence[Pair] = ()) -> PairSet:
-    """The training pairs (QA and generated ones all, then sampled store pairs up to `max_pairs`) and the
-    held-out ones (QA with a QA file, else generated; never store pairs)."""
+                split: str = "train", generated: Sequence[Pair] = (),
+                generated_heldout: Sequence[Pair] = ()) -> PairSet:
+    """The training pairs (QA and `generated` ones all, then sampled store pairs up to `max_pairs`) and the
+    held-out ones (QA with a QA file, else `generated_heldout`; never store pairs)."""
     from_store = store_pairs(corpus.store, collection)
     if not from_store and not generated:
         raise DatasetError(f"collection '{collection}' has no chunks with a title or heading: ingest documents first")
-    if qa:
-        from_qa, heldout = qa_split(corpus, collection, qa, split, seed)
-        from_generated = list(generated)
-    else:
-        from_qa = []
-        from_generated, heldout = split_by_query(generated, HELDOUT_SHARE, seed, HELDOUT_MAX)
+    from_qa, heldout = qa_split(corpus, collection, qa, split, seed) if qa else ([], list(generated_heldout))
+    from_generated = list(generated)
     rng = random.Random(seed)
     rng.shuffle(from_store)
     labelled = from_qa + from_generated
     train = labelled + from_store[: max(0, max_pairs - len(labelled))]
     rng.shuffle(train)
     available = {kind: sum(1 for p in from_store if p.kind == kind) for kind in ("heading", "title")}
-    return PairSet(train, heldout, {**available, "qa": len(from_qa), "generated": len(generated)})
+    return PairSet(train, heldout, {**available, "qa": len(from_qa), "generated": len(from_generated)})

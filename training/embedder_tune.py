@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from chatbot.settings import Settings
 
 OnStep = Callable[[int, int, float | None], None]
-DEFAULT_QUESTIONS = 128
-DISTRACTORS = 500  # other chunks of the collection the held-out queries are ranked among
+DEFAULT_QUESTIONS = 256  # half of them the check without a QA file (training.generated_pairs)
+DISTRACTORS = 2000  # other chunks of the collection the held-out queries are ranked among
 
 
 @dataclass(frozen=True)
@@ -69,27 +69,45 @@ class TuneResult:
     manifest: dict[str, Any]
 
 
-def heldout_scores(model: SentenceTransformer, pairs: list[Pair], distractors: Sequence[str] = (),
-                   k: int = 10) -> dict[str, float]:
-    """MRR@k and hit@1 of each held-out query (QA or generated questions) among the held-out passages and
-    `distractors` (other chunks of the collection)."""
+def reciprocal_ranks(model: SentenceTransformer, pairs: list[Pair], distractors: Sequence[str] = (),
+                     k: int = 10) -> list[float]:
+    """1/rank of each held-out query's first passage within the top `k` (else 0), ranked among the held-out
+    passages and `distractors` (other chunks of the collection); one per distinct query, in order."""
     passages = list(dict.fromkeys([*(p.passage for p in pairs), *distractors]))
     queries = list(dict.fromkeys(p.query for p in pairs))
     if not queries:
-        return {}
+        return []
     relevant: dict[str, set[int]] = {q: set() for q in queries}
     index = {text: i for i, text in enumerate(passages)}
     for pair in pairs:
         relevant[pair.query].add(index[pair.passage])
     encode = {"normalize_embeddings": True, "convert_to_numpy": True, "show_progress_bar": False}
     scores = model.encode(queries, **encode) @ model.encode(passages, **encode).T
-    reciprocal, hits = [], []
+    ranks = []
     for row, query in zip(np.argsort(-scores, axis=1)[:, :k], queries, strict=True):
         rank = next((r for r, i in enumerate(row, start=1) if i in relevant[query]), None)
-        reciprocal.append(1.0 / rank if rank else 0.0)
-        hits.append(rank == 1)
-    return {"mrr@10": round(float(np.mean(reciprocal)), 4), "hit@1": round(float(np.mean(hits)), 4),
-            "queries": len(queries), "passages": len(passages)}
+        ranks.append(1.0 / rank if rank else 0.0)
+    return ranks
+
+
+def heldout_scores(ranks: Sequence[float], passages: int) -> dict[str, float]:
+    """MRR@10 and hit@1 of the held-out queries' reciprocal ranks."""
+    if not ranks:
+        return {}
+    return {"mrr@10": round(float(np.mean(ranks)), 4), "hit@1": round(float(np.mean([r == 1.0 for r in ranks])), 4),
+            "queries": len(ranks), "passages": passages}
+
+
+def heldout_change(before: Sequence[float], after: Sequence[float]) -> dict[str, Any]:
+    """MRR@10 after minus before with its paired-bootstrap 95 % interval over the held-out queries, and a verdict
+    only when the interval leaves out 0: a few dozen questions move the mean by chance."""
+    from chatbot.ab_stats import paired_bootstrap
+
+    if not before:
+        return {}
+    change = paired_bootstrap(after, before)
+    verdict = "better" if change.low > 0 else "worse" if change.high < 0 else "no clear change"
+    return {**change.to_json(), "verdict": verdict}
 
 
 def _train(model: SentenceTransformer, pairs: PairSet, config: TuneConfig, output: Path, bf16: bool,
@@ -131,13 +149,15 @@ def _pairs(corpus: Corpus, settings: Settings, config: TuneConfig) -> tuple[Pair
     """The pairs (with the generated questions), what generating them took, and the held-out check's distractors."""
     import random
 
-    from training.generated_pairs import generated_pairs
+    from training.generated_pairs import HELDOUT_SHARE, generated_pairs
 
     generated = generated_pairs(corpus, settings, config.collection, count=config.questions, seed=config.seed,
-                                agree_k=config.agree_k) if config.questions else None
+                                agree_k=config.agree_k, heldout_share=0.0 if config.qa else HELDOUT_SHARE,
+                                ) if config.questions else None
     pairs = build_pairs(corpus, config.collection, max_pairs=config.max_pairs, seed=config.seed,
                         qa=Path(config.qa) if config.qa else None, split=config.split,
-                        generated=generated.pairs if generated else ())
+                        generated=generated.pairs if generated else (),
+                        generated_heldout=generated.heldout if generated else ())
     held = {p.passage for p in pairs.heldout}
     others = sorted({text for _, _, text in corpus.store.titled_chunks(config.collection)} - held)
     distractors = random.Random(config.seed).sample(others, min(DISTRACTORS, len(others)))
@@ -159,7 +179,8 @@ def _tune(corpus: Corpus, settings: Settings, config: TuneConfig, target: Path, 
     model = SentenceTransformer(embedder_location(settings), device="cpu", local_files_only=True)
     full_length = int(model.max_seq_length)
     precision = resolve(settings, "cpu")
-    before = heldout_scores(model, pairs.heldout, distractors)
+    passages = len({*(p.passage for p in pairs.heldout), *distractors})
+    before = reciprocal_ranks(model, pairs.heldout, distractors)
     model.max_seq_length = min(config.max_seq_length, full_length)
     callbacks = [thread_callback(settings)] + ([step_callback(on_step)] if on_step else [])
     embedders_dir(settings).mkdir(parents=True, exist_ok=True)
@@ -169,11 +190,12 @@ def _tune(corpus: Corpus, settings: Settings, config: TuneConfig, target: Path, 
         output, steps = _train(model, pairs, config, work / "run", precision.name == "bfloat16", callbacks)
         train_seconds = time.perf_counter() - train_started
         model.max_seq_length = full_length
-        after = heldout_scores(model, pairs.heldout, distractors)
+        after = reciprocal_ranks(model, pairs.heldout, distractors)
         model.save(str(work / "model"))
         metrics = {"train_loss": round(float(output.training_loss), 4), "steps": steps,
                    "seconds": round(train_seconds, 1), "seconds_per_step": round(train_seconds / max(steps, 1), 2),
-                   "data_seconds": round(data_seconds, 1), "heldout_before": before, "heldout_after": after}
+                   "data_seconds": round(data_seconds, 1), "heldout_before": heldout_scores(before, passages),
+                   "heldout_after": heldout_scores(after, passages), "heldout_change": heldout_change(before, after)}
         manifest = _manifest(settings, config, pairs, generated, metrics, model, threads, full_length)
         (work / "model" / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         install(work / "model", target)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from chatbot.embedder_admin import EmbedderAdmin
+from chatbot.embedder_admin import EmbedderAdmin, heldout_text
 from chatbot.embedder_registry import BASE, EmbedderRegistryError
 from chatbot.queue.records import JobRecord, JobRefused
 from chatbot.queue.service import JobQueue
@@ -26,7 +26,7 @@ def embedder_table(admin: EmbedderAdmin) -> list[list]:
     rows = []
     for row in admin.embedder_rows():
         r = row.to_json()
-        mrr = " → ".join(str(v) for v in r["heldout_mrr"]) if r["heldout_mrr"] else ""
+        mrr = heldout_text(r)
         pairs = f"{r['pairs']} ({r['qa_pairs']})" if r["pairs"] is not None else ""
         rows.append([r["name"], ", ".join(r["used_by"]), ", ".join(r["kept_in"]), pairs, r["steps"] or "", mrr])
     return rows
@@ -76,9 +76,12 @@ def _tune_column(settings: Settings) -> tuple:
 def embedders_layout(settings: Settings, jobs: JobQueue) -> EmbeddersLayout:
     """The Embedders tab's components, laid out (call inside its `gr.Tab`)."""
     gr.Markdown("Each collection is queried with the embedder that made its vectors. Tune one on a collection's own "
-                "documents (each section heading or title → its chunks, plus a QA file's questions → their gold "
-                "chunks), then switch the collection to it: its chunks are encoded in the background and the "
-                "vectors switch at once; the previous ones are kept, so switching back is immediate.")
+                "documents (each section heading or title → its chunks, questions the bundled generator writes "
+                "for sampled chunks, and a QA file's questions → their gold chunks), then switch the collection to "
+                "it: its chunks are encoded in the background and the vectors switch at once; the previous ones "
+                "are kept, so switching back is immediate. The held-out check is the QA file's other questions, "
+                "else the questions written for held-out chunks; its change is a verdict only when its 95 % "
+                "interval leaves out 0.")
     table = gr.Dataframe(headers=EMBEDDER_HEADERS, value=[], interactive=False, wrap=True, elem_id="emb-table")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):

@@ -79,6 +79,13 @@ class HandoffsHandlers:
         self.handoffs.review(handoff.id, verdict)
         return "Approved: the pair is in the QA data." if verdict == "approved" else "Rejected: the pair stays out."
 
+    def delivery_note(self) -> str:
+        """Where handoffs go: the support desk's webhook, or nowhere but this tab when none is configured."""
+        if not self.handoffs.settings.handoff_url:
+            return ("**No webhook is configured** (`RAGBOT_HANDOFF_URL`): handoffs are not sent to a support desk; "
+                    "they stay open here until someone answers them (docs/handoffs.md).")
+        return "Each new handoff is sent to the support desk's webhook (`RAGBOT_HANDOFF_URL`), retried until it takes."
+
     def deliver(self) -> str:
         if not self.handoffs.settings.handoff_url:
             return "No webhook is configured (RAGBOT_HANDOFF_URL): handoffs stay open here."
@@ -95,6 +102,7 @@ def build_handoffs_tab(blocks: gr.Blocks, handlers: HandoffsHandlers) -> None:
     """Components and events of the Handoffs tab (call inside a `gr.Tab` of `blocks`)."""
     gr.Markdown("Questions users handed to a person, newest first. Select a row, type the answer, save it, then "
                 "approve the pair for the QA data the next adapter and embedder tuning can use.")
+    gr.Markdown(handlers.delivery_note(), elem_id="handoffs-delivery")
     with gr.Row():
         status = gr.Dropdown([ALL, *STATUSES], value=ALL, label="Status", scale=1, elem_id="handoffs-status")
         review = gr.Dropdown([ALL, *REVIEWS], value=ALL, label="Review", scale=1, elem_id="handoffs-review")

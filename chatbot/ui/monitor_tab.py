@@ -16,7 +16,7 @@ import pandas as pd
 from langchain_core.documents import Document
 from psycopg_pool import ConnectionPool
 
-from chatbot.ab_grouping import BlindVote, Grouping
+from chatbot.ab_grouping import BlindVote, Grouping, grouped_win_rates
 from chatbot.storage.monitoring import (
     PERIODS,
     BadQuestion,
@@ -98,10 +98,11 @@ def split_choices(topics: TopicsFor | None) -> list[tuple[str, str]]:
 def win_rate_table(monitor: Monitor, days: int, split: str, topics: TopicsFor | None) -> tuple[list, pd.DataFrame]:
     """The win rates (for the chart, unsplit) and the table, split as chosen."""
     rates = monitor.win_rates(days)
-    by = topics(monitor.blind_votes(days), days) if split == "topic" and topics else (split or None)
-    if by is None:
+    if not split:
         return rates, pd.DataFrame(win_rate_rows(rates), columns=WIN_RATE_HEADERS)
-    return rates, pd.DataFrame(win_rate_rows(monitor.win_rates(days, by), grouped=True),
+    votes = monitor.blind_votes(days)  # read once: the topics and the split come from the same votes
+    by = topics(votes, days) if split == "topic" and topics else split
+    return rates, pd.DataFrame(win_rate_rows(grouped_win_rates(votes, by), grouped=True),
                                columns=GROUPED_WIN_RATE_HEADERS)
 
 

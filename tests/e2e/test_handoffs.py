@@ -42,6 +42,7 @@ def test_abstain_then_talk_to_a_person_then_the_agents_answer_joins_the_qa_data(
 
     sign_in(page)
     page.get_by_role("tab", name="Handoffs").click()
+    expect(page.locator("#handoffs-delivery")).to_contain_text("No webhook is configured")
     table = page.locator("#handoffs-table")
     expect(table).to_contain_text(OUT_OF_DOMAIN)
     table.get_by_text(OUT_OF_DOMAIN, exact=True).last.click()  # the cell's text (its wrapper matches too)

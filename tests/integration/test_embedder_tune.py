@@ -63,6 +63,9 @@ def test_tune_writes_a_loadable_embedder_with_its_manifest(services, tuned):
     assert data["train_generated"] == data["generated"]["kept"] and data["generated"]["seconds"] > 0
     assert manifest["training"]["loss"] == "MultipleNegativesRankingLoss" and manifest["training"]["batch_size"] == 8
     assert manifest["metrics"]["steps"] == 3 and manifest["metrics"]["heldout_after"]["queries"] > 0
+    change = manifest["metrics"]["heldout_change"]  # the paired interval over the same held-out questions
+    assert change["n"] == manifest["metrics"]["heldout_after"]["queries"] and change["low"] <= change["high"]
+    assert data["generated"]["heldout"] == 0  # with a QA file the real questions are the check
     assert manifest["runtime"]["precision"]["device"] == "cpu" and manifest["runtime"]["precision"]["name"]
     model = services.embedder_named(NAME)
     assert model.identity == tuned_identity(NAME, 384) and model.max_seq_length == 256  # the base's limit is kept

@@ -149,6 +149,9 @@ def test_without_a_webhook_a_handoff_stays_open_and_no_delivery_is_queued(servic
         plain.close()
     refused = run_cli(["handoffs", "deliver"], services.settings, **TREE)
     assert refused.returncode == 1 and "RAGBOT_HANDOFF_URL is not set" in refused.stderr
+    listed = run_cli(["handoffs", "list"], services.settings, **TREE)
+    assert listed.returncode == 0 and "No webhook is configured" in listed.stderr
+    assert "Is there a student discount?" in listed.stdout
 
 
 @pytest.fixture(scope="module")

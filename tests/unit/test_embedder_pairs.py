@@ -10,7 +10,15 @@ import pytest
 
 from training import embedder_pairs
 from training.embedder_pairs import Pair, build_pairs, split_by_query
-from training.generated_pairs import MIN_WORDS, keep_agreeing, sample_passages
+from training.embedder_tune import heldout_change
+from training.generated_pairs import (
+    HELDOUT_MAX,
+    MIN_WORDS,
+    held_out_chunks,
+    keep_agreeing,
+    sample_passages,
+    split_written,
+)
 from training.question_gen import Written, clean_question
 
 LONG = " ".join(["word"] * MIN_WORDS)
@@ -57,19 +65,43 @@ def test_split_by_query_never_puts_a_query_on_both_sides():
     train, held = split_by_query(pairs, 0.3, seed=0)
     assert len({p.query for p in held}) == 3 and not {p.query for p in held} & {p.query for p in train}
     assert sorted(train + held, key=lambda p: p.passage) == sorted(pairs, key=lambda p: p.passage)
-    assert len({p.query for p in split_by_query(pairs, 0.3, seed=0, at_most=2)[1]}) == 2
     assert split_by_query(pairs[:1], 0.3, seed=0) == (pairs[:1], [])  # one query: trained on, nothing held
 
 
-def test_without_qa_the_held_out_check_is_generated_questions_never_titles():
-    pairs = build_pairs(fake_corpus(), "c", max_pairs=1000, generated=generated(20))
-    assert pairs.heldout and {p.kind for p in pairs.heldout} == {"generated"} and pairs.heldout_kind == "generated"
-    assert len(pairs.heldout) == 6  # HELDOUT_SHARE of 20
+def test_without_qa_the_held_out_check_is_the_held_out_chunks_questions_never_titles():
+    questions = generated(20)
+    pairs = build_pairs(fake_corpus(), "c", max_pairs=1000, generated=questions[:14], generated_heldout=questions[14:])
+    assert pairs.heldout == questions[14:] and pairs.heldout_kind == "generated"
     assert not {p.query for p in pairs.heldout} & {p.query for p in pairs.train}
     counts = pairs.counts()
     assert counts["train_generated"] == 14 and counts["train_title"] + counts["train_heading"] == 40
     none = build_pairs(fake_corpus(), "c", max_pairs=1000)
     assert none.heldout == [] and none.heldout_kind is None  # titles are never the check
+
+
+def test_the_check_holds_every_question_of_the_held_out_chunks_and_training_only_agreeing_ones():
+    passages = [f"passage {i}" for i in range(10)]
+    held = held_out_chunks(passages, 0.5)
+    assert held == set(passages[:5]) and held_out_chunks(passages, 0.0) == set()
+    assert len(held_out_chunks([f"p{i}" for i in range(1000)], 0.5)) == HELDOUT_MAX
+    assert held_out_chunks(passages[:2], 0.3) == {passages[0]}  # at least one of two
+    written = [Written(p, f"what about {p}?") for p in passages]
+    found = {f"what about {p}?": [p] for p in passages[::2]}  # the retriever finds every other chunk
+    kept, check = split_written(written, held, lambda q: found.get(q, ["elsewhere"]), agree_k=1)
+    assert [p.passage for p in check] == passages[:5]  # unfiltered: found or not by the retriever
+    assert [p.passage for p in kept] == ["passage 6", "passage 8"]  # not held, and agreed with
+
+
+@pytest.mark.parametrize(("before", "after", "verdict"), [
+    ([0.2] * 40, [1.0] * 40, "better"),
+    ([1.0] * 40, [0.5] * 40, "worse"),
+    ([0.0, 1.0] * 20, [1.0, 0.0] * 20, "no clear change"),
+])
+def test_the_check_reports_its_change_with_an_interval_and_a_verdict_only_outside_it(before, after, verdict):
+    change = heldout_change(before, after)
+    assert change["verdict"] == verdict and change["n"] == 40
+    assert change["low"] <= change["mean"] <= change["high"]
+    assert heldout_change([], []) == {}
 
 
 def qa_file(tmp_path, splits: list[str]):
