@@ -73,6 +73,17 @@ def test_tune_writes_a_loadable_embedder_with_its_manifest(services, tuned):
     assert 0.9 < float(model.encode([QUESTION])[0] @ base) < 0.99999  # trained: close to the base, not equal
 
 
+def test_without_qa_the_check_is_every_question_of_the_held_out_chunks(services, examples_ingested):
+    """The bundled generator writes for 8 chunks: half are held out, their questions the check as written."""
+    result = tune(services.corpus, services.settings,
+                  TuneConfig("examples", "examples-generated", max_pairs=16, batch_size=4, max_steps=1, questions=8))
+    data, metrics = result.manifest["data"], result.manifest["metrics"]
+    assert data["heldout_kind"] == "generated" and 0 < data["heldout"] == data["generated"]["heldout"] <= 4
+    assert data["train_generated"] == data["generated"]["kept"] <= data["generated"]["written"] - data["heldout"]
+    assert metrics["heldout_before"]["queries"] == metrics["heldout_change"]["n"] <= data["heldout"]
+    assert metrics["heldout_change"]["verdict"] in ("better", "worse", "no clear change")
+
+
 def test_store_pairs_query_each_chunk_by_its_heading_else_its_title(services, examples_ingested):
     pairs = store_pairs(services.store, "examples")
     assert len(pairs) == sum(d.chunks for d in services.store.list_documents("examples"))
@@ -196,6 +207,7 @@ def test_a_tune_then_switch_runs_as_a_background_job(services, tuned, collection
     job = services.jobs.wait(job.id, 300)
     assert job.status == "succeeded", job.error
     assert job.result["tuned"] == "bg-tuned" and job.result["steps"] == 1
+    assert job.result["held-out MRR@10"].startswith("not measured")  # no QA file, no generated questions
     assert job.result["embedder"] == "tuned:bg-tuned on torch (384-d)"
     assert services.store.recorded_embedder(collection) == tuned_identity("bg-tuned", 384)
     back = services.jobs.wait(submit_use(services.jobs, services.embedder_admin, BASE, collection,
