@@ -36,14 +36,14 @@ class EmbedderRow:
                 if metrics else None, "heldout_change": metrics.get("heldout_change") or None}
 
 
-def heldout_text(row: dict[str, Any]) -> str:
-    """The held-out check of an embedder row (`EmbedderRow.to_json`): "0.32 → 0.34 (+0.017, 95 % −0.021 to
-    +0.055: no clear change)"; empty when it was not measured."""
-    mrr, change = row.get("heldout_mrr"), row.get("heldout_change")
-    if not mrr or None in mrr:
+def heldout_text(metrics: dict[str, Any]) -> str:
+    """A tune's held-out check from its manifest's `metrics`: "0.32 → 0.34 (+0.017, 95 % −0.021 to +0.055: no clear
+    change)"; empty when it was not measured."""
+    mrr = [metrics.get(k, {}).get("mrr@10") for k in ("heldout_before", "heldout_after")]
+    if None in mrr:
         return ""
     text = " → ".join(str(v) for v in mrr)
-    if change:
+    if change := metrics.get("heldout_change"):
         text += f" ({change['mean']:+.3f}, 95 % {change['low']:+.3f} to {change['high']:+.3f}: {change['verdict']})"
     return text
 

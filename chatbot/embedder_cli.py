@@ -102,15 +102,15 @@ def list_embedders(as_json: Annotated[bool, typer.Option("--json", help="Print J
     """The embedders, the collections that query with each, the vectors kept of each."""
     services = open_services()
     try:
-        rows = [row.to_json() for row in services.embedder_admin.embedder_rows()]
+        embedders = services.embedder_admin.embedder_rows()
     finally:
         services.close()
     if as_json:
-        typer.echo(json.dumps(rows))
+        typer.echo(json.dumps([row.to_json() for row in embedders]))
         return
     table = Table("name", "used by", "vectors kept", "pairs (qa)", "steps", "held-out MRR before → after")
-    for r in rows:
-        mrr = heldout_text(r)
+    for row in embedders:
+        r, mrr = row.to_json(), heldout_text(row.manifest.get("metrics", {}))
         pairs = f"{r['pairs']} ({r['qa_pairs']})" if r["pairs"] is not None else ""
         table.add_row(r["name"], ", ".join(r["used_by"]), ", ".join(r["kept_in"]), pairs, str(r["steps"] or ""), mrr)
     print_table(table)

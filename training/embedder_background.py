@@ -45,8 +45,7 @@ def _tune(corpus: Corpus, admin: EmbedderAdmin, config: TuneConfig, progress: Pr
 
     result = tune(corpus, admin.settings, config, on_data=on_data, on_step=on_step)
     metrics = result.manifest["metrics"]
-    check = heldout_text({"heldout_mrr": [metrics[k].get("mrr@10") for k in ("heldout_before", "heldout_after")],
-                          "heldout_change": metrics.get("heldout_change")})
+    check = heldout_text(metrics)
     summary = {"tuned": result.name, "pairs": result.manifest["data"]["train"], "steps": metrics["steps"],
                "held-out MRR@10": check or "not measured (no QA file and no generated questions)"}
     if switch:

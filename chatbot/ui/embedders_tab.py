@@ -26,7 +26,7 @@ def embedder_table(admin: EmbedderAdmin) -> list[list]:
     rows = []
     for row in admin.embedder_rows():
         r = row.to_json()
-        mrr = heldout_text(r)
+        mrr = heldout_text(row.manifest.get("metrics", {}))
         pairs = f"{r['pairs']} ({r['qa_pairs']})" if r["pairs"] is not None else ""
         rows.append([r["name"], ", ".join(r["used_by"]), ", ".join(r["kept_in"]), pairs, r["steps"] or "", mrr])
     return rows

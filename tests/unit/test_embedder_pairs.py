@@ -129,3 +129,12 @@ def test_with_a_single_split_qa_file_a_fifth_is_held_out_and_not_trained_on(tmp_
     held = {p.query for p in pairs.heldout}
     assert len(held) == 2 and {p.kind for p in pairs.heldout} == {"qa"}
     assert not held & {p.query for p in pairs.train} and pairs.counts()["train_qa"] == 8
+
+
+def test_the_check_reads_before_after_and_its_interval_from_the_manifest_metrics():
+    from chatbot.embedder_admin import heldout_text
+
+    metrics = {"heldout_before": {"mrr@10": 0.32}, "heldout_after": {"mrr@10": 0.34},
+               "heldout_change": {"mean": 0.017, "low": -0.021, "high": 0.055, "n": 88, "verdict": "no clear change"}}
+    assert heldout_text(metrics) == "0.32 → 0.34 (+0.017, 95 % -0.021 to +0.055: no clear change)"
+    assert heldout_text({"heldout_before": {}, "heldout_after": {}}) == heldout_text({}) == ""  # not measured
