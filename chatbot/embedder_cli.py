@@ -15,7 +15,8 @@ from chatbot.embedder_admin import EmbedderAdmin, heldout_text
 from chatbot.embedder_registry import BASE, EmbedderRegistryError
 from chatbot.storage import db
 from chatbot.tables import print_table
-from training.embedder_tune import DEFAULT_QUESTIONS
+from training.embedder_pairs import SENTENCE_SHARE
+from training.embedder_tune import DEFAULT_LEARNING_RATE, DEFAULT_MIX, DEFAULT_QUESTIONS
 
 embedder_app = typer.Typer(help="Embedders tuned on the store; which one each collection's vectors come from.",
                            no_args_is_help=True)
@@ -38,7 +39,7 @@ def tune(
     max_pairs: Annotated[int, typer.Option(min=1, help="Training pairs at most (QA pairs all kept).")] = 3000,
     epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the pairs.")] = 1.0,
     batch_size: Annotated[int, typer.Option(min=2, help="Pairs per batch (the others are each one's negatives).")] = 32,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 3e-5,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = DEFAULT_LEARNING_RATE,
     max_seq_length: Annotated[int, typer.Option(min=16, help="Tokens of a passage while training.")] = 256,
     max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after N steps.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling and training seed.")] = 0,
@@ -47,10 +48,17 @@ def tune(
                                            "then no check without --qa).")] = DEFAULT_QUESTIONS,
     agree_k: Annotated[int, typer.Option(min=1, help="Train on a generated question when the retriever ranks "
                                          "its chunk in this top k.")] = 3,
+    sentence_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of the store pairs that are a "
+                                                  "chunk's sentence → the rest of it (the others: its heading or "
+                                                  "title → it).")] = SENTENCE_SHARE,
+    mix: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of the tuned weights in the saved model, "
+                                       "the rest the base's (WiSE-FT; 1: the tuned weights as trained).")
+                   ] = DEFAULT_MIX,
     use: Annotated[bool, typer.Option("--use", help="Then switch the collection to it.")] = False,
 ) -> None:
-    """Tune the embedder on (heading/title → chunk) pairs and generated questions from the collection, plus QA
-    pairs when given; checked before and after on held-out QA (with --qa) or generated questions."""
+    """Tune the embedder on (heading/title → chunk, sentence → rest of its chunk) pairs and generated questions
+    from the collection, plus QA pairs when given; checked before and after on held-out QA (with --qa) or
+    generated questions."""
     from datetime import UTC, datetime
 
     from training.dataset import DatasetError
@@ -62,7 +70,8 @@ def tune(
     try:
         config = TuneConfig(target, name or f"{target}-{datetime.now(UTC):%Y%m%d-%H%M%S}", str(qa) if qa else None,
                             split, max_pairs, epochs, batch_size, lr, max_seq_length=max_seq_length,
-                            max_steps=max_steps, seed=seed, questions=questions, agree_k=agree_k)
+                            max_steps=max_steps, seed=seed, questions=questions, agree_k=agree_k,
+                            sentence_share=sentence_share, mix=mix)
         result = run_tune(services.corpus, services.settings, config,
                           on_data=lambda pairs: err.print(f"pairs: {pairs.counts()}"))
         typer.echo(f"tuned embedder '{result.name}' in {result.path}")

@@ -1,15 +1,18 @@
 """(query, passage) pairs for tuning the embedder, from the store itself, generated questions and, optionally, QA.
 
 Store pairs need no labels: each chunk's section heading (its document's title when it has none, or the same one)
-is a query the chunk answers. Generated pairs: questions the bundled generator wrote for sampled chunks, kept where
-the current retriever agrees (`training.generated_pairs`). QA pairs: each question → its gold chunks, found as
-`ragbot train` finds its oracles (`training.dataset.find_oracles`: the chunks of the named document that the
-answer quotes).
+is a query the chunk answers; and a sentence of a chunk is a query the rest of it answers (the inverse cloze task
+of Lee et al., 2019): sentences read like what users type far more than titles do, and teach the chunks' own
+words in context (measured in docs/embedders.md). Generated pairs: questions the bundled generator wrote for
+sampled chunks, kept where the current retriever agrees (`training.generated_pairs`). QA pairs: each question →
+its gold chunks, found as `ragbot train` finds its oracles (`training.dataset.find_oracles`: the chunks of the
+named document that the answer quotes).
 
-The held-out check must look like real questions, so it never holds titles or headings: with a QA file, the
+The held-out check must look like real questions, so it never holds titles, headings or sentences: with a QA file, the
 questions outside the training split (else a seeded fifth of it, not trained on); without one, the questions
 generated for held-out chunks, unfiltered (`training.generated_pairs`). Everything else is trained on: QA and
-generated pairs all, store pairs sampled (seeded) to fill `max_pairs`.
+generated pairs all, then title/heading and sentence pairs (`sentence_share` of the room left) sampled (seeded)
+to fill `max_pairs`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +32,14 @@ if TYPE_CHECKING:
     from chatbot.corpus import Corpus
     from chatbot.storage.store import Store
 
-Kind = Literal["heading", "title", "qa", "generated"]
-KINDS: tuple[Kind, ...] = ("heading", "title", "qa", "generated")
+Kind = Literal["heading", "title", "sentence", "qa", "generated"]
+KINDS: tuple[Kind, ...] = ("heading", "title", "sentence", "qa", "generated")
 QA_ORACLES = 2  # gold chunks per question at most (those of its document that quote the answer)
 QA_HELDOUT_SHARE = 0.2  # of the QA split, when the file has no other split
+SENTENCE_SHARE = 0.5  # of the store pairs, sentence → rest of its chunk (the others heading/title → chunk)
+SENTENCE_WORDS = 6  # a shorter sentence ("See below.") asks nothing
+SENTENCE_KEPT = 0.1  # of sentence pairs whose passage keeps the sentence: shared words still count, as in ICT
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,24 @@ def store_pairs(store: Store, collection: str) -> list[Pair]:
     return pairs
 
 
+def sentence_pairs(texts: Sequence[str], count: int, seed: int) -> list[Pair]:
+    """Up to `count` inverse-cloze pairs, one per chunk of a seeded sample of chunks with three or more sentences
+    of `SENTENCE_WORDS` words: one of its sentences → the chunk without it (with it in `SENTENCE_KEPT` of them)."""
+    rng = random.Random(seed)
+    candidates = list(dict.fromkeys(texts))
+    rng.shuffle(candidates)
+    pairs: list[Pair] = []
+    for text in candidates:
+        if len(pairs) >= count:
+            break
+        sentences = [s for s in _SENTENCE_END.split(text) if len(s.split()) >= SENTENCE_WORDS]
+        if len(sentences) >= 3:
+            sentence = rng.choice(sentences)
+            passage = text if rng.random() < SENTENCE_KEPT else " ".join(text.replace(sentence, " ").split())
+            pairs.append(Pair(sentence, passage, "sentence"))
+    return pairs
+
+
 def split_by_query(pairs: Sequence[Pair], share: float, seed: int) -> tuple[list[Pair], list[Pair]]:
     """(train, held out): a seeded `share` of the distinct queries (at least one when there are two or more)
     with all their pairs held out; a query is never on both sides."""
@@ -110,19 +136,23 @@ def qa_split(corpus: Corpus, collection: str, qa: Path, split: str, seed: int) -
 
 
 def build_pairs(corpus: Corpus, collection: str, *, max_pairs: int, seed: int = 0, qa: Path | None = None,
-                split: str = "train", generated: Sequence[Pair] = (),
-                generated_heldout: Sequence[Pair] = ()) -> PairSet:
-    """The training pairs (QA and `generated` ones all, then sampled store pairs up to `max_pairs`) and the
-    held-out ones (QA with a QA file, else `generated_heldout`; never store pairs)."""
+                split: str = "train", generated: Sequence[Pair] = (), generated_heldout: Sequence[Pair] = (),
+                sentence_share: float = SENTENCE_SHARE) -> PairSet:
+    """The training pairs (QA and `generated` ones all, then sampled store pairs up to `max_pairs`: sentence pairs
+    for `sentence_share` of that room, heading/title pairs for the rest) and the held-out ones (QA with a QA file,
+    else `generated_heldout`; never store pairs)."""
     from_store = store_pairs(corpus.store, collection)
     if not from_store and not generated:
         raise DatasetError(f"collection '{collection}' has no chunks with a title or heading: ingest documents first")
     from_qa, heldout = qa_split(corpus, collection, qa, split, seed) if qa else ([], list(generated_heldout))
     from_generated = list(generated)
+    labelled = from_qa + from_generated
+    room = max(0, max_pairs - len(labelled))
+    sentences = sentence_pairs([p.passage for p in from_store], round(room * sentence_share), seed)
     rng = random.Random(seed)
     rng.shuffle(from_store)
-    labelled = from_qa + from_generated
-    train = labelled + from_store[: max(0, max_pairs - len(labelled))]
+    train = labelled + sentences + from_store[: room - len(sentences)]
     rng.shuffle(train)
     available = {kind: sum(1 for p in from_store if p.kind == kind) for kind in ("heading", "title")}
-    return PairSet(train, heldout, {**available, "qa": len(from_qa), "generated": len(from_generated)})
+    return PairSet(train, heldout, {**available, "sentence": len(sentences), "qa": len(from_qa),
+                                    "generated": len(from_generated)})

@@ -24,9 +24,10 @@ import numpy as np
 
 from chatbot.embedder_registry import MANIFEST, check_name, embedders_dir, install, tuned_identity
 from chatbot.models import embedder_location, embedder_name
-from training.embedder_pairs import Pair, PairSet, build_pairs
+from training.embedder_pairs import SENTENCE_SHARE, Pair, PairSet, build_pairs
 
 if TYPE_CHECKING:
+    import torch
     from sentence_transformers import SentenceTransformer
 
     from chatbot.corpus import Corpus
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 OnStep = Callable[[int, int, float | None], None]
 DEFAULT_QUESTIONS = 256  # half of them the check without a QA file (training.generated_pairs)
 DISTRACTORS = 2000  # other chunks of the collection the held-out queries are ranked among
+DEFAULT_LEARNING_RATE = 1e-4  # 3e-5 before: +0.015 hybrid nDCG@10 on git-docs, 1e-4 +0.027 (docs/embedders.md)
+DEFAULT_MIX = 0.5  # WiSE-FT (Wortsman et al., 2022): halfway between the base and the tuned weights
 
 
 @dataclass(frozen=True)
@@ -46,20 +49,22 @@ class TuneConfig:
     max_pairs: int = 3000
     epochs: float = 1.0
     batch_size: int = 32
-    learning_rate: float = 3e-5
+    learning_rate: float = DEFAULT_LEARNING_RATE
     warmup_ratio: float = 0.1
     max_seq_length: int = 256
     max_steps: int | None = None  # stop early (tests, quick checks)
     seed: int = 0
     questions: int = DEFAULT_QUESTIONS  # chunks the bundled generator writes a question for
     agree_k: int = 3  # a generated question is kept when the retriever ranks its chunk in this top k
+    sentence_share: float = SENTENCE_SHARE  # of the store pairs: sentence → rest of its chunk, not title → chunk
+    mix: float = DEFAULT_MIX  # of the tuned weights in the saved model, the rest the base's (WiSE-FT)
 
     def __post_init__(self) -> None:
         check_name(self.name)
         if self.max_pairs < 1 or self.batch_size < 2 or self.max_seq_length < 16 or self.epochs <= 0:
             raise ValueError("max_pairs ≥ 1, batch_size ≥ 2 (in-batch negatives), max_seq_length ≥ 16, epochs > 0")
-        if self.questions < 0 or self.agree_k < 1:
-            raise ValueError("questions ≥ 0, agree_k ≥ 1")
+        if self.questions < 0 or self.agree_k < 1 or not 0 <= self.sentence_share <= 1 or not 0 < self.mix <= 1:
+            raise ValueError("questions ≥ 0, agree_k ≥ 1, 0 ≤ sentence_share ≤ 1, 0 < mix ≤ 1")
 
 
 @dataclass(frozen=True)
@@ -69,11 +74,16 @@ class TuneResult:
     manifest: dict[str, Any]
 
 
-def reciprocal_ranks(model: SentenceTransformer, pairs: list[Pair], distractors: Sequence[str] = (),
-                     k: int = 10) -> list[float]:
-    """1/rank of each held-out query's first passage within the top `k` (else 0), ranked among the held-out
-    passages and `distractors` (other chunks of the collection); one per distinct query, in order."""
-    passages = list(dict.fromkeys([*(p.passage for p in pairs), *distractors]))
+def check_passages(pairs: Sequence[Pair], distractors: Sequence[str] = ()) -> list[str]:
+    """What the held-out queries are ranked among: their own passages and `distractors` (other chunks of the
+    collection), each once."""
+    return list(dict.fromkeys([*(p.passage for p in pairs), *distractors]))
+
+
+def reciprocal_ranks(model: SentenceTransformer, pairs: list[Pair], passages: Sequence[str], k: int = 10,
+                     ) -> list[float]:
+    """1/rank of each held-out query's first passage within the top `k` (else 0), ranked among `passages`
+    (`check_passages`: they include every pair's own); one per distinct query, in order."""
     queries = list(dict.fromkeys(p.query for p in pairs))
     if not queries:
         return []
@@ -108,6 +118,16 @@ def heldout_change(before: Sequence[float], after: Sequence[float]) -> dict[str,
     change = paired_bootstrap(after, before)
     verdict = "better" if change.low > 0 else "worse" if change.high < 0 else "no clear change"
     return {**change.to_json(), "verdict": verdict}
+
+
+def mix_weights(model: torch.nn.Module, base: dict[str, torch.Tensor], mix: float) -> None:
+    """Move `model`'s weights back toward `base` (the same architecture's state): mix · tuned + (1 − mix) · base,
+    so the tune keeps what the base knew of questions unlike its pairs (docs/embedders.md)."""
+    if mix >= 1:
+        return
+    tuned = model.state_dict()
+    model.load_state_dict({name: (mix * value.float() + (1 - mix) * base[name].float()).to(value.dtype)
+                           if value.is_floating_point() else value for name, value in tuned.items()})
 
 
 def _train(model: SentenceTransformer, pairs: PairSet, config: TuneConfig, output: Path, bf16: bool,
@@ -157,7 +177,8 @@ def _pairs(corpus: Corpus, settings: Settings, config: TuneConfig) -> tuple[Pair
     pairs = build_pairs(corpus, config.collection, max_pairs=config.max_pairs, seed=config.seed,
                         qa=Path(config.qa) if config.qa else None, split=config.split,
                         generated=generated.pairs if generated else (),
-                        generated_heldout=generated.heldout if generated else ())
+                        generated_heldout=generated.heldout if generated else (),
+                        sentence_share=config.sentence_share)
     held = {p.passage for p in pairs.heldout}
     others = sorted({text for _, _, text in corpus.store.titled_chunks(config.collection)} - held)
     distractors = random.Random(config.seed).sample(others, min(DISTRACTORS, len(others)))
@@ -179,8 +200,9 @@ def _tune(corpus: Corpus, settings: Settings, config: TuneConfig, target: Path, 
     model = SentenceTransformer(embedder_location(settings), device="cpu", local_files_only=True)
     full_length = int(model.max_seq_length)
     precision = resolve(settings, "cpu")
-    passages = len({*(p.passage for p in pairs.heldout), *distractors})
-    before = reciprocal_ranks(model, pairs.heldout, distractors)
+    passages = check_passages(pairs.heldout, distractors)
+    before = reciprocal_ranks(model, pairs.heldout, passages)
+    base = {name: value.detach().clone() for name, value in model.state_dict().items()}
     model.max_seq_length = min(config.max_seq_length, full_length)
     callbacks = [thread_callback(settings)] + ([step_callback(on_step)] if on_step else [])
     embedders_dir(settings).mkdir(parents=True, exist_ok=True)
@@ -190,12 +212,15 @@ def _tune(corpus: Corpus, settings: Settings, config: TuneConfig, target: Path, 
         output, steps = _train(model, pairs, config, work / "run", precision.name == "bfloat16", callbacks)
         train_seconds = time.perf_counter() - train_started
         model.max_seq_length = full_length
-        after = reciprocal_ranks(model, pairs.heldout, distractors)
+        mix_weights(model, base, config.mix)
+        after = reciprocal_ranks(model, pairs.heldout, passages)
         model.save(str(work / "model"))
         metrics = {"train_loss": round(float(output.training_loss), 4), "steps": steps,
                    "seconds": round(train_seconds, 1), "seconds_per_step": round(train_seconds / max(steps, 1), 2),
-                   "data_seconds": round(data_seconds, 1), "heldout_before": heldout_scores(before, passages),
-                   "heldout_after": heldout_scores(after, passages), "heldout_change": heldout_change(before, after)}
+                   "data_seconds": round(data_seconds, 1),
+                   "heldout_before": heldout_scores(before, len(passages)),
+                   "heldout_after": heldout_scores(after, len(passages)),
+                   "heldout_change": heldout_change(before, after)}
         manifest = _manifest(settings, config, pairs, generated, metrics, model, threads, full_length)
         (work / "model" / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         install(work / "model", target)

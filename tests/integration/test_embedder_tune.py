@@ -57,11 +57,13 @@ def test_tune_writes_a_loadable_embedder_with_its_manifest(services, tuned):
     assert manifest["base_model"]["name"] == "bundled:all-MiniLM-L6-v2" and manifest["dimension"] == 384
     data = manifest["data"]
     assert data["train"] == 100 and 0 < data["train_qa"] < 100 and data["train_heading"] + data["train_title"] > 0
+    assert data["train_sentence"] > 0  # a sentence of a chunk → the rest of it, for half of the store pairs
     assert len(data["sha256"]) == 64 and data["collection"] == "examples" and data["split"] == "train"
     assert data["heldout_kind"] == "qa" and data["heldout"] > 0  # the test split's real questions, never titles
     assert data["generated"]["chunks"] == 4 and data["generated"]["kept"] <= data["generated"]["written"] <= 4
     assert data["train_generated"] == data["generated"]["kept"] and data["generated"]["seconds"] > 0
     assert manifest["training"]["loss"] == "MultipleNegativesRankingLoss" and manifest["training"]["batch_size"] == 8
+    assert manifest["training"]["mix"] == 0.5  # saved halfway between the base and the tuned weights
     assert manifest["metrics"]["steps"] == 3 and manifest["metrics"]["heldout_after"]["queries"] > 0
     change = manifest["metrics"]["heldout_change"]  # the paired interval over the same held-out questions
     assert change["n"] == manifest["metrics"]["heldout_after"]["queries"] and change["low"] <= change["high"]

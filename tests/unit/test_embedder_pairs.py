@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from training import embedder_pairs
-from training.embedder_pairs import Pair, build_pairs, split_by_query
+from training.embedder_pairs import SENTENCE_KEPT, Pair, build_pairs, sentence_pairs, split_by_query
 from training.embedder_tune import heldout_change
 from training.generated_pairs import (
     HELDOUT_MAX,
@@ -26,6 +26,16 @@ LONG = " ".join(["word"] * MIN_WORDS)
 
 def fake_corpus(chunks: int = 40) -> SimpleNamespace:
     rows = [(f"Doc {i // 4}", f"Heading {i}" if i % 2 else None, f"chunk {i} {LONG}") for i in range(chunks)]
+    return SimpleNamespace(store=SimpleNamespace(titled_chunks=lambda collection: rows))
+
+
+def prose(i: int) -> str:
+    return (f"Chunk {i} explains how the first thing works here. Then it tells what step {i} does next. "
+            f"Finally it says how chunk {i} ends the whole story.")
+
+
+def prose_corpus(chunks: int = 40) -> SimpleNamespace:
+    rows = [(f"Doc {i // 4}", None, prose(i)) for i in range(chunks)]
     return SimpleNamespace(store=SimpleNamespace(titled_chunks=lambda collection: rows))
 
 
@@ -58,6 +68,30 @@ def test_passages_to_ask_about_are_distinct_long_enough_and_a_seeded_sample():
     assert len(first) == len(set(first)) == 10 and "short chunk" not in first
     assert first == sample_passages(texts, 10, seed=1) != sample_passages(texts, 10, seed=2)
     assert len(sample_passages(texts, 100, seed=1)) == 30
+
+
+def test_a_sentence_pair_asks_one_sentence_of_a_chunk_and_answers_with_the_rest():
+    texts = [prose(i) for i in range(200)] + ["Too short. Two sentences only, this one is long enough though."]
+    pairs = sentence_pairs(texts, 150, seed=3)
+    assert len(pairs) == 150 and {p.kind for p in pairs} == {"sentence"}
+    assert len({p.passage for p in pairs}) == 150 and pairs == sentence_pairs(texts, 150, seed=3)  # one a chunk
+    for pair in pairs:
+        source = next(t for t in texts if pair.query in t)
+        without = " ".join(source.replace(pair.query, " ").split())
+        assert len(pair.query.split()) >= 6 and pair.passage in (source, without)
+    kept = sum(pair.query in pair.passage for pair in pairs)
+    assert 0 < kept < 150 * SENTENCE_KEPT * 2  # the sentence stays in about a tenth, as in the inverse cloze task
+    assert sentence_pairs(texts[-1:], 5, seed=0) == []  # fewer than three sentences: no pair
+
+
+def test_sentence_pairs_take_their_share_of_the_store_pairs_and_are_never_the_check():
+    pairs = build_pairs(prose_corpus(), "c", max_pairs=30, generated=generated(10), generated_heldout=generated(2))
+    counts = pairs.counts()
+    assert counts["train"] == 30 and counts["train_generated"] == 10
+    assert counts["train_sentence"] == 10 and counts["train_title"] == 10  # half of the 20 left
+    assert pairs.heldout_kind == "generated"
+    only_titles = build_pairs(prose_corpus(), "c", max_pairs=30, sentence_share=0.0).counts()
+    assert only_titles["train_sentence"] == 0 and only_titles["train_title"] == 30
 
 
 def test_split_by_query_never_puts_a_query_on_both_sides():
