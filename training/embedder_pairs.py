@@ -1,12 +1,12 @@
 """(query, passage) pairs for tuning the embedder, from the store itself, generated questions and, optionally, QA.
 
 Store pairs need no labels: each chunk's section heading (its document's title when it has none, or the same one)
-is a query the chunk answers; and a sentence of a chunk is a query the rest of it answers (the inverse cloze task
-of Lee et al., 2019): sentences read like what users type far more than titles do, and teach the chunks' own
-words in context (measured in docs/embedders.md). Generated pairs: questions the bundled generator wrote for
-sampled chunks, kept where the current retriever agrees (`training.generated_pairs`). QA pairs: each question →
-its gold chunks, found as `ragbot train` finds its oracles (`training.dataset.find_oracles`: the chunks of the
-named document that the answer quotes).
+is a query the chunk answers; with `sentence_share`, a sentence of a chunk is one too, for the rest of it (the
+inverse cloze task of Lee et al., 2019). Sentence pairs helped git-docs (+0.015 hybrid nDCG@10) and cost
+postgres-docs 0.03, so they are off by default (docs/embedders.md). Generated pairs: questions the bundled
+generator wrote for sampled chunks, kept where the current retriever agrees (`training.generated_pairs`). QA
+pairs: each question → its gold chunks, found as `ragbot train` finds its oracles (`training.dataset.find_oracles`:
+the chunks of the named document that the answer quotes).
 
 The held-out check must look like real questions, so it never holds titles, headings or sentences: with a QA file, the
 questions outside the training split (else a seeded fifth of it, not trained on); without one, the questions
@@ -36,7 +36,7 @@ Kind = Literal["heading", "title", "sentence", "qa", "generated"]
 KINDS: tuple[Kind, ...] = ("heading", "title", "sentence", "qa", "generated")
 QA_ORACLES = 2  # gold chunks per question at most (those of its document that quote the answer)
 QA_HELDOUT_SHARE = 0.2  # of the QA split, when the file has no other split
-SENTENCE_SHARE = 0.5  # of the store pairs, sentence → rest of its chunk (the others heading/title → chunk)
+SENTENCE_SHARE = 0.0  # of the store pairs, sentence → rest of its chunk (the others heading/title → chunk)
 SENTENCE_WORDS = 6  # a shorter sentence ("See below.") asks nothing
 SENTENCE_KEPT = 0.1  # of sentence pairs whose passage keeps the sentence: shared words still count, as in ICT
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")

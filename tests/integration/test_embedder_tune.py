@@ -30,7 +30,7 @@ def tuned(services, examples_ingested):
     wrote for 4 chunks, and examples/qa.jsonl's train split (its test split is the held-out check)."""
     return tune(services.corpus, services.settings,
                 TuneConfig("examples", NAME, qa=str(EXAMPLES / "qa.jsonl"), max_pairs=100, batch_size=8,
-                           learning_rate=1e-4, max_steps=3, questions=4))
+                           learning_rate=1e-4, max_steps=3, questions=4, sentence_share=0.5))
 
 
 def vectors(services, collection: str) -> tuple[str, dict[int, np.ndarray]]:
@@ -57,7 +57,7 @@ def test_tune_writes_a_loadable_embedder_with_its_manifest(services, tuned):
     assert manifest["base_model"]["name"] == "bundled:all-MiniLM-L6-v2" and manifest["dimension"] == 384
     data = manifest["data"]
     assert data["train"] == 100 and 0 < data["train_qa"] < 100 and data["train_heading"] + data["train_title"] > 0
-    assert data["train_sentence"] > 0  # a sentence of a chunk → the rest of it, for half of the store pairs
+    assert data["train_sentence"] > 0  # a sentence of a chunk → the rest of it, asked for half of the store pairs
     assert len(data["sha256"]) == 64 and data["collection"] == "examples" and data["split"] == "train"
     assert data["heldout_kind"] == "qa" and data["heldout"] > 0  # the test split's real questions, never titles
     assert data["generated"]["chunks"] == 4 and data["generated"]["kept"] <= data["generated"]["written"] <= 4

@@ -85,12 +85,13 @@ def test_a_sentence_pair_asks_one_sentence_of_a_chunk_and_answers_with_the_rest(
 
 
 def test_sentence_pairs_take_their_share_of_the_store_pairs_and_are_never_the_check():
-    pairs = build_pairs(prose_corpus(), "c", max_pairs=30, generated=generated(10), generated_heldout=generated(2))
+    pairs = build_pairs(prose_corpus(), "c", max_pairs=30, generated=generated(10), generated_heldout=generated(2),
+                        sentence_share=0.5)
     counts = pairs.counts()
     assert counts["train"] == 30 and counts["train_generated"] == 10
     assert counts["train_sentence"] == 10 and counts["train_title"] == 10  # half of the 20 left
     assert pairs.heldout_kind == "generated"
-    only_titles = build_pairs(prose_corpus(), "c", max_pairs=30, sentence_share=0.0).counts()
+    only_titles = build_pairs(prose_corpus(), "c", max_pairs=30).counts()  # the default: none
     assert only_titles["train_sentence"] == 0 and only_titles["train_title"] == 30
 
 
