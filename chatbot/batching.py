@@ -10,9 +10,11 @@ time of one. transformers' own continuous batching (`generate_batch`, paged atte
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -23,6 +25,21 @@ from transformers.cache_utils import Cache, DynamicLayer
 Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Cache, list[str | None]], torch.Tensor]
 _END = object()
 IDLE_EXIT_S = 30.0
+CLOSE_WAIT_S = 60.0  # the longest a closing batcher waits for the forward pass in flight
+_OPEN: weakref.WeakSet[ContinuousBatcher] = weakref.WeakSet()
+
+
+class BatcherClosed(RuntimeError):
+    """The batcher was closed (the process is ending) before this answer finished."""
+
+
+@atexit.register
+def _close_open_batchers() -> None:
+    """A scheduler thread still inside torch when the interpreter finalizes aborts the process ("terminate called
+    without an active exception"), e.g. a CLI that stops reading an answer early and exits. atexit runs while
+    daemon threads still run, so each batcher stops here and its thread is joined."""
+    for batcher in list(_OPEN):
+        batcher.close()
 
 
 @dataclass(frozen=True)
@@ -120,12 +137,14 @@ class ContinuousBatcher:
         self.eos = eos
         self.max_batch = max_batch
         self.device = device
-        self._pending: queue.Queue[_Request] = queue.Queue()
+        self._pending: queue.Queue[_Request | None] = queue.Queue()  # None: close's wake-up
         self._rows: list[_Request] = []
         self._cache: Cache | None = None
         self._mask = torch.zeros(0, 0, dtype=torch.long, device=device)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._closed = False
+        _OPEN.add(self)
 
     @property
     def running(self) -> int:
@@ -146,8 +165,20 @@ class ContinuousBatcher:
         finally:
             request.abandoned = True
 
+    def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
+        """Stop the scheduler after its forward pass in flight and wait for it; answers not finished, queued or
+        running, end with `BatcherClosed`. Idempotent; a closed batcher takes no new requests."""
+        with self._start_lock:
+            self._closed, thread = True, self._thread
+        self._pending.put(None)  # wakes an idle scheduler
+        if thread is not None:
+            thread.join(wait_s)
+        _OPEN.discard(self)
+
     def _ensure_thread(self) -> None:
         with self._start_lock:
+            if self._closed:
+                raise BatcherClosed("the local model is closed")
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ragbot-batcher", daemon=True)
                 self._thread.start()
@@ -157,12 +188,16 @@ class ContinuousBatcher:
         work (and restarts on demand), so that an unused model can be freed."""
         with torch.inference_mode():
             while True:
+                if self._closed:
+                    self._end_all()
+                    return
                 try:
                     if not self._rows:
                         request = self._wait()
-                        if request is None:
+                        if request is not None:
+                            self._admit(request)
+                        elif not self._closed:
                             return
-                        self._admit(request)
                         continue
                     if len(self._rows) < self.max_batch:
                         with contextlib.suppress(queue.Empty):
@@ -173,8 +208,23 @@ class ContinuousBatcher:
                         request.pieces.put(exc)
                     self._rows, self._cache = [], None
 
+    def _end_all(self) -> None:
+        """On close: every answer running or queued hears why it ends."""
+        closed = BatcherClosed("the local model closed before this answer finished")
+        while True:
+            try:
+                request = self._pending.get_nowait()
+            except queue.Empty:
+                break
+            if request is not None:
+                request.pieces.put(closed)
+        for request in self._rows:
+            request.pieces.put(closed)
+        self._rows, self._cache = [], None
+
     def _wait(self) -> _Request | None:
-        """The next request; None once idle for IDLE_EXIT_S with nothing queued (the thread then ends)."""
+        """The next request; None when woken by `close`, or once idle for IDLE_EXIT_S with nothing queued (the
+        thread then ends)."""
         try:
             return self._pending.get(timeout=IDLE_EXIT_S)
         except queue.Empty:
@@ -184,9 +234,10 @@ class ContinuousBatcher:
                     return None
             return self._pending.get()
 
-    def _admit(self, request: _Request) -> None:
-        """Prefill a request alone and add it to the batch (unless it is already finished or abandoned)."""
-        if request.abandoned:
+    def _admit(self, request: _Request | None) -> None:
+        """Prefill a request alone and add it to the batch (unless it is already finished or abandoned; None is
+        `close`'s wake-up)."""
+        if request is None or request.abandoned:
             return
         try:
             cache = new_cache()

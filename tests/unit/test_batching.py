@@ -92,3 +92,49 @@ def test_the_scheduler_thread_ends_when_idle_and_restarts_on_demand(monkeypatch:
         time.sleep(0.01)
     assert batcher._thread is None, "an idle scheduler must let its model be freed"
     assert "".join(batcher.stream(*PROMPTS[0])) == first
+
+
+def slow_forward(started: threading.Event) -> batching.Forward:
+    """`fake_forward` that takes 0.2 s a pass, like a real model step; `started` is set on its first call."""
+    def forward(*args) -> torch.Tensor:
+        started.set()
+        time.sleep(0.2)
+        return fake_forward(*args)
+    return forward
+
+
+def test_close_waits_for_the_pass_in_flight_and_ends_every_unfinished_answer() -> None:
+    started = threading.Event()
+    batcher = ContinuousBatcher(slow_forward(started), lambda ids: " ".join(map(str, ids)), eos={EOS}, max_batch=1)
+    outcomes: list[BaseException | str] = []
+
+    def answer(prompt: list[int]) -> None:
+        try:
+            outcomes.append("".join(batcher.stream(prompt, None, 500)))
+        except batching.BatcherClosed as exc:
+            outcomes.append(exc)
+
+    readers = [threading.Thread(target=answer, args=([1, 2, 3],)), threading.Thread(target=answer, args=([4],))]
+    for reader in readers:
+        reader.start()
+    assert started.wait(5)
+    thread = batcher._thread
+    batcher.close()
+    assert thread is not None and not thread.is_alive(), "close returns once the scheduler has stopped"
+    for reader in readers:
+        reader.join(timeout=5)
+    assert len(outcomes) == 2 and all(isinstance(o, batching.BatcherClosed) for o in outcomes), \
+        "the running answer and the queued one both hear that the model closed"
+    with pytest.raises(batching.BatcherClosed):
+        next(batcher.stream([5], None, 3))
+    batcher.close()  # idempotent
+
+
+def test_close_stops_an_idle_scheduler_at_once() -> None:
+    batcher = make_batcher()
+    "".join(batcher.stream(*PROMPTS[0]))
+    thread = batcher._thread
+    assert thread is not None and thread.is_alive()
+    started = time.monotonic()
+    batcher.close()
+    assert not thread.is_alive() and time.monotonic() - started < batching.IDLE_EXIT_S / 2
