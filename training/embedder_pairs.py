@@ -20,12 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from chatbot.extractive import split_passages
 from training.dataset import DatasetError, QAPair, find_oracles, load_qa
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ QA_HELDOUT_SHARE = 0.2  # of the QA split, when the file has no other split
 SENTENCE_SHARE = 0.0  # of the store pairs, sentence → rest of its chunk (the others heading/title → chunk)
 SENTENCE_WORDS = 6  # a shorter sentence ("See below.") asks nothing
 SENTENCE_KEPT = 0.1  # of sentence pairs whose passage keeps the sentence: shared words still count, as in ICT
-_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 
 
 @dataclass(frozen=True)
@@ -83,21 +82,29 @@ def store_pairs(store: Store, collection: str) -> list[Pair]:
     return pairs
 
 
-def sentence_pairs(texts: Sequence[str], count: int, seed: int) -> list[Pair]:
-    """Up to `count` inverse-cloze pairs, one per chunk of a seeded sample of chunks with three or more sentences
-    of `SENTENCE_WORDS` words: one of its sentences → the chunk without it (with it in `SENTENCE_KEPT` of them)."""
-    rng = random.Random(seed)
-    candidates = list(dict.fromkeys(texts))
-    rng.shuffle(candidates)
-    pairs: list[Pair] = []
-    for text in candidates:
-        if len(pairs) >= count:
-            break
-        sentences = [s for s in _SENTENCE_END.split(text) if len(s.split()) >= SENTENCE_WORDS]
+def sentence_sources(texts: Sequence[str]) -> dict[str, list[str]]:
+    """Each distinct chunk with three or more prose sentences of `SENTENCE_WORDS` words (split as the extractive
+    answerer splits them: lists, code and tables are not sentences) → those sentences."""
+    sources = {}
+    for text in dict.fromkeys(texts):
+        sentences = [s for kind, s in split_passages(text) if kind == "sentence" and len(s.split()) >= SENTENCE_WORDS]
         if len(sentences) >= 3:
-            sentence = rng.choice(sentences)
-            passage = text if rng.random() < SENTENCE_KEPT else " ".join(text.replace(sentence, " ").split())
-            pairs.append(Pair(sentence, passage, "sentence"))
+            sources[text] = sentences
+    return sources
+
+
+def sentence_pairs(sources: dict[str, list[str]], count: int, seed: int) -> list[Pair]:
+    """Up to `count` inverse-cloze pairs, one per chunk of a seeded sample of `sentence_sources`: one of its
+    sentences → the chunk without it (with it in `SENTENCE_KEPT` of them)."""
+    rng = random.Random(seed)
+    chunks = list(sources)
+    rng.shuffle(chunks)
+    pairs: list[Pair] = []
+    for text in chunks[:count]:
+        sentence = rng.choice(sources[text])
+        flat = " ".join(text.split())
+        passage = flat if rng.random() < SENTENCE_KEPT else " ".join(flat.replace(sentence, " ").split())
+        pairs.append(Pair(sentence, passage, "sentence"))
     return pairs
 
 
@@ -148,11 +155,12 @@ def build_pairs(corpus: Corpus, collection: str, *, max_pairs: int, seed: int = 
     from_generated = list(generated)
     labelled = from_qa + from_generated
     room = max(0, max_pairs - len(labelled))
-    sentences = sentence_pairs([p.passage for p in from_store], round(room * sentence_share), seed)
+    candidates = sentence_sources([p.passage for p in from_store])
+    sentences = sentence_pairs(candidates, round(room * sentence_share), seed)
     rng = random.Random(seed)
     rng.shuffle(from_store)
     train = labelled + sentences + from_store[: room - len(sentences)]
     rng.shuffle(train)
     available = {kind: sum(1 for p in from_store if p.kind == kind) for kind in ("heading", "title")}
-    return PairSet(train, heldout, {**available, "sentence": len(sentences), "qa": len(from_qa),
+    return PairSet(train, heldout, {**available, "sentence": len(candidates), "qa": len(from_qa),
                                     "generated": len(from_generated)})

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from training import embedder_pairs
-from training.embedder_pairs import SENTENCE_KEPT, Pair, build_pairs, sentence_pairs, split_by_query
+from training.embedder_pairs import SENTENCE_KEPT, Pair, build_pairs, sentence_pairs, sentence_sources, split_by_query
 from training.embedder_tune import heldout_change
 from training.generated_pairs import (
     HELDOUT_MAX,
@@ -72,16 +72,30 @@ def test_passages_to_ask_about_are_distinct_long_enough_and_a_seeded_sample():
 
 def test_a_sentence_pair_asks_one_sentence_of_a_chunk_and_answers_with_the_rest():
     texts = [prose(i) for i in range(200)] + ["Too short. Two sentences only, this one is long enough though."]
-    pairs = sentence_pairs(texts, 150, seed=3)
+    sources = sentence_sources(texts)
+    assert len(sources) == 200  # the last has two sentences
+    pairs = sentence_pairs(sources, 150, seed=3)
     assert len(pairs) == 150 and {p.kind for p in pairs} == {"sentence"}
-    assert len({p.passage for p in pairs}) == 150 and pairs == sentence_pairs(texts, 150, seed=3)  # one a chunk
+    assert len({p.passage for p in pairs}) == 150 and pairs == sentence_pairs(sources, 150, seed=3)  # one a chunk
     for pair in pairs:
         source = next(t for t in texts if pair.query in t)
         without = " ".join(source.replace(pair.query, " ").split())
         assert len(pair.query.split()) >= 6 and pair.passage in (source, without)
     kept = sum(pair.query in pair.passage for pair in pairs)
     assert 0 < kept < 150 * SENTENCE_KEPT * 2  # the sentence stays in about a tenth, as in the inverse cloze task
-    assert sentence_pairs(texts[-1:], 5, seed=0) == []  # fewer than three sentences: no pair
+    assert sentence_sources(texts[-1:]) == {}  # fewer than three sentences: no pair
+
+
+def test_sentences_are_split_as_the_extractive_answerer_splits_them():
+    chunk = ("Install the package with pip first. Then run the setup command e.g. in a shell.\n"
+             "- a list item that is long enough to count here\n"
+             "- another list item that is long enough to count\n\n"
+             "The configuration file lives in your home folder. Edit it with any text editor you like.")
+    assert sentence_sources([chunk])[chunk] == [
+        "Install the package with pip first.", "Then run the setup command e.g. in a shell.",
+        "The configuration file lives in your home folder.", "Edit it with any text editor you like."]
+    pair = sentence_pairs(sentence_sources([chunk]), 1, seed=0)[0]
+    assert pair.query not in pair.passage or pair.passage == " ".join(chunk.split())
 
 
 def test_sentence_pairs_take_their_share_of_the_store_pairs_and_are_never_the_check():
@@ -93,6 +107,7 @@ def test_sentence_pairs_take_their_share_of_the_store_pairs_and_are_never_the_ch
     assert pairs.heldout_kind == "generated"
     only_titles = build_pairs(prose_corpus(), "c", max_pairs=30).counts()  # the default: none
     assert only_titles["train_sentence"] == 0 and only_titles["train_title"] == 30
+    assert counts["available_sentence"] == only_titles["available_sentence"] > 10  # candidates, used or not
 
 
 def test_split_by_query_never_puts_a_query_on_both_sides():
