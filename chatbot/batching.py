@@ -204,9 +204,7 @@ class ContinuousBatcher:
                             self._admit(self._pending.get_nowait())
                     self._step()
                 except Exception as exc:  # the batch is lost; every request in it hears why
-                    for request in self._rows:
-                        request.pieces.put(exc)
-                    self._rows, self._cache = [], None
+                    self._end_batch(exc)
 
     def _end_all(self) -> None:
         """On close: every answer running or queued hears why it ends."""
@@ -218,8 +216,12 @@ class ContinuousBatcher:
                 break
             if request is not None:
                 request.pieces.put(closed)
+        self._end_batch(closed)
+
+    def _end_batch(self, reason: BaseException) -> None:
+        """Every row of the batch hears `reason`, and the batch is emptied."""
         for request in self._rows:
-            request.pieces.put(closed)
+            request.pieces.put(reason)
         self._rows, self._cache = [], None
 
     def _wait(self) -> _Request | None:
