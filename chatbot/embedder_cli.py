@@ -54,6 +54,10 @@ def tune(
     mix: Annotated[float, typer.Option(min=0.01, max=1.0, help="Share of the tuned weights in the saved model, "
                                        "the rest the base's (WiSE-FT; 1: the tuned weights as trained).")
                    ] = DEFAULT_MIX,
+    hard_negatives: Annotated[bool, typer.Option(help="Give each pair a hard negative (a chunk of another "
+                                                 "document the base embedder ranks high) and train with "
+                                                 "GISTEmbedLoss guided by the base; about twice the training "
+                                                 "time. Best with --mix 1.")] = False,
     use: Annotated[bool, typer.Option("--use", help="Then switch the collection to it.")] = False,
 ) -> None:
     """Tune the embedder on (heading/title → chunk, sentence → rest of its chunk) pairs and generated questions
@@ -71,7 +75,7 @@ def tune(
         config = TuneConfig(target, name or f"{target}-{datetime.now(UTC):%Y%m%d-%H%M%S}", str(qa) if qa else None,
                             split, max_pairs, epochs, batch_size, lr, max_seq_length=max_seq_length,
                             max_steps=max_steps, seed=seed, questions=questions, agree_k=agree_k,
-                            sentence_share=sentence_share, mix=mix)
+                            sentence_share=sentence_share, mix=mix, hard_negatives=hard_negatives)
         result = run_tune(services.corpus, services.settings, config,
                           on_data=lambda pairs: err.print(f"pairs: {pairs.counts()}"))
         typer.echo(f"tuned embedder '{result.name}' in {result.path}")

@@ -292,6 +292,13 @@ class Store:
                 " WHERE k.collection_id = (SELECT id FROM collections WHERE name = %s) ORDER BY k.id",
                 (collection,)).fetchall()
 
+    def chunk_documents(self, collection: str) -> list[tuple[int, str]]:
+        """(document id, text) of every chunk of `collection`, in chunk order."""
+        with self.pool.connection() as conn:
+            return conn.execute(
+                "SELECT k.document_id, k.text FROM chunks k WHERE k.collection_id ="
+                " (SELECT id FROM collections WHERE name = %s) ORDER BY k.id", (collection,)).fetchall()
+
     def texts_in_document_order(self, collection: str) -> list[str]:
         """The text of every chunk of `collection`, document by document, each in reading order."""
         with self.pool.connection() as conn:

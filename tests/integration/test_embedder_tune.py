@@ -26,11 +26,12 @@ DOCS = sorted(EXAMPLE_DOCS.glob("*.md"))
 
 @pytest.fixture(scope="module")
 def tuned(services, examples_ingested):
-    """A tuned embedder: three steps on the `examples` collection's store pairs, questions the bundled generator
-    wrote for 4 chunks, and examples/qa.jsonl's train split (its test split is the held-out check)."""
+    """A tuned embedder: three steps (mined hard negatives, GISTEmbedLoss) on the `examples` collection's store
+    pairs, questions the bundled generator wrote for 4 chunks, and examples/qa.jsonl's train split (its test split
+    is the held-out check)."""
     return tune(services.corpus, services.settings,
                 TuneConfig("examples", NAME, qa=str(EXAMPLES / "qa.jsonl"), max_pairs=100, batch_size=8,
-                           learning_rate=1e-4, max_steps=3, questions=4, sentence_share=0.5))
+                           learning_rate=1e-4, max_steps=3, questions=4, sentence_share=0.5, hard_negatives=True))
 
 
 def vectors(services, collection: str) -> tuple[str, dict[int, np.ndarray]]:
@@ -62,7 +63,8 @@ def test_tune_writes_a_loadable_embedder_with_its_manifest(services, tuned):
     assert data["heldout_kind"] == "qa" and data["heldout"] > 0  # the test split's real questions, never titles
     assert data["generated"]["chunks"] == 4 and data["generated"]["kept"] <= data["generated"]["written"] <= 4
     assert data["train_generated"] == data["generated"]["kept"] and data["generated"]["seconds"] > 0
-    assert manifest["training"]["loss"] == "MultipleNegativesRankingLoss" and manifest["training"]["batch_size"] == 8
+    assert manifest["training"]["loss"] == "GISTEmbedLoss" and manifest["training"]["batch_size"] == 8
+    assert manifest["training"]["hard_negatives"] and manifest["metrics"]["negatives_seconds"] > 0
     assert manifest["training"]["mix"] == 0.5  # saved halfway between the base and the tuned weights
     assert manifest["metrics"]["steps"] == 3 and manifest["metrics"]["heldout_after"]["queries"] > 0
     change = manifest["metrics"]["heldout_change"]  # the paired interval over the same held-out questions
@@ -80,6 +82,8 @@ def test_without_qa_the_check_is_every_question_of_the_held_out_chunks(services,
     result = tune(services.corpus, services.settings,
                   TuneConfig("examples", "examples-generated", max_pairs=16, batch_size=4, max_steps=1, questions=8))
     data, metrics = result.manifest["data"], result.manifest["metrics"]
+    assert result.manifest["training"]["loss"] == "MultipleNegativesRankingLoss"  # the default: in-batch negatives
+    assert metrics["negatives_seconds"] == 0
     assert data["heldout_kind"] == "generated" and 0 < data["heldout"] == data["generated"]["heldout"] <= 4
     assert data["train_generated"] == data["generated"]["kept"] <= data["generated"]["written"] - data["heldout"]
     assert metrics["heldout_before"]["queries"] == metrics["heldout_change"]["n"] <= data["heldout"]
