@@ -209,7 +209,8 @@ def _tune(corpus: Corpus, settings: Settings, config: TuneConfig, target: Path, 
         on_data(pairs)
     data_seconds = time.perf_counter() - started
     model = SentenceTransformer(embedder_location(settings), device="cpu", local_files_only=True)
-    guide = SentenceTransformer(embedder_location(settings), device="cpu", local_files_only=True)  # stays the base
+    guide = SentenceTransformer(embedder_location(settings), device="cpu", local_files_only=True)
+    guide.requires_grad_(False)  # stays the base: GISTEmbedLoss's guide, the mix's base, the check's "before"
     full_length = int(model.max_seq_length)
     precision = resolve(settings, "cpu")
     passages = check_passages(pairs.heldout, distractors)
