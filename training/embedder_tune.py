@@ -28,7 +28,7 @@ import numpy as np
 from chatbot.embedder_registry import MANIFEST, check_name, embedders_dir, install, tuned_identity
 from chatbot.models import embedder_location, embedder_name
 from training.embedder_pairs import SENTENCE_SHARE, Pair, PairSet, build_pairs
-from training.hard_negatives import mine_negatives
+from training.hard_negatives import encode_unit, mine_negatives
 
 if TYPE_CHECKING:
     import torch
@@ -100,8 +100,7 @@ def reciprocal_ranks(model: SentenceTransformer, pairs: list[Pair], passages: Se
     index = {text: i for i, text in enumerate(passages)}
     for pair in pairs:
         relevant[pair.query].add(index[pair.passage])
-    encode = {"normalize_embeddings": True, "convert_to_numpy": True, "show_progress_bar": False}
-    scores = model.encode(queries, **encode) @ model.encode(passages, **encode).T
+    scores = encode_unit(model, queries) @ encode_unit(model, passages).T
     ranks = []
     for row, query in zip(np.argsort(-scores, axis=1)[:, :k], queries, strict=True):
         rank = next((r for r, i in enumerate(row, start=1) if i in relevant[query]), None)
