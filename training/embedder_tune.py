@@ -28,7 +28,7 @@ import numpy as np
 from chatbot.embedder_registry import MANIFEST, check_name, embedders_dir, install, tuned_identity
 from chatbot.models import embedder_location, embedder_name
 from training.embedder_pairs import SENTENCE_SHARE, Pair, PairSet, build_pairs
-from training.hard_negatives import encode_unit, mine_negatives
+from training.hard_negatives import mine_negatives, top_chunks
 
 if TYPE_CHECKING:
     import torch
@@ -100,10 +100,10 @@ def reciprocal_ranks(model: SentenceTransformer, pairs: list[Pair], passages: Se
     index = {text: i for i, text in enumerate(passages)}
     for pair in pairs:
         relevant[pair.query].add(index[pair.passage])
-    scores = encode_unit(model, queries) @ encode_unit(model, passages).T
+    top = top_chunks(model, queries, passages, min(k, len(passages)))
     ranks = []
-    for row, query in zip(np.argsort(-scores, axis=1)[:, :k], queries, strict=True):
-        rank = next((r for r, i in enumerate(row, start=1) if i in relevant[query]), None)
+    for query in queries:
+        rank = next((r for r, i in enumerate(top[query], start=1) if i in relevant[query]), None)
         ranks.append(1.0 / rank if rank else 0.0)
     return ranks
 

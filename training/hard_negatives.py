@@ -49,11 +49,11 @@ def mine_negatives(model: SentenceTransformer, pairs: Sequence[Pair], chunks: Se
 def top_chunks(model: SentenceTransformer, queries: Sequence[str], texts: Sequence[str], k: int,
                ) -> dict[str, list[int]]:
     """Each query's `k` best `texts` by `model`'s cosine similarity, best first (indexes into `texts`)."""
-    passages = encode_unit(model, texts)
+    passages = _encode_unit(model, texts)
     best: dict[str, list[int]] = {}
     for start in range(0, len(queries), BLOCK):
         block = list(queries[start:start + BLOCK])
-        scores = encode_unit(model, block) @ passages.T
+        scores = _encode_unit(model, block) @ passages.T
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         for row, query in enumerate(block):
             order = part[row][np.argsort(-scores[row, part[row]])]
@@ -61,7 +61,7 @@ def top_chunks(model: SentenceTransformer, queries: Sequence[str], texts: Sequen
     return best
 
 
-def encode_unit(model: SentenceTransformer, texts: Sequence[str]) -> np.ndarray:
+def _encode_unit(model: SentenceTransformer, texts: Sequence[str]) -> np.ndarray:
     """`texts` embedded by `model` as unit vectors (a matrix product of two is their cosine similarities)."""
     return np.asarray(model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True,
                                    show_progress_bar=False))
